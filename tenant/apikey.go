@@ -1,0 +1,92 @@
+package tenant
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// KeyKind tells what an API key may call.
+type KeyKind string
+
+const (
+	// KindSecret keys (prefix "sk_") may call every route of their tenant. They belong on servers.
+	KindSecret KeyKind = "secret"
+	// KindPublishable keys (prefix "pk_") may call only what a browser may call: discoverable login and
+	// registration finalize. They may be embedded in web pages.
+	KindPublishable KeyKind = "publishable"
+)
+
+// Valid reports whether k is a known kind.
+func (k KeyKind) Valid() bool { return k == KindSecret || k == KindPublishable }
+
+func (k KeyKind) prefix() string {
+	if k == KindPublishable {
+		return "pk_"
+	}
+	return "sk_"
+}
+
+// apiKeyRandomBytes is the entropy of a key: 32 bytes, as DESIGN.md requires.
+const apiKeyRandomBytes = 32
+
+// APIKey is a stored API key. The secret itself is never stored: only its SHA-256 hash, so a database
+// leak does not leak usable keys. Lookups go by hash (an exact match on a unique index or map key), so
+// no comparison of secret material happens in variable time.
+type APIKey struct {
+	ID       uuid.UUID
+	TenantID uuid.UUID
+	Name     string
+	Kind     KeyKind
+	// Hash is SHA-256 of the full secret string, prefix included.
+	Hash []byte
+	// Hint is a masked form of the secret (prefix, first and last characters) that identifies it in lists.
+	Hint       string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	ExpiresAt  *time.Time
+}
+
+// Expired reports whether the key has an expiry at or before now.
+func (k APIKey) Expired(now time.Time) bool {
+	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
+}
+
+// NewAPIKey makes a key of the given kind. It returns the secret, to be shown once, and the record to
+// store.
+func NewAPIKey(tenantID uuid.UUID, name string, kind KeyKind, now time.Time, expiresAt *time.Time) (string, APIKey, error) {
+	buf := make([]byte, apiKeyRandomBytes)
+	if _, err := rand.Read(buf); err != nil {
+		return "", APIKey{}, fmt.Errorf("generate api key: %w", err)
+	}
+	secret := kind.prefix() + base64.RawURLEncoding.EncodeToString(buf)
+	return secret, APIKey{
+		ID:        uuid.New(),
+		TenantID:  tenantID,
+		Name:      name,
+		Kind:      kind,
+		Hash:      HashAPIKey(secret),
+		Hint:      maskAPIKey(secret),
+		CreatedAt: now,
+		ExpiresAt: expiresAt,
+	}, nil
+}
+
+// HashAPIKey returns the SHA-256 hash under which a key secret is stored and looked up. Surrounding
+// white space is ignored, as Hanko's server does.
+func HashAPIKey(secret string) []byte {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))
+	return sum[:]
+}
+
+func maskAPIKey(secret string) string {
+	if len(secret) < 12 {
+		return "…"
+	}
+	return secret[:7] + "…" + secret[len(secret)-4:]
+}

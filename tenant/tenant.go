@@ -1,0 +1,87 @@
+// Package tenant holds tenants, their WebAuthn, CORS and MFA configuration, their API keys and signing
+// keys, token signing and the JWKS, and the Fiber middleware that resolves the tenant of a request.
+//
+// Everything a ceremony needs about its tenant is served from an in-memory cache (see Service.Resolve):
+// the hot path never reloads a tenant from the database and never decrypts a key.
+package tenant
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Sentinel errors of this package. The HTTP error handler maps each to a status and a stable code.
+var (
+	// ErrNotFound means no tenant with the given id exists.
+	ErrNotFound = errors.New("tenant not found")
+	// ErrInvalidID means a tenant id is not a UUID.
+	ErrInvalidID = errors.New("tenant_id must be a valid uuid")
+	// ErrInvalidRequest means a request body or query failed validation; details say why.
+	ErrInvalidRequest = errors.New("invalid request")
+	// ErrInvalidConfig means a tenant configuration failed validation; details say why.
+	ErrInvalidConfig = errors.New("invalid tenant config")
+	// ErrAPIKeyNotFound means no API key with the given id exists in the tenant.
+	ErrAPIKeyNotFound = errors.New("api key not found")
+	// ErrAPIKeyNameTaken means the tenant already has an API key with that name.
+	ErrAPIKeyNameTaken = errors.New("api key name already in use")
+	// ErrInvalidAPIKey means the request carried no API key, or one that does not belong to the tenant.
+	ErrInvalidAPIKey = errors.New("the api key is invalid")
+	// ErrAPIKeyMissing means a route that needs an API key for this input got none.
+	ErrAPIKeyMissing = errors.New("api key is missing")
+	// ErrForbiddenKey means a publishable key was used on a route that needs a secret key.
+	ErrForbiddenKey = errors.New("this route needs a secret api key")
+	// ErrNoSigningKey means the tenant has no active signing key (never happens for tenants made by Service).
+	ErrNoSigningKey = errors.New("tenant has no active signing key")
+)
+
+// Tenant is one customer of the service: an isolated set of users, credentials and keys with its own
+// relying party configuration.
+type Tenant struct {
+	ID          uuid.UUID
+	DisplayName string
+	Config      Config
+	// Revision grows with every change to the tenant, its config, its API keys or its signing keys.
+	// Instances compare revisions to refresh their caches.
+	Revision  int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Store persists tenants, API keys and signing keys. Every mutating method increments the tenant's
+// Revision in the same database transaction. Implementations return ErrNotFound,
+// ErrAPIKeyNotFound and ErrAPIKeyNameTaken for those conditions.
+type Store interface {
+	// CreateTenant stores a new tenant with its first API keys and signing key, all or nothing.
+	CreateTenant(ctx context.Context, t Tenant, keys []APIKey, signing SigningKey) error
+	// GetTenant returns one tenant.
+	GetTenant(ctx context.Context, id uuid.UUID) (Tenant, error)
+	// ListTenants returns every tenant, oldest first.
+	ListTenants(ctx context.Context) ([]Tenant, error)
+	// UpdateTenant replaces the display name and config of an existing tenant.
+	UpdateTenant(ctx context.Context, t Tenant) error
+	// DeleteTenant removes a tenant and everything it owns.
+	DeleteTenant(ctx context.Context, id uuid.UUID) error
+	// TenantRevisions returns the current revision of every tenant.
+	TenantRevisions(ctx context.Context) (map[uuid.UUID]int64, error)
+
+	// CreateAPIKey stores a new API key of an existing tenant.
+	CreateAPIKey(ctx context.Context, k APIKey) error
+	// ListAPIKeys returns the tenant's API keys, oldest first.
+	ListAPIKeys(ctx context.Context, tenantID uuid.UUID) ([]APIKey, error)
+	// DeleteAPIKey removes one API key of the tenant.
+	DeleteAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) error
+	// APIKeyByHash finds an API key by the SHA-256 hash of its secret, across all tenants.
+	APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	// TouchAPIKeys records when keys were last used (keys that no longer exist are ignored). It does
+	// not change any revision.
+	TouchAPIKeys(ctx context.Context, lastUsed map[uuid.UUID]time.Time) error
+
+	// ListSigningKeys returns all signing keys of the tenant, newest first.
+	ListSigningKeys(ctx context.Context, tenantID uuid.UUID) ([]SigningKey, error)
+	// RotateSigningKey retires the tenant's active key(s) (RetiredAt = next.CreatedAt,
+	// ExpiresAt = retiredExpiresAt) and stores next as the active key, all or nothing.
+	RotateSigningKey(ctx context.Context, next SigningKey, retiredExpiresAt time.Time) error
+}
