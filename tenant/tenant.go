@@ -19,8 +19,6 @@ var (
 	ErrNotFound = errors.New("tenant not found")
 	// ErrInvalidID means a tenant id is not a UUID.
 	ErrInvalidID = errors.New("tenant_id must be a valid uuid")
-	// ErrInvalidRequest means a request body or query failed validation; details say why.
-	ErrInvalidRequest = errors.New("invalid request")
 	// ErrInvalidConfig means a tenant configuration failed validation; details say why.
 	ErrInvalidConfig = errors.New("invalid tenant config")
 	// ErrAPIKeyNotFound means no API key with the given id exists in the tenant.

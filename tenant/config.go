@@ -1,0 +1,259 @@
+package tenant
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/passkey-server/passkey-server/api"
+)
+
+// Config is a tenant's configuration, in the shape of Hanko's admin API (contract §3.1) plus the
+// signing algorithm. Config is validated on every save (Validate) and completed with defaults
+// (Normalize) before it is stored.
+type Config struct {
+	CORS     CORSConfig     `json:"cors"`
+	WebAuthn WebAuthnConfig `json:"webauthn"`
+	// MFA is the profile of second-factor ceremonies; Normalize fills it with defaults when absent.
+	MFA *MFAConfig `json:"mfa,omitempty"`
+	// SigningAlgorithm is the JWT algorithm of the tenant's tokens: ES256 (default) or RS256. A change
+	// takes effect at the next signing key rotation.
+	SigningAlgorithm Algorithm `json:"signing_algorithm,omitempty"`
+}
+
+// CORSConfig says which browser origins may call the tenant's public routes.
+type CORSConfig struct {
+	// AllowedOrigins are origins such as https://app.example.com; entries may contain * and ?
+	// wildcards, and "*" alone allows any origin.
+	AllowedOrigins []string `json:"allowed_origins"`
+	// AllowUnsafeWildcard makes "*" reflect the caller's origin (and so allow credentials) instead of
+	// answering with a literal "*".
+	AllowUnsafeWildcard bool `json:"allow_unsafe_wildcard"`
+}
+
+// RelyingParty is the WebAuthn relying party of a tenant.
+type RelyingParty struct {
+	// ID is the RP ID: a registrable domain suffix of every origin's host, or "localhost".
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	// Icon is kept for compatibility; browsers no longer show it.
+	Icon *string `json:"icon,omitempty"`
+	// Origins are the exact origins allowed in clientDataJSON.
+	Origins []string `json:"origins"`
+}
+
+// WebAuthnConfig is the profile of passkey registration, login and transaction ceremonies.
+type WebAuthnConfig struct {
+	RelyingParty RelyingParty `json:"relying_party"`
+	// Timeout is the ceremony timeout in milliseconds; sessions expire after it.
+	Timeout                int     `json:"timeout"`
+	UserVerification       string  `json:"user_verification"`
+	Attachment             *string `json:"attachment,omitempty"`
+	AttestationPreference  string  `json:"attestation_preference"`
+	ResidentKeyRequirement string  `json:"resident_key_requirement"`
+}
+
+// MFAConfig is the profile of second-factor ceremonies.
+type MFAConfig struct {
+	Timeout                int    `json:"timeout"`
+	UserVerification       string `json:"user_verification"`
+	Attachment             string `json:"attachment"`
+	AttestationPreference  string `json:"attestation_preference"`
+	ResidentKeyRequirement string `json:"resident_key_requirement"`
+}
+
+// Timeout bounds in milliseconds. Below ten seconds a person cannot finish a ceremony; above ten
+// minutes a stolen challenge stays useful for too long.
+const (
+	MinTimeout = 10_000
+	MaxTimeout = 600_000
+)
+
+var (
+	userVerifications = []string{"required", "preferred", "discouraged"}
+	attachments       = []string{"platform", "cross-platform"}
+	attestations      = []string{"none", "indirect", "direct", "enterprise"}
+	residentKeys      = []string{"discouraged", "preferred", "required"}
+)
+
+// Normalize fills the defaults of contract §3.1 into empty optional fields: user verification
+// "required", attestation "direct", resident key "required", and an MFA profile (cross-platform,
+// direct, discouraged, UV preferred, the WebAuthn timeout) when none is given; ES256 signing.
+func (c *Config) Normalize() {
+	w := &c.WebAuthn
+	if w.UserVerification == "" {
+		w.UserVerification = "required"
+	}
+	if w.AttestationPreference == "" {
+		w.AttestationPreference = "direct"
+	}
+	if w.ResidentKeyRequirement == "" {
+		w.ResidentKeyRequirement = "required"
+	}
+	if w.Attachment != nil && *w.Attachment == "" {
+		w.Attachment = nil
+	}
+	if c.MFA == nil {
+		c.MFA = &MFAConfig{Timeout: w.Timeout}
+	}
+	m := c.MFA
+	if m.Timeout == 0 {
+		m.Timeout = w.Timeout
+	}
+	if m.UserVerification == "" {
+		m.UserVerification = "preferred"
+	}
+	if m.Attachment == "" {
+		m.Attachment = "cross-platform"
+	}
+	if m.AttestationPreference == "" {
+		m.AttestationPreference = "direct"
+	}
+	if m.ResidentKeyRequirement == "" {
+		m.ResidentKeyRequirement = "discouraged"
+	}
+	if c.SigningAlgorithm == "" {
+		c.SigningAlgorithm = ES256
+	}
+	for i, o := range w.RelyingParty.Origins {
+		w.RelyingParty.Origins[i] = strings.TrimRight(strings.TrimSpace(o), "/")
+	}
+}
+
+// Validate checks a normalized config and returns every problem at once, as an *api.ValidationError
+// that wraps ErrInvalidConfig, or nil.
+func (c *Config) Validate() error {
+	var p problems
+	rp := c.WebAuthn.RelyingParty
+	if rp.ID == "" {
+		p.add("webauthn.relying_party.id is a required field")
+	} else if !validRPID(rp.ID) {
+		p.add("webauthn.relying_party.id must be a domain name or localhost, without scheme or port")
+	}
+	if strings.TrimSpace(rp.DisplayName) == "" {
+		p.add("webauthn.relying_party.display_name is a required field")
+	}
+	if rp.Icon != nil && !validURL(*rp.Icon) {
+		p.add("webauthn.relying_party.icon must be a valid URL")
+	}
+	if len(rp.Origins) == 0 {
+		p.add("webauthn.relying_party.origins must have at least 1 entry")
+	}
+	for _, o := range rp.Origins {
+		if err := checkOrigin(o, rp.ID); err != "" {
+			p.add(fmt.Sprintf("webauthn.relying_party.origins: %q %s", o, err))
+		}
+	}
+	p.timeout("webauthn.timeout", c.WebAuthn.Timeout)
+	p.enum("webauthn.user_verification", c.WebAuthn.UserVerification, userVerifications)
+	if c.WebAuthn.Attachment != nil {
+		p.enum("webauthn.attachment", *c.WebAuthn.Attachment, attachments)
+	}
+	p.enum("webauthn.attestation_preference", c.WebAuthn.AttestationPreference, attestations)
+	p.enum("webauthn.resident_key_requirement", c.WebAuthn.ResidentKeyRequirement, residentKeys)
+	if m := c.MFA; m != nil {
+		p.timeout("mfa.timeout", m.Timeout)
+		p.enum("mfa.user_verification", m.UserVerification, userVerifications)
+		p.enum("mfa.attachment", m.Attachment, attachments)
+		p.enum("mfa.attestation_preference", m.AttestationPreference, attestations)
+		p.enum("mfa.resident_key_requirement", m.ResidentKeyRequirement, residentKeys)
+	}
+	if len(c.CORS.AllowedOrigins) == 0 {
+		p.add("cors.allowed_origins must have at least 1 entry")
+	}
+	for _, o := range c.CORS.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if _, err := compileOriginPattern(o); err != nil || !strings.Contains(o, "://") {
+			p.add(fmt.Sprintf("cors.allowed_origins: %q must be an origin such as https://app.example.com (wildcards * and ? allowed) or *", o))
+		}
+	}
+	if !c.SigningAlgorithm.Valid() {
+		p.add("signing_algorithm must be one of 'ES256 RS256'")
+	}
+	return p.Err(ErrInvalidConfig)
+}
+
+type problems struct{ api.Problems }
+
+func (p *problems) add(s string) { p.Add("%s", s) }
+
+func (p *problems) enum(field, v string, allowed []string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	p.Add("%s must be one of '%s'", field, strings.Join(allowed, " "))
+}
+
+func (p *problems) timeout(field string, ms int) {
+	if ms < MinTimeout || ms > MaxTimeout {
+		p.Add("%s must be between %d and %d milliseconds", field, MinTimeout, MaxTimeout)
+	}
+}
+
+var domainLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// validRPID accepts "localhost" and lower-case DNS names with at least two labels. IP addresses are not
+// valid RP IDs (WebAuthn §5.1.4.1 requires a valid domain).
+func validRPID(id string) bool {
+	if id == "localhost" {
+		return true
+	}
+	if len(id) > 253 || net.ParseIP(id) != nil {
+		return false
+	}
+	labels := strings.Split(id, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if !domainLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOrigin returns "" when origin may be used with rpID, else why not. Web origins must be
+// scheme://host[:port] with no path; the host must be the RP ID or a subdomain of it (WebAuthn §5.1.4.1);
+// https is required except on localhost. Android app origins (android:apk-key-hash:...) are accepted as
+// they are, since their binding to the RP is checked by Digital Asset Links, not by us.
+func checkOrigin(origin, rpID string) string {
+	if strings.HasPrefix(origin, "android:apk-key-hash:") {
+		if len(origin) == len("android:apk-key-hash:") {
+			return "has no key hash"
+		}
+		return ""
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "is not an origin such as https://login.example.com"
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "must not have a path, query, fragment or user info"
+	}
+	host := u.Hostname()
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if host != "localhost" && !strings.HasSuffix(host, ".localhost") {
+			return "must use https (http is allowed only on localhost)"
+		}
+	default:
+		return "must use https"
+	}
+	if rpID != "" && host != rpID && !strings.HasSuffix(host, "."+rpID) {
+		return fmt.Sprintf("is not on the relying party id %q or a subdomain of it", rpID)
+	}
+	return ""
+}
+
+func validURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && (u.Host != "" || u.Opaque != "")
+}

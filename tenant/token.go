@@ -1,0 +1,93 @@
+package tenant
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// DefaultTokenTTL is the lifetime of a token whose Claims.TTL is zero: Hanko's 5 minutes.
+const DefaultTokenTTL = 300 * time.Second
+
+// Claims is what a token returned by a finalize call says (hanko-contract.md §2.2, plus our own
+// claims, which the official clients ignore).
+type Claims struct {
+	// Issuer is the "iss" claim, omitted when empty.
+	Issuer string
+	// Subject is the "sub" claim: the relying party's user id as given at registration. Required.
+	Subject string
+	// Audience is the "aud" claim, usually the tenant's relying party id. It is always serialized as a
+	// JSON array, even with one element, because Hanko's clients expect an array. Required.
+	Audience []string
+	// CredentialID is the "cred" claim: the credential's id, base64url without padding.
+	CredentialID string
+	// Ceremony is the "ceremony" claim, the credentials.Ceremony that produced the token (registration,
+	// login, mfa_registration, mfa_login, transaction); omitted when empty.
+	Ceremony string
+	// TransactionID is the "trans" claim, the transaction's identifier; omitted when empty.
+	TransactionID string
+	// TransactionHash is the "trans_hash" claim, a digest of the signed transaction data; omitted when
+	// empty.
+	TransactionHash string
+	// AMR is the "amr" claim (RFC 8176 authentication method references); omitted when empty.
+	AMR []string
+	// IssuedAt is the "iat" claim, in whole seconds. Zero means the current time.
+	IssuedAt time.Time
+	// TTL is how long the token is valid: "exp" = "iat" + TTL. Zero means DefaultTokenTTL.
+	TTL time.Duration
+}
+
+// tokenClaims is the JSON claims set of a token. Audience is a slice so that "aud" is always an
+// array, as Hanko's clients expect.
+type tokenClaims struct {
+	Issuer          string   `json:"iss,omitempty"`
+	Subject         string   `json:"sub"`
+	Audience        []string `json:"aud"`
+	CredentialID    string   `json:"cred,omitempty"`
+	IssuedAt        int64    `json:"iat"`
+	Expiry          int64    `json:"exp"`
+	JTI             string   `json:"jti"`
+	Ceremony        string   `json:"ceremony,omitempty"`
+	TransactionID   string   `json:"trans,omitempty"`
+	TransactionHash string   `json:"trans_hash,omitempty"`
+	AMR             []string `json:"amr,omitempty"`
+}
+
+// Sign returns a compact JWS (RFC 7515 §7.1) of the claims, signed by jwx with the active key. The
+// protected header is {"alg","kid","typ":"JWT"}; the claims are those of Claims, with a random UUID
+// "jti". The key was parsed once by NewSigner: signing never decrypts or parses a key.
+func (s *Signer) Sign(c Claims) (string, error) {
+	if c.Subject == "" {
+		return "", errors.New("sign token: subject is empty")
+	}
+	if len(c.Audience) == 0 {
+		return "", errors.New("sign token: audience is empty")
+	}
+	if c.TTL < 0 {
+		return "", fmt.Errorf("sign token: negative ttl %s", c.TTL)
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTokenTTL
+	}
+	iat := c.IssuedAt
+	if iat.IsZero() {
+		iat = time.Now()
+	}
+	payload, err := json.Marshal(tokenClaims{
+		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, CredentialID: c.CredentialID,
+		IssuedAt: iat.Unix(), Expiry: iat.Add(c.TTL).Unix(), JTI: uuid.NewString(),
+		Ceremony: c.Ceremony, TransactionID: c.TransactionID, TransactionHash: c.TransactionHash, AMR: c.AMR,
+	})
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	token, err := jws.Sign(payload, jws.WithKey(s.jwa, s.private, jws.WithProtectedHeaders(s.headers)))
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return string(token), nil
+}
