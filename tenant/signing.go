@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
 // Algorithm is the JWS algorithm a tenant's tokens are signed with (RFC 7518 §3.1).
@@ -220,11 +219,9 @@ func publicJWK(pub crypto.PublicKey, kid string, alg Algorithm) (jwk.Key, error)
 type Signer struct {
 	kid string
 	alg Algorithm
-	// private is the parsed private key (ECDSA P-256 or RSA), jwa its JWS algorithm, headers the constant
-	// protected header {"alg","kid","typ"}.
+	// private is the parsed private key (ECDSA P-256 or RSA), jwa its JWS algorithm.
 	private crypto.Signer
 	jwa     jwa.SignatureAlgorithm
-	headers jws.Headers
 	jwks    []byte
 }
 
@@ -280,12 +277,6 @@ func NewSigner(keys []SigningKey, sealer *Sealer, now time.Time) (*Signer, error
 	s.jwks = jwks
 
 	s.jwa = jwa.SignatureAlgorithm(s.alg)
-	s.headers = jws.NewHeaders()
-	for name, v := range map[string]any{jws.KeyIDKey: s.kid, jws.TypeKey: "JWT"} {
-		if err := s.headers.Set(name, v); err != nil {
-			return nil, fmt.Errorf("jws header: %w", err)
-		}
-	}
 	return s, nil
 }
 

@@ -85,7 +85,15 @@ func (s *Signer) Sign(c Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	token, err := jws.Sign(payload, jws.WithKey(s.jwa, s.private, jws.WithProtectedHeaders(s.headers)))
+	// jws.Sign writes "alg" into the headers it is given, so each call gets its own.
+	headers := jws.NewHeaders()
+	if err := headers.Set(jws.KeyIDKey, s.kid); err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	if err := headers.Set(jws.TypeKey, "JWT"); err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	token, err := jws.Sign(payload, jws.WithKey(s.jwa, s.private, jws.WithProtectedHeaders(headers)))
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+func TestAdminNeedsToken(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		cases := []struct {
+			name   string
+			header []string
+		}{
+			{"no header", nil},
+			{"wrong token", []string{"Authorization", "Bearer not-the-token-at-all"}},
+			{"basic scheme", []string{"Authorization", "Basic " + testToken}},
+			{"token without scheme", []string{"Authorization", testToken}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				for _, path := range []string{"/tenants", "/tenants/" + "00000000-0000-0000-0000-000000000000", "/no/such/route"} {
+					resp := call(t, s.admin, "GET", path, nil, c.header...)
+					e := expectStatus(t, resp, 401, "admin_unauthorized")
+					if strings.Contains(e.Details+e.Title, testToken) {
+						t.Fatal("error leaks the token")
+					}
+				}
+			})
+		}
+		expectStatus(t, call(t, s.admin, "GET", "/health/alive", nil), 200, "")
+		expectStatus(t, call(t, s.admin, "GET", "/health/ready", nil), 200, "")
+		expectStatus(t, s.adminCall("GET", "/tenants", nil), 200, "")
+		expectStatus(t, call(t, s.admin, "GET", "/tenants", nil, "authorization", "bearer "+testToken), 200, "")
+	})
+}
+
+func TestTenantLifecycle(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		id, secret := s.createTenant("example.com")
+
+		list := decode[[]tenant.TenantSummary](t, s.adminCall("GET", "/tenants", nil))
+		if len(list) != 1 || list[0].ID.String() != id {
+			t.Fatalf("list = %+v", list)
+		}
+		detail := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil))
+		w := detail.Config.WebAuthn
+		if w.UserVerification != "required" || w.AttestationPreference != "direct" || w.ResidentKeyRequirement != "required" {
+			t.Fatalf("webauthn defaults not applied: %+v", w)
+		}
+		if m := detail.Config.MFA; m == nil || m.Attachment != "cross-platform" || m.UserVerification != "preferred" || m.Timeout != 60000 {
+			t.Fatalf("mfa defaults not applied: %+v", m)
+		}
+		if detail.Config.SigningAlgorithm != tenant.ES256 {
+			t.Fatalf("signing algorithm %q", detail.Config.SigningAlgorithm)
+		}
+
+		expectStatus(t, s.adminCall("PUT", "/tenants/"+id, map[string]any{"display_name": "Renamed"}), 204, "")
+		if got := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil)); got.DisplayName != "Renamed" {
+			t.Fatalf("rename: %q", got.DisplayName)
+		}
+		expectStatus(t, s.adminCall("PUT", "/tenants/"+id, map[string]any{"display_name": "  "}), 400, "invalid_request")
+
+		cfg := validConfig("example.com")
+		cfg["signing_algorithm"] = "RS256"
+		expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", cfg), 204, "")
+		if got := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil)); got.Config.SigningAlgorithm != tenant.RS256 {
+			t.Fatalf("config not replaced: %+v", got.Config)
+		}
+
+		// The key created with the tenant works on its routes until the tenant is deleted.
+		expectStatus(t, call(t, s.public, "GET", "/"+id+"/.well-known/jwks.json", nil, "apiKey", secret), 200, "")
+		expectStatus(t, s.adminCall("DELETE", "/tenants/"+id, nil), 204, "")
+		expectStatus(t, s.adminCall("GET", "/tenants/"+id, nil), 404, "tenant_not_found")
+		expectStatus(t, s.adminCall("DELETE", "/tenants/"+id, nil), 404, "tenant_not_found")
+		expectStatus(t, call(t, s.public, "GET", "/"+id+"/.well-known/jwks.json", nil), 404, "tenant_not_found")
+		expectStatus(t, s.adminCall("GET", "/tenants/not-a-uuid", nil), 400, "invalid_tenant_id")
+	})
+}
+
+func TestTenantConfigValidation(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		id, _ := s.createTenant("example.com")
+		before := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil))
+
+		mutate := func(f func(c map[string]any)) map[string]any {
+			c := validConfig("example.com")
+			f(c)
+			return c
+		}
+		rp := func(c map[string]any) map[string]any {
+			return c["webauthn"].(map[string]any)["relying_party"].(map[string]any)
+		}
+		cases := []struct {
+			name string
+			body any
+			want []string // substrings of details
+			code string
+		}{
+			{"rp id with scheme", mutate(func(c map[string]any) { rp(c)["id"] = "https://example.com" }), []string{"relying_party.id"}, "invalid_config"},
+			{"rp id ip", mutate(func(c map[string]any) { rp(c)["id"] = "10.0.0.1" }), []string{"relying_party.id"}, "invalid_config"},
+			{"origin on other domain", mutate(func(c map[string]any) { rp(c)["origins"] = []string{"https://evil.com"} }), []string{"not on the relying party id"}, "invalid_config"},
+			{"http origin", mutate(func(c map[string]any) { rp(c)["origins"] = []string{"http://example.com"} }), []string{"https"}, "invalid_config"},
+			{"origin with path", mutate(func(c map[string]any) { rp(c)["origins"] = []string{"https://example.com/login"} }), []string{"path"}, "invalid_config"},
+			{"no origins", mutate(func(c map[string]any) { rp(c)["origins"] = []string{} }), []string{"origins must have at least 1"}, "invalid_config"},
+			{"timeout too small", mutate(func(c map[string]any) { c["webauthn"].(map[string]any)["timeout"] = -1 }), []string{"webauthn.timeout"}, "invalid_config"},
+			{"bad enum", mutate(func(c map[string]any) { c["webauthn"].(map[string]any)["user_verification"] = "always" }), []string{"user_verification must be one of"}, "invalid_config"},
+			{"bad mfa", mutate(func(c map[string]any) { c["mfa"] = map[string]any{"timeout": 60000, "attachment": "usb"} }), []string{"mfa.attachment"}, "invalid_config"},
+			{"bad cors", mutate(func(c map[string]any) { c["cors"] = map[string]any{"allowed_origins": []string{"not an origin"}} }), []string{"cors.allowed_origins"}, "invalid_config"},
+			{"bad algorithm", mutate(func(c map[string]any) { c["signing_algorithm"] = "HS256" }), []string{"signing_algorithm"}, "invalid_config"},
+			{"every problem at once", map[string]any{}, []string{"relying_party.id is a required field", "display_name is a required field", "origins must have at least 1", "webauthn.timeout", "cors.allowed_origins"}, "invalid_config"},
+			{"wrong type", `{"webauthn":{"timeout":"soon"}}`, []string{"Unmarshal type error"}, "invalid_body"},
+			{"broken json", `{"webauthn":`, []string{"Syntax error"}, "invalid_body"},
+			{"two values", `{} {}`, []string{"exactly one JSON value"}, "invalid_body"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				e := expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", c.body), 400, c.code)
+				for _, w := range c.want {
+					if !strings.Contains(e.Details, w) {
+						t.Errorf("details %q lack %q", e.Details, w)
+					}
+				}
+			})
+		}
+		// Nothing was changed by the rejected calls.
+		after := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil))
+		if b, a := mustJSON(t, before.Config), mustJSON(t, after.Config); a != b {
+			t.Fatalf("config changed by rejected calls:\n%s\n%s", b, a)
+		}
+
+		resp := call(t, s.admin, "PUT", "/tenants/"+id+"/config", "display_name=x", "Authorization", "Bearer "+testToken, "Content-Type", "application/x-www-form-urlencoded")
+		expectStatus(t, resp, 415, "unsupported_media_type")
+		expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"display_name": "x"}), 400, "invalid_request")
+		expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"config": validConfig("example.com")}), 400, "invalid_request")
+		expectStatus(t, s.adminCall("PUT", "/tenants/"+"00000000-0000-0000-0000-000000000000"+"/config", validConfig("example.com")), 404, "tenant_not_found")
+		if list := decode[[]tenant.TenantSummary](t, s.adminCall("GET", "/tenants", nil)); len(list) != 1 {
+			t.Fatalf("a rejected create stored a tenant: %+v", list)
+		}
+	})
+}
+
+func TestLocalhostAndWildcardConfigs(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		s.createTenant("localhost")
+		c := validConfig("login.example.com")
+		c["cors"] = map[string]any{"allowed_origins": []string{"https://*.example.com", "*"}}
+		c["webauthn"].(map[string]any)["relying_party"].(map[string]any)["origins"] = []string{"https://login.example.com", "android:apk-key-hash:abc"}
+		expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"display_name": "w", "config": c}), 201, "")
+	})
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"reflect"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// envPrefix is the prefix of every environment variable the server reads.
+const envPrefix = "PASSKEY_"
+
+// Config is the whole configuration, read from the environment only. The help tag documents each
+// variable in --help and is the source of the README's table.
+type Config struct {
+	PublicAddress   string        `env:"PUBLIC_ADDRESS" envDefault:":8000" help:"Listen address of the public API."`
+	AdminAddress    string        `env:"ADMIN_ADDRESS" envDefault:":8001" help:"Listen address of the admin API, /metrics and health checks."`
+	DataDir         string        `env:"DATA_DIR" envDefault:"./data" help:"Directory for the embedded SQLite database and generated secrets."`
+	DatabaseURL     string        `env:"DATABASE_URL" help:"postgres://user:pass@host:5432/db?sslmode=... or sqlite://path/file.db. Default: SQLite in the data dir."`
+	RedisURL        string        `env:"REDIS_URL" help:"redis://host:6379/0 for ceremony sessions. Empty: an in-process store (one instance only)."`
+	RedisPrefix     string        `env:"REDIS_PREFIX" envDefault:"passkey:" help:"Prefix of every Redis key this server writes."`
+	MasterKey       string        `env:"MASTER_KEY" help:"32 random bytes, base64 (openssl rand -base64 32); encrypts signing keys at rest. Required with Postgres; generated into the data dir with SQLite."`
+	MasterKeyFile   string        `env:"MASTER_KEY_FILE,file" help:"Path of a file holding the master key (for mounted secrets); used when PASSKEY_MASTER_KEY is empty."`
+	AdminTokens     []string      `env:"ADMIN_TOKENS" envSeparator:"," help:"Comma-separated bearer tokens of the admin API (16+ characters each). Required with Postgres; generated into the data dir with SQLite."`
+	AdminTokensFile string        `env:"ADMIN_TOKENS_FILE,file" help:"Path of a file holding the admin tokens, comma- or newline-separated; used when PASSKEY_ADMIN_TOKENS is empty."`
+	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}."`
+	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
+	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json" help:"json or text."`
+	BodyLimit       int           `env:"BODY_LIMIT" envDefault:"131072" help:"Largest accepted request body in bytes; larger bodies get 413."`
+	KeyOverlap      time.Duration `env:"SIGNING_KEY_OVERLAP" envDefault:"24h" help:"How long a rotated-out signing key stays in the JWKS."`
+	CacheRefresh    time.Duration `env:"CACHE_REFRESH" envDefault:"2s" help:"How often an instance checks for tenant changes made elsewhere."`
+	ShutdownGrace   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"How long in-flight requests may run after SIGTERM."`
+}
+
+// loadConfig reads the environment (lookup is os.Getenv-like, given for tests) and validates it,
+// reporting every problem at once.
+func loadConfig(environ map[string]string) (Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Prefix: envPrefix, Environment: environ}); err != nil {
+		return c, err
+	}
+	if c.MasterKey == "" {
+		c.MasterKey = strings.TrimSpace(c.MasterKeyFile)
+	}
+	if len(c.AdminTokens) == 0 && c.AdminTokensFile != "" {
+		c.AdminTokens = strings.FieldsFunc(c.AdminTokensFile, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' })
+	}
+	for i, t := range c.AdminTokens {
+		c.AdminTokens[i] = strings.TrimSpace(t)
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + strings.TrimRight(c.DataDir, "/") + "/passkey.db"
+	}
+	return c, c.Validate()
+}
+
+// Embedded reports whether the server runs on SQLite, where missing secrets are generated into the
+// data dir and a development tenant is made.
+func (c Config) Embedded() bool { return strings.HasPrefix(c.DatabaseURL, "sqlite:") }
+
+// Validate reports every configuration problem at once.
+func (c Config) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for name, addr := range map[string]string{"PASSKEY_PUBLIC_ADDRESS": c.PublicAddress, "PASSKEY_ADMIN_ADDRESS": c.AdminAddress} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			add("%s %q is not a host:port listen address", name, addr)
+		}
+	}
+	if c.PublicAddress == c.AdminAddress {
+		add("PASSKEY_PUBLIC_ADDRESS and PASSKEY_ADMIN_ADDRESS must differ")
+	}
+	switch u, err := url.Parse(c.DatabaseURL); {
+	case err != nil:
+		add("PASSKEY_DATABASE_URL is not a URL")
+	case u.Scheme != "postgres" && u.Scheme != "postgresql" && u.Scheme != "sqlite":
+		add("PASSKEY_DATABASE_URL must start with postgres:// or sqlite://")
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			add("PASSKEY_REDIS_URL must start with redis://, rediss:// or unix://")
+		}
+	}
+	if c.MasterKey != "" {
+		if k, err := base64.StdEncoding.DecodeString(c.MasterKey); err != nil || len(k) != 32 {
+			add("PASSKEY_MASTER_KEY must be 32 bytes in base64 (openssl rand -base64 32)")
+		}
+	} else if !c.Embedded() {
+		add("PASSKEY_MASTER_KEY is required with Postgres (openssl rand -base64 32)")
+	}
+	if len(c.AdminTokens) == 0 && !c.Embedded() {
+		add("PASSKEY_ADMIN_TOKENS is required with Postgres")
+	}
+	for i, t := range c.AdminTokens {
+		if len(t) < 16 {
+			add("PASSKEY_ADMIN_TOKENS entry %d is shorter than 16 characters", i+1)
+		}
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("PASSKEY_PUBLIC_URL must be an http(s) URL")
+	}
+	if _, err := parseLogLevel(c.LogLevel); err != nil {
+		add("PASSKEY_LOG_LEVEL must be one of debug, info, warn, error")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		add("PASSKEY_LOG_FORMAT must be json or text")
+	}
+	if c.BodyLimit < 4096 || c.BodyLimit > 16<<20 {
+		add("PASSKEY_BODY_LIMIT must be between 4096 and 16777216")
+	}
+	if c.KeyOverlap < 0 {
+		add("PASSKEY_SIGNING_KEY_OVERLAP must not be negative")
+	}
+	if c.CacheRefresh < 100*time.Millisecond || c.CacheRefresh > time.Minute {
+		add("PASSKEY_CACHE_REFRESH must be between 100ms and 1m")
+	}
+	if c.ShutdownGrace <= 0 {
+		add("PASSKEY_SHUTDOWN_TIMEOUT must be positive")
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+}
+
+// writeConfigHelp prints the table of environment variables, from the struct tags of Config.
+func writeConfigHelp(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
+	t := reflect.TypeOf(Config{})
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		def := f.Tag.Get("envDefault")
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", envPrefix, name, def, f.Tag.Get("help"))
+	}
+	tw.Flush()
+}

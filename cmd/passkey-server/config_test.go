@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicAddress != ":8000" || c.AdminAddress != ":8001" || c.DataDir != "./data" || !c.Embedded() || c.DatabaseURL != "sqlite://./data/passkey.db" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestConfigReportsEveryProblem(t *testing.T) {
+	_, err := loadConfig(map[string]string{
+		"PASSKEY_DATABASE_URL":  "postgres://x@127.0.0.1/db",
+		"PASSKEY_REDIS_URL":     "http://redis",
+		"PASSKEY_LOG_LEVEL":     "loud",
+		"PASSKEY_LOG_FORMAT":    "xml",
+		"PASSKEY_ADMIN_ADDRESS": ":8000",
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"PASSKEY_MASTER_KEY is required", "PASSKEY_ADMIN_TOKENS is required", "PASSKEY_REDIS_URL", "PASSKEY_LOG_LEVEL", "PASSKEY_LOG_FORMAT", "must differ"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	_, err = loadConfig(map[string]string{"PASSKEY_MASTER_KEY": "c2hvcnQ=", "PASSKEY_ADMIN_TOKENS": "short"})
+	if err == nil || !strings.Contains(err.Error(), "32 bytes") || !strings.Contains(err.Error(), "shorter than 16") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--help"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, v := range []string{"PASSKEY_PUBLIC_ADDRESS", "PASSKEY_ADMIN_ADDRESS", "PASSKEY_DATA_DIR", "PASSKEY_DATABASE_URL", "PASSKEY_REDIS_URL",
+		"PASSKEY_MASTER_KEY", "PASSKEY_ADMIN_TOKENS", "PASSKEY_PUBLIC_URL", "PASSKEY_LOG_LEVEL", "PASSKEY_LOG_FORMAT", "migrate"} {
+		if !strings.Contains(out.String(), v) {
+			t.Errorf("help lacks %s", v)
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/db/dbtest"
+)
+
+func TestErrorHandler(t *testing.T) {
+	var logged bytes.Buffer
+	app := newFiberApp(deps{Log: newTextLogger(&logged), BodyLimit: 4096}, "errors")
+	app.Get("/panic", func(c *fiber.Ctx) error { panic("secret internal state sk_live_123") })
+	app.Get("/internal", func(c *fiber.Ctx) error {
+		return errors.New("pq: password authentication failed for user postgres")
+	})
+	app.Post("/echo", func(c *fiber.Ctx) error { return c.SendStatus(204) })
+
+	cases := []struct {
+		name, method, path string
+		body               any
+		status             int
+		code               string
+	}{
+		{"panic", "GET", "/panic", nil, 500, "internal_error"},
+		{"internal error", "GET", "/internal", nil, 500, "internal_error"},
+		{"unknown route", "GET", "/nope", nil, 404, "not_found"},
+		{"wrong method", "DELETE", "/echo", nil, 405, "method_not_allowed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := call(t, app, c.method, c.path, c.body)
+			e := expectStatus(t, resp, c.status, c.code)
+			if e.RequestID == "" || e.RequestID != resp.Header.Get("X-Request-Id") {
+				t.Fatalf("request id %q vs header %q", e.RequestID, resp.Header.Get("X-Request-Id"))
+			}
+			if strings.Contains(e.Title+e.Details, "sk_live") || strings.Contains(e.Title+e.Details, "password") {
+				t.Fatalf("error body leaks internals: %+v", e)
+			}
+		})
+	}
+	// The body limit is enforced while fasthttp reads the request, which app.Test bypasses: use a socket.
+	base := listenTest(t, app)
+	resp, err := http.Post(base+"/echo", "application/json", strings.NewReader(strings.Repeat("x", 8192)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectStatus(t, resp, 413, "body_too_large")
+	if !strings.Contains(logged.String(), "password authentication failed") {
+		t.Fatalf("internal cause not logged: %s", logged.String())
+	}
+}
+
+func TestBadInputOnPublicRoutes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		id, _ := s.createTenant("example.com")
+		expectStatus(t, call(t, s.public, "GET", "/not-a-uuid/.well-known/jwks.json", nil), 400, "invalid_tenant_id")
+		expectStatus(t, call(t, s.public, "GET", "/00000000-0000-0000-0000-000000000000/.well-known/jwks.json", nil), 404, "tenant_not_found")
+		expectStatus(t, call(t, s.public, "GET", "/"+id+"/nothing-here", nil), 404, "not_found")
+		resp, err := http.Post(listenTest(t, s.public)+"/"+id+"/.well-known/jwks.json", "application/json", strings.NewReader(strings.Repeat("{", 100<<10)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectStatus(t, resp, 413, "body_too_large")
+		body, _ := io.ReadAll(call(t, s.public, "GET", "/", nil).Body)
+		if !strings.Contains(string(body), "passkey-server") {
+			t.Fatalf("status page %s", body)
+		}
+	})
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// testToken is the admin token of every test server.
+const testToken = "test-admin-token-0123456789"
+
+// testServer is one instance of the service, built by the same constructors main uses.
+type testServer struct {
+	t       *testing.T
+	db      *db.DB
+	tenants *tenant.Service
+	public  *fiber.App
+	admin   *fiber.App
+}
+
+func newTestSealer(t testing.TB) *tenant.Sealer {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	s, err := tenant.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newTestServer builds an instance on d. Instances made with the same sealer share keys, like
+// replicas sharing a master key.
+func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer) *testServer {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := tenant.NewService(tenant.Options{
+		Store:     db.NewTenantStore(d),
+		Sealer:    sealer,
+		PublicURL: "http://localhost:8000",
+		Logger:    log,
+	})
+	dp := deps{Log: log, Tenants: svc, Sessions: db.NewMemorySessions(time.Now), AdminTokens: []string{testToken},
+		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d}}
+	return &testServer{t: t, db: d, tenants: svc, public: newPublicApp(dp), admin: newAdminApp(dp)}
+}
+
+// call sends a request to app and returns the status, headers and body. A body that is not a string or
+// []byte is sent as JSON.
+func call(t *testing.T, app *fiber.App, method, path string, body any, headers ...string) *http.Response {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(js)
+	}
+	req := httptest.NewRequest(method, path, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := app.Test(req, -1)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	checkSpec(t, req, resp)
+	return resp
+}
+
+// adminCall calls the admin API with the test token.
+func (s *testServer) adminCall(method, path string, body any) *http.Response {
+	s.t.Helper()
+	return call(s.t, s.admin, method, path, body, "Authorization", "Bearer "+testToken)
+}
+
+// decode reads a JSON body into v and returns it.
+func decode[T any](t *testing.T, resp *http.Response) T {
+	t.Helper()
+	var v T
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %q: %v", b, err)
+	}
+	return v
+}
+
+// expectStatus fails the test unless resp has the status; for errors it also checks the code.
+func expectStatus(t *testing.T, resp *http.Response, status int, code string) ErrorBody {
+	t.Helper()
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d; body %s", resp.StatusCode, status, b)
+	}
+	if code == "" {
+		return ErrorBody{}
+	}
+	var e ErrorBody
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("error body %q: %v", b, err)
+	}
+	if e.Code != code || e.Status != status || e.Title == "" {
+		t.Fatalf("error body %s, want code %q", b, code)
+	}
+	return e
+}
+
+// validConfig is a tenant config that passes validation.
+func validConfig(rpID string) map[string]any {
+	origin := "https://" + rpID
+	if rpID == "localhost" {
+		origin = "http://localhost:3000"
+	}
+	return map[string]any{
+		"cors": map[string]any{"allowed_origins": []string{origin}, "allow_unsafe_wildcard": false},
+		"webauthn": map[string]any{
+			"relying_party": map[string]any{"id": rpID, "display_name": "Test RP", "origins": []string{origin}},
+			"timeout":       60000,
+		},
+	}
+}
+
+// createTenant makes a tenant through the admin API and returns its id and secret API key.
+func (s *testServer) createTenant(rpID string) (string, string) {
+	s.t.Helper()
+	resp := s.adminCall("POST", "/tenants", map[string]any{"display_name": "T " + rpID, "config": validConfig(rpID), "create_api_key": true})
+	expectStatus(s.t, resp, 201, "")
+	out := decode[tenant.CreateTenantResponse](s.t, resp)
+	if out.APIKey == nil || !strings.HasPrefix(out.APIKey.Secret, "sk_") {
+		s.t.Fatalf("no secret api key in %+v", out)
+	}
+	return out.ID.String(), out.APIKey.Secret
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func uuidOf(t *testing.T, s string) uuid.UUID {
+	t.Helper()
+	id, err := uuid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// listenTest serves app on a loopback port until the test ends and returns its base URL.
+func listenTest(t *testing.T, app *fiber.App) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	return "http://" + ln.Addr().String()
+}

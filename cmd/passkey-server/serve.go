@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+func openDatabase(ctx context.Context, cfg Config) (*db.DB, error) {
+	if cfg.Embedded() {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	return db.Open(ctx, cfg.DatabaseURL)
+}
+
+// serve runs both APIs until ctx ends, then shuts down gracefully: stop accepting, let in-flight
+// requests finish (up to PASSKEY_SHUTDOWN_TIMEOUT), stop background work, close the pools.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	if cfg.Embedded() {
+		if err := ensureEmbeddedSecrets(&cfg, stdout); err != nil {
+			return err
+		}
+	}
+	masterKey, err := base64.StdEncoding.DecodeString(cfg.MasterKey)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+	sealer, err := tenant.NewSealer(masterKey)
+	if err != nil {
+		return err
+	}
+
+	database, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	if err := database.MigrateUp(ctx); err != nil {
+		return err
+	}
+
+	ready := map[string]Pinger{"database": database}
+	var sessions credentials.SessionStore
+	if cfg.RedisURL != "" {
+		client, err := db.OpenRedis(ctx, cfg.RedisURL)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		rs := db.NewRedisSessions(client, cfg.RedisPrefix)
+		sessions = rs
+		ready["redis"] = rs
+	} else {
+		if !cfg.Embedded() {
+			log.Warn("PASSKEY_REDIS_URL is empty: ceremony sessions live in this process, so run a single instance only")
+		}
+		sessions = db.NewMemorySessions(time.Now)
+	}
+
+	tenants := tenant.NewService(tenant.Options{
+		Store:           db.NewTenantStore(database),
+		Sealer:          sealer,
+		RotationOverlap: cfg.KeyOverlap,
+		RefreshInterval: cfg.CacheRefresh,
+		PublicURL:       cfg.PublicURL,
+		Logger:          log,
+	})
+	if cfg.Embedded() {
+		if err := ensureDevTenant(ctx, cfg, tenants, stdout); err != nil {
+			return err
+		}
+	}
+
+	d := deps{Log: log, Tenants: tenants, Sessions: sessions, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready}
+	public, admin := newPublicApp(d), newAdminApp(d)
+
+	bg, stopBackground := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tenants.Run(bg); close(done) }()
+
+	errs := make(chan error, 2)
+	go func() { errs <- listen(public, cfg.PublicAddress) }()
+	go func() { errs <- listen(admin, cfg.AdminAddress) }()
+	log.Info("passkey-server listening", "public", cfg.PublicAddress, "admin", cfg.AdminAddress, "database", database.Dialect(), "redis", cfg.RedisURL != "")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errs:
+	}
+	for _, app := range []*fiber.App{public, admin} {
+		if err := app.ShutdownWithTimeout(cfg.ShutdownGrace); err != nil {
+			log.Warn("shutdown", "error", err)
+		}
+	}
+	stopBackground()
+	<-done
+	return runErr
+}
+
+func listen(app *fiber.App, addr string) error {
+	if err := app.Listen(addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return nil
+}
+
+// Files the embedded mode keeps in the data dir. They hold secrets and are created with mode 0600.
+const (
+	masterKeyFile  = "master.key"
+	adminTokenFile = "admin-token"
+	devTenantFile  = "dev-tenant.json"
+)
+
+// ensureEmbeddedSecrets fills a missing master key and admin token from the data dir, generating them on
+// first start.
+func ensureEmbeddedSecrets(cfg *Config, stdout io.Writer) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if cfg.MasterKey == "" {
+		v, err := readOrCreateSecret(filepath.Join(cfg.DataDir, masterKeyFile), func(b []byte) string {
+			return base64.StdEncoding.EncodeToString(b)
+		})
+		if err != nil {
+			return err
+		}
+		cfg.MasterKey = v
+	}
+	if len(cfg.AdminTokens) == 0 {
+		v, err := readOrCreateSecret(filepath.Join(cfg.DataDir, adminTokenFile), func(b []byte) string {
+			return "adm_" + base64.RawURLEncoding.EncodeToString(b)
+		})
+		if err != nil {
+			return err
+		}
+		cfg.AdminTokens = []string{v}
+	}
+	return cfg.Validate()
+}
+
+// readOrCreateSecret returns the content of path, or writes 32 fresh random bytes encoded by encode
+// there and returns them.
+func readOrCreateSecret(path string, encode func([]byte) string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	v := encode(buf)
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// devCredentials is what the embedded mode remembers about its development tenant.
+type devCredentials struct {
+	TenantID       string `json:"tenant_id"`
+	SecretKey      string `json:"secret_api_key"`
+	PublishableKey string `json:"publishable_api_key"`
+}
+
+// ensureDevTenant makes the development tenant on first start (RP ID localhost) and prints its id, keys
+// and the admin token; on later starts it prints only the tenant id and where the secrets are kept.
+func ensureDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, stdout io.Writer) error {
+	path := filepath.Join(cfg.DataDir, devTenantFile)
+	if b, err := os.ReadFile(path); err == nil {
+		var dc devCredentials
+		if err := json.Unmarshal(b, &dc); err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		fmt.Fprintf(stdout, "Development tenant %s (keys in %s, admin token in %s; print them with: passkey-server dev-credentials)\n",
+			dc.TenantID, path, filepath.Join(cfg.DataDir, adminTokenFile))
+		return nil
+	}
+	cfgT := tenant.Config{
+		CORS: tenant.CORSConfig{AllowedOrigins: []string{"http://localhost:8000", "http://localhost:3000"}},
+		WebAuthn: tenant.WebAuthnConfig{
+			RelyingParty: tenant.RelyingParty{ID: "localhost", DisplayName: "Development", Origins: []string{"http://localhost:8000", "http://localhost:3000"}},
+			Timeout:      300_000,
+		},
+	}
+	t, key, err := tenants.Create(ctx, tenant.CreateInput{DisplayName: "Development", Config: cfgT, CreateAPIKey: true})
+	if err != nil {
+		return fmt.Errorf("create development tenant: %w", err)
+	}
+	pk, _, err := tenants.CreateAPIKey(ctx, t.ID, "Development publishable key", tenant.KindPublishable, nil)
+	if err != nil {
+		return fmt.Errorf("create development publishable key: %w", err)
+	}
+	dc := devCredentials{TenantID: t.ID.String(), SecretKey: key.Secret, PublishableKey: pk}
+	b, _ := json.MarshalIndent(dc, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintln(stdout, "Created a development tenant (RP ID localhost, origins http://localhost:8000 and http://localhost:3000).")
+	writeDevCredentials(stdout, dc, cfg.AdminTokens[0])
+	fmt.Fprintf(stdout, "These are kept in %s; they are not printed again (passkey-server dev-credentials prints them).\n", cfg.DataDir)
+	return nil
+}
+
+func writeDevCredentials(w io.Writer, dc devCredentials, adminToken string) {
+	fmt.Fprintf(w, "  tenant id:            %s\n", dc.TenantID)
+	fmt.Fprintf(w, "  secret API key:       %s\n", dc.SecretKey)
+	fmt.Fprintf(w, "  publishable API key:  %s\n", dc.PublishableKey)
+	fmt.Fprintf(w, "  admin token:          %s\n", adminToken)
+}
+
+// printDevCredentials prints the development tenant's credentials kept in the data dir.
+func printDevCredentials(cfg Config, stdout io.Writer) error {
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, devTenantFile))
+	if err != nil {
+		return fmt.Errorf("no development tenant in %s (it is made by the first start in embedded mode): %w", cfg.DataDir, err)
+	}
+	var dc devCredentials
+	if err := json.Unmarshal(b, &dc); err != nil {
+		return err
+	}
+	token := ""
+	if len(cfg.AdminTokens) > 0 {
+		token = cfg.AdminTokens[0]
+	} else if t, err := os.ReadFile(filepath.Join(cfg.DataDir, adminTokenFile)); err == nil {
+		token = strings.TrimSpace(string(t))
+	}
+	writeDevCredentials(stdout, dc, token)
+	return nil
+}

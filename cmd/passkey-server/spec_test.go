@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+)
+
+var spec struct {
+	once   sync.Once
+	doc    *openapi3.T
+	router routers.Router
+	err    error
+}
+
+func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
+	t.Helper()
+	spec.once.Do(func() {
+		loader := openapi3.NewLoader()
+		spec.doc, spec.err = loader.LoadFromFile("../../openapi.yaml")
+		if spec.err != nil {
+			return
+		}
+		if spec.err = spec.doc.Validate(context.Background()); spec.err != nil {
+			return
+		}
+		spec.doc.Servers = nil // match paths on any host: the tests' requests go to example.com
+		spec.router, spec.err = gorillamux.NewRouter(spec.doc)
+	})
+	if spec.err != nil {
+		t.Fatalf("openapi.yaml: %v", spec.err)
+	}
+	return spec.doc, spec.router
+}
+
+// checkSpec validates a live response against openapi.yaml: its status must be documented for the
+// route and its body must match the schema. Responses of routes the spec does not have (unknown paths)
+// must be a documented error body.
+func checkSpec(t *testing.T, req *http.Request, resp *http.Response) {
+	t.Helper()
+	doc, router := loadSpec(t)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if req.Method == http.MethodOptions || req.Method == http.MethodHead || strings.Contains(req.URL.Path, "/_probe") {
+		return // preflights, and the test-only probe routes, are not API
+	}
+	route, params, err := router.FindRoute(req)
+	if err != nil {
+		if resp.StatusCode < 400 {
+			t.Fatalf("%s %s answered %d but is not in openapi.yaml", req.Method, req.URL.Path, resp.StatusCode)
+		}
+		var e ErrorBody
+		if err := json.Unmarshal(body, &e); err != nil || !slices.Contains(specErrorCodes(doc), e.Code) {
+			t.Fatalf("%s %s: error body %s is not a documented Error", req.Method, req.URL.Path, body)
+		}
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		},
+		Status:  resp.StatusCode,
+		Header:  resp.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Fatalf("%s %s → %d does not match openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+}
+
+func specErrorCodes(doc *openapi3.T) []string {
+	var codes []string
+	for _, v := range doc.Components.Schemas["ErrorCode"].Value.Enum {
+		codes = append(codes, v.(string))
+	}
+	return codes
+}
+
+// TestErrorCodesMatchSpec keeps the error table and openapi.yaml's ErrorCode enum in step.
+func TestErrorCodesMatchSpec(t *testing.T) {
+	doc, _ := loadSpec(t)
+	var table []string
+	for _, k := range errorTable {
+		table = append(table, k.code)
+	}
+	for _, c := range fiberErrorCodes {
+		table = append(table, c)
+	}
+	table = append(table, internalError.code)
+	sort.Strings(table)
+	table = slices.Compact(table)
+	inSpec := specErrorCodes(doc)
+	sort.Strings(inSpec)
+	if !slices.Equal(table, inSpec) {
+		t.Fatalf("error codes differ:\n table: %v\n spec:  %v", table, inSpec)
+	}
+}

@@ -1,0 +1,196 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/passkey-server/passkey-server/credentials"
+)
+
+// sessionMaxChallengeLen bounds the challenge accepted by the session stores. go-webauthn issues 32-byte
+// challenges (43 base64url characters); the bound only stops a client-supplied challenge from becoming an
+// arbitrarily large Redis key or map key.
+const sessionMaxChallengeLen = 256
+
+// sessionRecordVersion is the version of the encoding of a session value in Redis. A reader rejects any
+// other version rather than guessing, so a future format change cannot be misread during a rolling upgrade.
+const sessionRecordVersion = 1
+
+// OpenRedis connects to the Redis server at rawURL and checks that it answers.
+//
+// rawURL is a redis:// or rediss:// (TLS) URL as accepted by redis.ParseURL, for example
+// redis://:password@localhost:6379/0. The returned error never contains the URL, which may hold a password.
+// The caller closes the client.
+func OpenRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		// *url.Error repeats the whole URL, password included: keep only its cause.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return nil, fmt.Errorf("open redis: parse URL: %w", err)
+	}
+	client := redis.NewClient(opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("open redis: ping %s: %w", opts.Addr, err)
+	}
+	return client, nil
+}
+
+// RedisSessions is the Redis implementation of credentials.SessionStore. Any number of instances may share
+// one Redis: a session put by one instance can be consumed by another, and exactly once.
+//
+// Each session is one key, <prefix>session:<tenant ID>:<ceremony>:<challenge>, whose value encodes the
+// session and whose TTL ends at the session's ExpiresAt.
+type RedisSessions struct {
+	client redis.UniversalClient
+	prefix string
+	// now is the clock that decides whether a session has expired; time.Now outside tests.
+	now func() time.Time
+}
+
+var _ credentials.SessionStore = (*RedisSessions)(nil)
+
+// NewRedisSessions returns a session store that keeps sessions in client under keys starting with prefix
+// (for example "passkey:"; it may be empty). The caller keeps ownership of client.
+func NewRedisSessions(client redis.UniversalClient, prefix string) *RedisSessions {
+	return &RedisSessions{client: client, prefix: prefix, now: time.Now}
+}
+
+// redisSessionRecord is the value stored for a session. The tenant, ceremony and challenge are in the key
+// and are not repeated.
+type redisSessionRecord struct {
+	Version int `json:"v"`
+	// Data is encoded as base64 by encoding/json, so any bytes round-trip.
+	Data []byte `json:"d,omitempty"`
+	// ExpiresAt is in Unix nanoseconds.
+	ExpiresAt int64 `json:"x"`
+}
+
+// Put stores s until s.ExpiresAt. It fails if s is invalid, if it expires in less than a millisecond (the
+// resolution of Redis TTLs), or if a live session already holds the same tenant, ceremony and challenge:
+// a challenge is never silently replaced.
+func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
+	ttl, err := sessionCheckPut(s, r.now())
+	if err != nil {
+		return fmt.Errorf("put session: %w", err)
+	}
+	value, err := json.Marshal(redisSessionRecord{
+		Version:   sessionRecordVersion,
+		Data:      s.Data,
+		ExpiresAt: s.ExpiresAt.UnixNano(),
+	})
+	if err != nil {
+		return fmt.Errorf("put session: encode: %w", err)
+	}
+	// PX is relative, so a wall-clock difference between this instance and Redis does not shift the
+	// expiry; truncating to whole milliseconds can only make the key expire earlier, never later.
+	err = r.client.Do(ctx, "set", r.key(s.TenantID, s.Ceremony, s.Challenge), value,
+		"px", int64(ttl/time.Millisecond), "nx").Err()
+	if errors.Is(err, redis.Nil) {
+		return errors.New("put session: a live session already uses this challenge")
+	}
+	if err != nil {
+		return fmt.Errorf("put session: %w", err)
+	}
+	return nil
+}
+
+// Consume returns the session stored under tenantID, ceremony and challenge and deletes it, in one GETDEL:
+// of any number of concurrent calls, on any number of instances, exactly one gets the session. It returns
+// credentials.ErrSessionNotFound if there is no such session or if the session has expired by this store's
+// clock, even when Redis has not evicted the key yet.
+func (r *RedisSessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremony credentials.Ceremony, challenge string) (credentials.Session, error) {
+	if sessionCheckKey(tenantID, ceremony, challenge) != nil {
+		// No session can have been stored under this key; do not ask Redis.
+		return credentials.Session{}, credentials.ErrSessionNotFound
+	}
+	value, err := r.client.GetDel(ctx, r.key(tenantID, ceremony, challenge)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return credentials.Session{}, credentials.ErrSessionNotFound
+	}
+	if err != nil {
+		return credentials.Session{}, fmt.Errorf("consume session: %w", err)
+	}
+	var rec redisSessionRecord
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return credentials.Session{}, fmt.Errorf("consume session: decode: %w", err)
+	}
+	if rec.Version != sessionRecordVersion {
+		return credentials.Session{}, fmt.Errorf("consume session: decode: unknown record version %d", rec.Version)
+	}
+	s := credentials.Session{
+		TenantID:  tenantID,
+		Ceremony:  ceremony,
+		Challenge: challenge,
+		Data:      rec.Data,
+		ExpiresAt: time.Unix(0, rec.ExpiresAt),
+	}
+	if !r.now().Before(s.ExpiresAt) {
+		return credentials.Session{}, credentials.ErrSessionNotFound
+	}
+	return s, nil
+}
+
+// Ping reports whether Redis answers; the readiness check calls it.
+func (r *RedisSessions) Ping(ctx context.Context) error {
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+// key returns the Redis key of a session. sessionCheckKey keeps ':' out of the ceremony, and a UUID has a
+// fixed form, so two different sessions never share a key.
+func (r *RedisSessions) key(tenantID uuid.UUID, ceremony credentials.Ceremony, challenge string) string {
+	var b strings.Builder
+	b.Grow(len(r.prefix) + len("session:") + 36 + 1 + len(ceremony) + 1 + len(challenge))
+	b.WriteString(r.prefix)
+	b.WriteString("session:")
+	b.WriteString(tenantID.String())
+	b.WriteByte(':')
+	b.WriteString(string(ceremony))
+	b.WriteByte(':')
+	b.WriteString(challenge)
+	return b.String()
+}
+
+// sessionCheckKey reports whether a session may be stored under tenantID, ceremony and challenge. Both
+// stores apply it, so they accept and refuse the same sessions.
+func sessionCheckKey(tenantID uuid.UUID, ceremony credentials.Ceremony, challenge string) error {
+	switch {
+	case tenantID == uuid.Nil:
+		return errors.New("tenant ID is nil")
+	case ceremony == "":
+		return errors.New("ceremony is empty")
+	case strings.ContainsRune(string(ceremony), ':'):
+		return fmt.Errorf("ceremony %q contains ':'", ceremony)
+	case challenge == "":
+		return errors.New("challenge is empty")
+	case len(challenge) > sessionMaxChallengeLen:
+		return fmt.Errorf("challenge is longer than %d bytes", sessionMaxChallengeLen)
+	}
+	return nil
+}
+
+// sessionCheckPut validates s for Put at time now and returns how long it has left to live.
+func sessionCheckPut(s credentials.Session, now time.Time) (time.Duration, error) {
+	if err := sessionCheckKey(s.TenantID, s.Ceremony, s.Challenge); err != nil {
+		return 0, err
+	}
+	ttl := s.ExpiresAt.Sub(now)
+	if ttl < time.Millisecond {
+		return 0, fmt.Errorf("session expires at %s, less than 1ms from now", s.ExpiresAt.Format(time.RFC3339Nano))
+	}
+	return ttl, nil
+}

@@ -1,0 +1,184 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/db/dbtest"
+)
+
+// Tests of the schema of the tables no store in this package fills yet (users, credentials,
+// transactions, audit_logs), and of the mapping of driver errors. Rows are written with plain SQL.
+
+func insertUser(ctx context.Context, d *db.DB, tenantID uuid.UUID, appUserID string) (uuid.UUID, error) {
+	id := uuid.New()
+	_, err := d.Bun().ExecContext(ctx,
+		"INSERT INTO users (id, tenant_id, user_id, name, display_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		id, tenantID, appUserID, appUserID, appUserID, t0, t0)
+	return id, err
+}
+
+func insertCredential(ctx context.Context, d *db.DB, tenantID, userID uuid.UUID, credentialID string) error {
+	_, err := d.Bun().ExecContext(ctx,
+		"INSERT INTO credentials (tenant_id, id, user_id, public_key, transports, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		tenantID, credentialID, userID, []byte{1, 2, 3}, `["usb","internal"]`, t0, t0)
+	return err
+}
+
+func insertTransaction(ctx context.Context, d *db.DB, tenantID, userID uuid.UUID, identifier, status string) error {
+	_, err := d.Bun().ExecContext(ctx,
+		"INSERT INTO transactions (id, tenant_id, user_id, identifier, data, data_hash, challenge, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		uuid.New(), tenantID, userID, identifier, `{"amount":"10.00"}`, []byte{9}, "challenge", status, t0, t0)
+	return err
+}
+
+func insertAuditLog(ctx context.Context, d *db.DB, tenantID *uuid.UUID, userAgent string) error {
+	_, err := d.Bun().ExecContext(ctx,
+		"INSERT INTO audit_logs (id, tenant_id, type, request_id, source_ip, user_agent, details, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		uuid.New(), tenantID, "login_succeeded", "req-1", "203.0.113.7", userAgent, `{"k":"v"}`, t0, t0)
+	return err
+}
+
+func count(t *testing.T, d *db.DB, table string, tenantID uuid.UUID) int64 {
+	t.Helper()
+	n, err := d.Bun().NewSelect().TableExpr(table).Where("tenant_id = ?", tenantID).Count(context.Background())
+	if err != nil {
+		t.Fatalf("count %s: %v", table, err)
+	}
+	return n
+}
+
+func TestSchemaUsersCredentialsTransactionsAuditLogs(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := db.NewTenantStore(d)
+		a := createTenant(t, s, "A", t0)
+		b := createTenant(t, s, "B", t0)
+
+		// Long values fit: a 64-byte user handle, a 1,023-byte credential id, a long user agent.
+		appUserID := strings.Repeat("u", 64)
+		userA, err := insertUser(ctx, d, a.tenant.ID, appUserID)
+		if err != nil {
+			t.Fatalf("insert user: %v", err)
+		}
+		userB, err := insertUser(ctx, d, b.tenant.ID, appUserID) // the same app user id in another tenant
+		if err != nil {
+			t.Fatalf("insert user of another tenant with the same user_id: %v", err)
+		}
+		_, err = insertUser(ctx, d, a.tenant.ID, appUserID)
+		if !errors.Is(db.Translate(err), db.ErrUniqueViolation) {
+			t.Errorf("duplicate user_id: got %v, want a unique violation", err)
+		}
+
+		credentialID := strings.Repeat("c", 1023)
+		if err := insertCredential(ctx, d, a.tenant.ID, userA, credentialID); err != nil {
+			t.Fatalf("insert credential: %v", err)
+		}
+		// The same credential id in another tenant is another credential.
+		if err := insertCredential(ctx, d, b.tenant.ID, userB, credentialID); err != nil {
+			t.Fatalf("insert credential of another tenant with the same id: %v", err)
+		}
+		err = insertCredential(ctx, d, a.tenant.ID, userA, credentialID)
+		if !errors.Is(db.Translate(err), db.ErrUniqueViolation) {
+			t.Errorf("duplicate credential: got %v, want a unique violation", err)
+		}
+		// Cross-tenant: a credential of A cannot belong to a user of B.
+		err = insertCredential(ctx, d, a.tenant.ID, userB, "other")
+		if !errors.Is(db.Translate(err), db.ErrForeignKeyViolation) {
+			t.Errorf("credential of A for B's user: got %v, want a foreign key violation", err)
+		}
+		var transports string
+		err = d.Bun().NewSelect().TableExpr("credentials").Column("transports").
+			Where("tenant_id = ? AND id = ?", a.tenant.ID, credentialID).Scan(ctx, &transports)
+		if err != nil || transports != `["usb","internal"]` {
+			t.Errorf("transports = %q, %v", transports, err)
+		}
+
+		if err := insertTransaction(ctx, d, a.tenant.ID, userA, "tx-1", "pending"); err != nil {
+			t.Fatalf("insert transaction: %v", err)
+		}
+		if !errors.Is(db.Translate(insertTransaction(ctx, d, a.tenant.ID, userA, "tx-1", "pending")), db.ErrUniqueViolation) {
+			t.Error("duplicate transaction identifier: want a unique violation")
+		}
+		if err := insertTransaction(ctx, d, a.tenant.ID, userA, "tx-2", "bogus"); err == nil {
+			t.Error("transaction with an unknown status was stored")
+		}
+		if !errors.Is(db.Translate(insertTransaction(ctx, d, a.tenant.ID, userB, "tx-3", "pending")), db.ErrForeignKeyViolation) {
+			t.Error("transaction of A for B's user: want a foreign key violation")
+		}
+
+		if err := insertAuditLog(ctx, d, &a.tenant.ID, strings.Repeat("Mozilla/5.0 ", 400)); err != nil {
+			t.Fatalf("insert audit log: %v", err)
+		}
+		if err := insertAuditLog(ctx, d, &b.tenant.ID, "curl"); err != nil {
+			t.Fatal(err)
+		}
+		if err := insertAuditLog(ctx, d, nil, "admin"); err != nil {
+			t.Fatalf("insert deployment-wide audit log: %v", err)
+		}
+		missing := uuid.New()
+		if !errors.Is(db.Translate(insertAuditLog(ctx, d, &missing, "x")), db.ErrForeignKeyViolation) {
+			t.Error("audit log of a missing tenant: want a foreign key violation")
+		}
+
+		// Deleting A cascades to everything of A and nothing of B; deployment-wide events stay.
+		if err := s.DeleteTenant(ctx, a.tenant.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"users", "credentials", "transactions", "audit_logs"} {
+			if n := count(t, d, table, a.tenant.ID); n != 0 {
+				t.Errorf("%s of the deleted tenant: %d rows, want 0", table, n)
+			}
+		}
+		for table, want := range map[string]int64{"users": 1, "credentials": 1, "transactions": 0, "audit_logs": 1} {
+			if n := count(t, d, table, b.tenant.ID); n != want {
+				t.Errorf("%s of the other tenant: %d rows, want %d", table, n, want)
+			}
+		}
+		n, err := d.Bun().NewSelect().TableExpr("audit_logs").Where("tenant_id IS NULL").Count(ctx)
+		if err != nil || n != 1 {
+			t.Errorf("deployment-wide audit logs = %d, %v; want 1", n, err)
+		}
+
+		// Deleting a user cascades to its credentials.
+		if _, err := d.Bun().ExecContext(ctx, "DELETE FROM users WHERE id = ?", userB); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, d, "credentials", b.tenant.ID); n != 0 {
+			t.Errorf("credentials of a deleted user: %d rows, want 0", n)
+		}
+	})
+}
+
+// TestTimesAreUTC checks that times come back in UTC whatever zone they were written in.
+func TestTimesAreUTC(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := db.NewTenantStore(d)
+		zone := time.FixedZone("UTC+5:30", 5*3600+1800)
+		f := createTenant(t, s, "Zoned", t0.In(zone))
+		got, err := s.GetTenant(ctx, f.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.CreatedAt.Location() != time.UTC || !got.CreatedAt.Equal(t0) {
+			t.Errorf("CreatedAt = %v, want %v in UTC", got.CreatedAt, t0)
+		}
+	})
+}
+
+func TestTranslate(t *testing.T) {
+	if db.Translate(nil) != nil {
+		t.Error("Translate(nil) != nil")
+	}
+	plain := errors.New("plain")
+	if got := db.Translate(plain); got != plain {
+		t.Errorf("Translate(plain) = %v, want it unchanged", got)
+	}
+}

@@ -1,0 +1,337 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// TenantStore is the database implementation of tenant.Store: tenants, their API keys and their
+// signing keys.
+type TenantStore struct {
+	db *bun.DB
+	// now stamps tenants.updated_at on changes whose input carries no time (DeleteAPIKey).
+	now func() time.Time
+}
+
+var _ tenant.Store = (*TenantStore)(nil)
+
+// NewTenantStore returns the tenant store of d.
+func NewTenantStore(d *DB) *TenantStore {
+	return &TenantStore{db: d.bun, now: time.Now}
+}
+
+// CreateTenant stores a new tenant with its first API keys and signing key in one transaction. Its
+// revision is t.Revision, or 1 when that is not positive. Every key must belong to t; two keys with
+// one name give tenant.ErrAPIKeyNameTaken.
+func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []tenant.APIKey, signing tenant.SigningKey) error {
+	row, err := newTenantRow(t)
+	if err != nil {
+		return fmt.Errorf("create tenant: %w", err)
+	}
+	if row.Revision < 1 {
+		row.Revision = 1
+	}
+	names := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if k.TenantID != t.ID {
+			return fmt.Errorf("create tenant: api key %s belongs to tenant %s, not %s", k.ID, k.TenantID, t.ID)
+		}
+		if names[k.Name] {
+			return fmt.Errorf("create tenant: %w", tenant.ErrAPIKeyNameTaken)
+		}
+		names[k.Name] = true
+	}
+	if signing.TenantID != t.ID {
+		return fmt.Errorf("create tenant: signing key %s belongs to tenant %s, not %s", signing.ID, signing.TenantID, t.ID)
+	}
+
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return fmt.Errorf("insert tenant: %w", translate(err))
+		}
+		for _, k := range keys {
+			keyRow := newAPIKeyRow(k)
+			if _, err := tx.NewInsert().Model(&keyRow).Exec(ctx); err != nil {
+				return fmt.Errorf("insert api key: %w", translate(err))
+			}
+		}
+		signingRow := newSigningKeyRow(signing)
+		if _, err := tx.NewInsert().Model(&signingRow).Exec(ctx); err != nil {
+			return fmt.Errorf("insert signing key: %w", translate(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create tenant %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// GetTenant returns one tenant, or tenant.ErrNotFound.
+func (s *TenantStore) GetTenant(ctx context.Context, id uuid.UUID) (tenant.Tenant, error) {
+	var row tenantRow
+	err := s.db.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tenant.Tenant{}, tenant.ErrNotFound
+	}
+	if err != nil {
+		return tenant.Tenant{}, fmt.Errorf("get tenant %s: %w", id, err)
+	}
+	return row.tenant()
+}
+
+// ListTenants returns every tenant, oldest first.
+func (s *TenantStore) ListTenants(ctx context.Context) ([]tenant.Tenant, error) {
+	var rows []tenantRow
+	if err := s.db.NewSelect().Model(&rows).Order("created_at", "id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	tenants := make([]tenant.Tenant, 0, len(rows))
+	for _, row := range rows {
+		t, err := row.tenant()
+		if err != nil {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		tenants = append(tenants, t)
+	}
+	return tenants, nil
+}
+
+// UpdateTenant replaces the display name and config of an existing tenant, sets its updated_at to
+// t.UpdatedAt and increments its revision. The stored revision, not t.Revision, is incremented.
+func (s *TenantStore) UpdateTenant(ctx context.Context, t tenant.Tenant) error {
+	row, err := newTenantRow(t)
+	if err != nil {
+		return fmt.Errorf("update tenant: %w", err)
+	}
+	res, err := s.db.NewUpdate().Model((*tenantRow)(nil)).
+		Set("display_name = ?", row.DisplayName).
+		Set("config = ?", row.Config).
+		Set("updated_at = ?", row.UpdatedAt).
+		Set("revision = revision + 1").
+		Where("id = ?", row.ID).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("update tenant %s: %w", t.ID, err)
+	}
+	if err := oneRowAffected(res, tenant.ErrNotFound); err != nil {
+		return fmt.Errorf("update tenant %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// DeleteTenant removes a tenant; the database cascades the delete to everything it owns (API keys,
+// signing keys, users, credentials, transactions, audit events).
+func (s *TenantStore) DeleteTenant(ctx context.Context, id uuid.UUID) error {
+	res, err := s.db.NewDelete().Model((*tenantRow)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete tenant %s: %w", id, err)
+	}
+	if err := oneRowAffected(res, tenant.ErrNotFound); err != nil {
+		return fmt.Errorf("delete tenant %s: %w", id, err)
+	}
+	return nil
+}
+
+// TenantRevisions returns the current revision of every tenant.
+func (s *TenantStore) TenantRevisions(ctx context.Context) (map[uuid.UUID]int64, error) {
+	var rows []tenantRow
+	if err := s.db.NewSelect().Model(&rows).Column("id", "revision").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("read tenant revisions: %w", err)
+	}
+	revisions := make(map[uuid.UUID]int64, len(rows))
+	for _, row := range rows {
+		revisions[row.ID] = row.Revision
+	}
+	return revisions, nil
+}
+
+// CreateAPIKey stores a new API key of an existing tenant and increments the tenant's revision. It
+// returns tenant.ErrNotFound when the tenant does not exist and tenant.ErrAPIKeyNameTaken when the
+// tenant already has a key of that name.
+func (s *TenantStore) CreateAPIKey(ctx context.Context, k tenant.APIKey) error {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// Bumping first also locks the tenant row, so concurrent creations in one tenant take turns
+		// and the name check below cannot race.
+		if err := bumpRevision(ctx, tx, k.TenantID, k.CreatedAt); err != nil {
+			return err
+		}
+		taken, err := tx.NewSelect().Model((*apiKeyRow)(nil)).
+			Where("tenant_id = ? AND name = ?", k.TenantID, k.Name).
+			Exists(ctx)
+		if err != nil {
+			return fmt.Errorf("check api key name: %w", err)
+		}
+		if taken {
+			return tenant.ErrAPIKeyNameTaken
+		}
+		row := newAPIKeyRow(k)
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return fmt.Errorf("insert api key: %w", translate(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create api key %q of tenant %s: %w", k.Name, k.TenantID, err)
+	}
+	return nil
+}
+
+// ListAPIKeys returns the tenant's API keys, oldest first. A tenant that does not exist has none.
+func (s *TenantStore) ListAPIKeys(ctx context.Context, tenantID uuid.UUID) ([]tenant.APIKey, error) {
+	var rows []apiKeyRow
+	err := s.db.NewSelect().Model(&rows).
+		Where("tenant_id = ?", tenantID).
+		Order("created_at", "id").
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys of tenant %s: %w", tenantID, err)
+	}
+	keys := make([]tenant.APIKey, 0, len(rows))
+	for _, row := range rows {
+		keys = append(keys, row.apiKey())
+	}
+	return keys, nil
+}
+
+// DeleteAPIKey removes one API key of the tenant and increments the tenant's revision. A key of
+// another tenant, or no key at all, gives tenant.ErrAPIKeyNotFound.
+func (s *TenantStore) DeleteAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) error {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewDelete().Model((*apiKeyRow)(nil)).
+			Where("tenant_id = ? AND id = ?", tenantID, keyID).
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("delete api key: %w", err)
+		}
+		if err := oneRowAffected(res, tenant.ErrAPIKeyNotFound); err != nil {
+			return err
+		}
+		return bumpRevision(ctx, tx, tenantID, s.now())
+	})
+	if err != nil {
+		return fmt.Errorf("delete api key %s of tenant %s: %w", keyID, tenantID, err)
+	}
+	return nil
+}
+
+// APIKeyByHash finds an API key by the SHA-256 hash of its secret, across all tenants, or returns
+// tenant.ErrAPIKeyNotFound.
+func (s *TenantStore) APIKeyByHash(ctx context.Context, hash []byte) (tenant.APIKey, error) {
+	var row apiKeyRow
+	err := s.db.NewSelect().Model(&row).Where("hash = ?", hash).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tenant.APIKey{}, tenant.ErrAPIKeyNotFound
+	}
+	if err != nil {
+		return tenant.APIKey{}, fmt.Errorf("find api key by hash: %w", err)
+	}
+	return row.apiKey(), nil
+}
+
+// TouchAPIKeys records when keys were last used, in one transaction. A time never moves a key's
+// last use backwards, and keys that no longer exist are ignored. No revision changes: last use is
+// not part of what instances cache.
+func (s *TenantStore) TouchAPIKeys(ctx context.Context, lastUsed map[uuid.UUID]time.Time) error {
+	if len(lastUsed) == 0 {
+		return nil
+	}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for id, at := range lastUsed {
+			at = dbTime(at)
+			_, err := tx.NewUpdate().Model((*apiKeyRow)(nil)).
+				Set("last_used_at = ?", at).
+				Where("id = ?", id).
+				Where("last_used_at IS NULL OR last_used_at < ?", at).
+				Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("update api key %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("touch api keys: %w", err)
+	}
+	return nil
+}
+
+// ListSigningKeys returns all signing keys of the tenant, newest first. A tenant that does not exist
+// has none.
+func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) ([]tenant.SigningKey, error) {
+	var rows []signingKeyRow
+	err := s.db.NewSelect().Model(&rows).
+		Where("tenant_id = ?", tenantID).
+		OrderExpr("created_at DESC, id DESC").
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list signing keys of tenant %s: %w", tenantID, err)
+	}
+	keys := make([]tenant.SigningKey, 0, len(rows))
+	for _, row := range rows {
+		keys = append(keys, row.signingKey())
+	}
+	return keys, nil
+}
+
+// RotateSigningKey retires the tenant's active keys (retired_at = next.CreatedAt, expires_at =
+// retiredExpiresAt), stores next as the active key and increments the tenant's revision, all in one
+// transaction. It returns tenant.ErrNotFound when the tenant does not exist.
+func (s *TenantStore) RotateSigningKey(ctx context.Context, next tenant.SigningKey, retiredExpiresAt time.Time) error {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := bumpRevision(ctx, tx, next.TenantID, next.CreatedAt); err != nil {
+			return err
+		}
+		_, err := tx.NewUpdate().Model((*signingKeyRow)(nil)).
+			Set("retired_at = ?", dbTime(next.CreatedAt)).
+			Set("expires_at = ?", dbTime(retiredExpiresAt)).
+			Where("tenant_id = ? AND retired_at IS NULL", next.TenantID).
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("retire signing keys: %w", err)
+		}
+		row := newSigningKeyRow(next)
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return fmt.Errorf("insert signing key: %w", translate(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rotate signing key of tenant %s: %w", next.TenantID, err)
+	}
+	return nil
+}
+
+// bumpRevision increments the revision of a tenant and sets its updated_at, or returns
+// tenant.ErrNotFound. In PostgreSQL the update also locks the tenant row until the transaction ends.
+func bumpRevision(ctx context.Context, tx bun.Tx, tenantID uuid.UUID, at time.Time) error {
+	res, err := tx.NewUpdate().Model((*tenantRow)(nil)).
+		Set("revision = revision + 1").
+		Set("updated_at = ?", dbTime(at)).
+		Where("id = ?", tenantID).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("bump tenant revision: %w", err)
+	}
+	return oneRowAffected(res, tenant.ErrNotFound)
+}
+
+// oneRowAffected returns notFound when res reports no affected row.
+func oneRowAffected(res sql.Result, notFound error) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("count affected rows: %w", err)
+	}
+	if n == 0 {
+		return notFound
+	}
+	return nil
+}
