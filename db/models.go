@@ -182,6 +182,9 @@ type credentialRow struct {
 	CreatedAt               time.Time  `bun:"created_at"`
 	UpdatedAt               time.Time  `bun:"updated_at"`
 	LastUsedAt              *time.Time `bun:"last_used_at"`
+	// AppUserID is the owning user's users.user_id. It is no column of credentials: reads fill it
+	// from a join with users, and writes leave it out.
+	AppUserID string `bun:"app_user_id,scanonly"`
 }
 
 // transactionRow is a row of transactions: one transaction-signing request and its outcome.

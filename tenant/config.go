@@ -53,6 +53,9 @@ type WebAuthnConfig struct {
 	Attachment             *string `json:"attachment,omitempty"`
 	AttestationPreference  string  `json:"attestation_preference"`
 	ResidentKeyRequirement string  `json:"resident_key_requirement"`
+	// AllowSignCountRegression accepts logins whose signature counter did not grow (WebAuthn §6.1.1).
+	// Off by default: such a login is refused and the credential marked with a clone warning.
+	AllowSignCountRegression bool `json:"allow_sign_count_regression,omitempty"`
 }
 
 // MFAConfig is the profile of second-factor ceremonies.

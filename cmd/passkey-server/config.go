@@ -31,6 +31,7 @@ type Config struct {
 	MasterKeyFile   string        `env:"MASTER_KEY_FILE,file" help:"Path of a file holding the master key (for mounted secrets); used when PASSKEY_MASTER_KEY is empty."`
 	AdminTokens     []string      `env:"ADMIN_TOKENS" envSeparator:"," help:"Comma-separated bearer tokens of the admin API (16+ characters each). Required with Postgres; generated into the data dir with SQLite."`
 	AdminTokensFile string        `env:"ADMIN_TOKENS_FILE,file" help:"Path of a file holding the admin tokens, comma- or newline-separated; used when PASSKEY_ADMIN_TOKENS is empty."`
+	AAGUIDFile      string        `env:"AAGUID_FILE" help:"JSON file {aaguid: {name, icon_light, icon_dark}} replacing the embedded table of authenticator names."`
 	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}."`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json" help:"json or text."`

@@ -40,6 +40,16 @@ var errorTable = []errorKind{
 	{tenant.ErrAPIKeyMissing, 401, "api_key_missing", "api key is missing"},
 	{tenant.ErrForbiddenKey, 403, "secret_key_required", "this route needs a secret api key"},
 	{credentials.ErrSessionNotFound, 400, "session_not_found", "received challenge does not match with any stored one"},
+	{credentials.ErrLoginSessionNotFound, 401, "session_not_found", "failed to get session data"},
+	{credentials.ErrUserNotFound, 404, "user_not_found", "user not found"},
+	{credentials.ErrCredentialNotFound, 404, "credential_not_found", "credential not found"},
+	{credentials.ErrCredentialExists, 409, "credential_exists", "credential already registered"},
+	{credentials.ErrInvalidAttestationResponse, 400, "invalid_credential_response", "unable to parse credential creation response"},
+	{credentials.ErrInvalidAssertionResponse, 400, "invalid_credential_response", "unable to finish login"},
+	{credentials.ErrAttestationFailed, 400, "attestation_failed", "failed to validate attestation"},
+	{credentials.ErrAssertionFailed, 401, "assertion_failed", "failed to validate assertion"},
+	{credentials.ErrClonedAuthenticator, 401, "cloned_authenticator", "signature counter did not increase: possible cloned authenticator"},
+	{credentials.ErrNoCredentials, 400, "no_credentials", "user has no suitable credentials for this operation"},
 	{errAdminUnauthorized, 401, "admin_unauthorized", "unauthorized"},
 }
 

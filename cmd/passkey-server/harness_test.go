@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,7 +18,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -28,8 +32,10 @@ type testServer struct {
 	t       *testing.T
 	db      *db.DB
 	tenants *tenant.Service
-	public  *fiber.App
-	admin   *fiber.App
+	// ceremonies is the ceremony service behind the public app.
+	ceremonies *credentials.Service
+	public     *fiber.App
+	admin      *fiber.App
 }
 
 func newTestSealer(t testing.TB) *tenant.Sealer {
@@ -55,9 +61,11 @@ func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer) *testServer {
 		PublicURL: "http://localhost:8000",
 		Logger:    log,
 	})
-	dp := deps{Log: log, Tenants: svc, Sessions: db.NewMemorySessions(time.Now), AdminTokens: []string{testToken},
-		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d}}
-	return &testServer{t: t, db: d, tenants: svc, public: newPublicApp(dp), admin: newAdminApp(dp)}
+	sessions := testRedisSessions(t)
+	ceremonies := credentials.NewService(db.NewCredentialStore(d), sessions, credentials.DefaultAAGUIDTable(), time.Now, log)
+	dp := deps{Log: log, Tenants: svc, Credentials: credentials.NewHandlers(ceremonies, svc), AdminTokens: []string{testToken},
+		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d, "redis": sessions}}
+	return &testServer{t: t, db: d, tenants: svc, ceremonies: ceremonies, public: newPublicApp(dp), admin: newAdminApp(dp)}
 }
 
 // call sends a request to app and returns the status, headers and body. A body that is not a string or
@@ -193,4 +201,24 @@ func listenTest(t *testing.T, app *fiber.App) string {
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
 	return "http://" + ln.Addr().String()
+}
+
+// testRedisSessions returns a Redis session store under a prefix of its own, removed when the test ends.
+// A test server's sessions live in the real Redis, as in production.
+func testRedisSessions(t *testing.T) *db.RedisSessions {
+	t.Helper()
+	ctx := context.Background()
+	client, err := db.OpenRedis(ctx, dbtest.RedisURL())
+	if err != nil {
+		t.Fatalf("Redis at %s does not answer (run scripts/test.sh, which starts it): %v", dbtest.RedisURL(), err)
+	}
+	prefix := fmt.Sprintf("passkeytest:%s:", uuid.NewString())
+	t.Cleanup(func() {
+		iter := client.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			client.Del(ctx, iter.Val())
+		}
+		client.Close()
+	})
+	return db.NewRedisSessions(client, prefix)
 }

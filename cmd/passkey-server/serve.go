@@ -88,7 +88,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		}
 	}
 
-	d := deps{Log: log, Tenants: tenants, Sessions: sessions, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready}
+	aaguids := credentials.DefaultAAGUIDTable()
+	if cfg.AAGUIDFile != "" {
+		if aaguids, err = loadAAGUIDFile(cfg.AAGUIDFile); err != nil {
+			return err
+		}
+	}
+	ceremonies := credentials.NewService(db.NewCredentialStore(database), sessions, aaguids, time.Now, log)
+	d := deps{Log: log, Tenants: tenants, Credentials: credentials.NewHandlers(ceremonies, tenants), AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready}
 	public, admin := newPublicApp(d), newAdminApp(d)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -249,4 +256,17 @@ func printDevCredentials(cfg Config, stdout io.Writer) error {
 	}
 	writeDevCredentials(stdout, dc, token)
 	return nil
+}
+
+func loadAAGUIDFile(path string) (*credentials.AAGUIDTable, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("PASSKEY_AAGUID_FILE: %w", err)
+	}
+	defer f.Close()
+	t, err := credentials.LoadAAGUIDTable(f)
+	if err != nil {
+		return nil, fmt.Errorf("PASSKEY_AAGUID_FILE %s: %w", path, err)
+	}
+	return t, nil
 }

@@ -26,7 +26,7 @@ type Pinger interface {
 type deps struct {
 	Log         *slog.Logger
 	Tenants     *tenant.Service
-	Sessions    credentials.SessionStore
+	Credentials *credentials.Handlers
 	AdminTokens []string
 	BodyLimit   int
 	// Ready lists what /health/ready checks, by name.
@@ -55,12 +55,21 @@ func newPublicApp(d deps) *fiber.App {
 		return c.JSON(fiber.Map{"name": "passkey-server", "status": "ok"})
 	})
 
+	// Key-scoped routes come first: their first path segment would otherwise be taken for a tenant id.
+	keyed := app.Group("/credentials", d.Tenants.KeyTenant())
+	d.Credentials.KeyRoutes(keyed)
+	keyed.All("/*", notFound)
+
 	// Hanko-compatible routes. The tenant middleware runs for every path under /{tenant_id}, so CORS
 	// preflights of any sub-path are answered and unknown sub-paths get a JSON 404 with CORS headers.
 	t := app.Group("/:tenant_id", d.Tenants.PathTenant())
 	t.Get("/.well-known/jwks.json", tenant.JWKS)
+	d.Credentials.TenantRoutes(t)
 	return app
 }
+
+// notFound answers routes that do not exist inside a route family with the JSON 404.
+func notFound(*fiber.Ctx) error { return fiber.ErrNotFound }
 
 // newAdminApp builds the admin API. Everything but the health checks needs an admin token.
 func newAdminApp(d deps) *fiber.App {

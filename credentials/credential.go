@@ -1,0 +1,113 @@
+package credentials
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Sentinel errors of this package. The HTTP error handler maps each to a status and a stable code.
+var (
+	// ErrUserNotFound means the tenant has no user with the given id.
+	ErrUserNotFound = errors.New("user not found")
+	// ErrCredentialNotFound means the tenant has no credential with the given id.
+	ErrCredentialNotFound = errors.New("credential not found")
+	// ErrCredentialExists means a credential with the same id is already registered in the tenant.
+	ErrCredentialExists = errors.New("credential already registered")
+)
+
+// User is a user of a tenant's application, known to us only by the application's opaque UserID.
+type User struct {
+	// ID is our internal id (Hanko's "webauthn user id"); never the WebAuthn user handle.
+	ID       uuid.UUID
+	TenantID uuid.UUID
+	// UserID is the application's id of the user. Its UTF-8 bytes are the WebAuthn user handle, so it is
+	// at most 64 bytes (WebAuthn §5.4.3).
+	UserID      string
+	Name        string
+	DisplayName string
+	Icon        *string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Credential is a stored public key credential (WebAuthn §4 "credential record").
+type Credential struct {
+	// ID is the credential id, base64url without padding.
+	ID       string
+	TenantID uuid.UUID
+	// UserID is the owning user's internal id; AppUserID its application user id (filled on reads).
+	UserID    uuid.UUID
+	AppUserID string
+	Name      *string
+	// PublicKey is the COSE_Key of the credential.
+	PublicKey []byte
+	// AttestationType is the attestation statement format ("none", "packed", ...), as Hanko reports it.
+	AttestationType string
+	AAGUID          uuid.UUID
+	SignCount       uint32
+	// CloneWarning is set once a login showed a signature counter that did not grow (WebAuthn §6.1.1).
+	CloneWarning            bool
+	BackupEligible          bool
+	BackupState             bool
+	UserPresent             bool
+	UserVerified            bool
+	Transports              []string
+	AuthenticatorAttachment string
+	// IsMFA marks credentials registered as a second factor; plain login never accepts them.
+	IsMFA      bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// LoginUpdate is what a successful login writes back to its credential (WebAuthn §7.2 steps 21-25).
+type LoginUpdate struct {
+	SignCount      uint32
+	CloneWarning   bool
+	BackupEligible bool
+	BackupState    bool
+	UserVerified   bool
+	LastUsedAt     time.Time
+}
+
+// ListFilter selects and pages credentials of a tenant.
+type ListFilter struct {
+	// AppUserID restricts the list to one application user; empty means every user of the tenant.
+	AppUserID string
+	// Page counts from 1; PerPage is the page size.
+	Page    int
+	PerPage int
+	// Ascending orders by created_at ascending; the default is newest first.
+	Ascending bool
+}
+
+// Store persists users and credentials. Every method is scoped to one tenant: a call for tenant A never
+// reads, changes or deletes tenant B's rows.
+type Store interface {
+	// UpsertUser creates the user (tenant, u.UserID) or updates its name, display name and icon, and
+	// returns the stored user with its internal ID.
+	UpsertUser(ctx context.Context, u User) (User, error)
+	// UserByAppID returns the user with the application's user id, or ErrUserNotFound.
+	UserByAppID(ctx context.Context, tenantID uuid.UUID, userID string) (User, error)
+	// UserByID returns the user with the internal id, or ErrUserNotFound.
+	UserByID(ctx context.Context, tenantID, id uuid.UUID) (User, error)
+
+	// CreateCredential stores a new credential; ErrCredentialExists when its id is taken in the tenant,
+	// ErrUserNotFound when its user does not exist in the tenant.
+	CreateCredential(ctx context.Context, c Credential) error
+	// Credential returns one credential (with AppUserID), or ErrCredentialNotFound.
+	Credential(ctx context.Context, tenantID uuid.UUID, id string) (Credential, error)
+	// CredentialsOfUser returns all credentials of a user, oldest first.
+	CredentialsOfUser(ctx context.Context, tenantID, userID uuid.UUID) ([]Credential, error)
+	// ListCredentials returns one page of the tenant's credentials and the total count.
+	ListCredentials(ctx context.Context, tenantID uuid.UUID, f ListFilter) ([]Credential, int, error)
+	// RecordLogin writes back the result of a successful login, or ErrCredentialNotFound.
+	RecordLogin(ctx context.Context, tenantID uuid.UUID, id string, u LoginUpdate) error
+	// RenameCredential sets a credential's name, or ErrCredentialNotFound.
+	RenameCredential(ctx context.Context, tenantID uuid.UUID, id, name string) error
+	// DeleteCredential removes a credential, or ErrCredentialNotFound.
+	DeleteCredential(ctx context.Context, tenantID uuid.UUID, id string) error
+}

@@ -1,0 +1,51 @@
+package credentials
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// maxCredentialNameRunes bounds credential names.
+const maxCredentialNameRunes = 255
+
+// List returns one page of the tenant's credentials and the total count.
+func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, f ListFilter) ([]Credential, int, error) {
+	return s.store.ListCredentials(ctx, snap.ID, f)
+}
+
+// Get returns one credential of the tenant.
+func (s *Service) Get(ctx context.Context, snap *tenant.Snapshot, id string) (Credential, error) {
+	return s.store.Credential(ctx, snap.ID, normalizeID(id))
+}
+
+// Rename sets a credential's name (1 to 255 characters).
+func (s *Service) Rename(ctx context.Context, snap *tenant.Snapshot, id, name string) error {
+	name = strings.TrimSpace(name)
+	var p api.Problems
+	if name == "" {
+		p.Add("name is a required field")
+	} else if utf8.RuneCountInString(name) > maxCredentialNameRunes {
+		p.Add("name cannot have more than %d entries", maxCredentialNameRunes)
+	}
+	if err := p.Err(api.ErrInvalidRequest); err != nil {
+		return err
+	}
+	return s.store.RenameCredential(ctx, snap.ID, normalizeID(id), name)
+}
+
+// Delete removes a credential: it can never log in again.
+func (s *Service) Delete(ctx context.Context, snap *tenant.Snapshot, id string) error {
+	return s.store.DeleteCredential(ctx, snap.ID, normalizeID(id))
+}
+
+// Authenticator returns the name and icons of a credential's authenticator model, from the AAGUID table.
+func (s *Service) Authenticator(c Credential) (Authenticator, bool) {
+	return s.aaguids.Lookup(c.AAGUID)
+}
+
+// normalizeID accepts a credential id with or without base64 padding.
+func normalizeID(id string) string { return strings.TrimRight(id, "=") }

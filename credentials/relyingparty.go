@@ -1,0 +1,169 @@
+package credentials
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// profile is one set of ceremony options of a tenant: its passkey profile or its MFA profile.
+type profile struct {
+	timeout          time.Duration
+	userVerification string
+	attachment       string
+	attestation      string
+	residentKey      string
+}
+
+func profileOf(c tenant.Config, mfa bool) profile {
+	if mfa && c.MFA != nil {
+		m := c.MFA
+		return profile{time.Duration(m.Timeout) * time.Millisecond, m.UserVerification, m.Attachment, m.AttestationPreference, m.ResidentKeyRequirement}
+	}
+	w := c.WebAuthn
+	p := profile{time.Duration(w.Timeout) * time.Millisecond, w.UserVerification, "", w.AttestationPreference, w.ResidentKeyRequirement}
+	if w.Attachment != nil {
+		p.attachment = *w.Attachment
+	}
+	return p
+}
+
+// newRelyingParty builds the go-webauthn relying party of one tenant profile. The server enforces the
+// ceremony timeout itself, whatever the browser does, and uses the tenant's timeout also when user
+// verification is discouraged (go-webauthn would use two minutes).
+func newRelyingParty(c tenant.Config, mfa bool) (*webauthn.WebAuthn, error) {
+	p := profileOf(c, mfa)
+	rp := c.WebAuthn.RelyingParty
+	var web, opaque []string
+	for _, o := range rp.Origins {
+		if strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://") {
+			web = append(web, o)
+		} else {
+			opaque = append(opaque, o)
+		}
+	}
+	requireRK := p.residentKey == string(protocol.ResidentKeyRequirementRequired)
+	timeout := webauthn.TimeoutConfig{Enforce: true, Timeout: p.timeout, TimeoutUVD: p.timeout}
+	w, err := webauthn.New(&webauthn.Config{
+		RPID:                  rp.ID,
+		RPDisplayName:         rp.DisplayName,
+		RPOrigins:             web,
+		RPOpaqueOrigins:       opaque,
+		AttestationPreference: protocol.ConveyancePreference(p.attestation),
+		AuthenticatorSelection: protocol.AuthenticatorSelection{
+			AuthenticatorAttachment: protocol.AuthenticatorAttachment(p.attachment),
+			RequireResidentKey:      &requireRK,
+			ResidentKey:             protocol.ResidentKeyRequirement(p.residentKey),
+			UserVerification:        protocol.UserVerificationRequirement(p.userVerification),
+		},
+		Timeouts: webauthn.TimeoutsConfig{Login: timeout, Registration: timeout},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relying party of tenant config: %w", err)
+	}
+	return w, nil
+}
+
+// relyingParties caches the go-webauthn relying parties of every tenant, rebuilt when the tenant's
+// revision changes, so no request builds one.
+type relyingParties struct {
+	mu      sync.RWMutex
+	tenants map[uuid.UUID]*tenantRPs
+}
+
+type tenantRPs struct {
+	revision int64
+	passkey  *webauthn.WebAuthn
+	mfa      *webauthn.WebAuthn
+}
+
+func (r *relyingParties) get(snap *tenant.Snapshot, mfa bool) (*webauthn.WebAuthn, error) {
+	r.mu.RLock()
+	t := r.tenants[snap.ID]
+	r.mu.RUnlock()
+	if t == nil || t.revision != snap.Revision {
+		passkey, err := newRelyingParty(snap.Config, false)
+		if err != nil {
+			return nil, err
+		}
+		second, err := newRelyingParty(snap.Config, true)
+		if err != nil {
+			return nil, err
+		}
+		t = &tenantRPs{revision: snap.Revision, passkey: passkey, mfa: second}
+		r.mu.Lock()
+		if r.tenants == nil {
+			r.tenants = map[uuid.UUID]*tenantRPs{}
+		}
+		r.tenants[snap.ID] = t
+		r.mu.Unlock()
+	}
+	if mfa {
+		return t.mfa, nil
+	}
+	return t.passkey, nil
+}
+
+// webauthnUser adapts a User and the credentials a ceremony may use to go-webauthn's User.
+type webauthnUser struct {
+	user  User
+	creds []Credential
+}
+
+// WebAuthnID is the user handle: the UTF-8 bytes of the application's user id (WebAuthn §5.4.3).
+func (u *webauthnUser) WebAuthnID() []byte { return []byte(u.user.UserID) }
+
+// WebAuthnName is the user's account name.
+func (u *webauthnUser) WebAuthnName() string { return u.user.Name }
+
+// WebAuthnDisplayName is the user's display name.
+func (u *webauthnUser) WebAuthnDisplayName() string { return u.user.DisplayName }
+
+// WebAuthnCredentials are the credentials this ceremony accepts.
+func (u *webauthnUser) WebAuthnCredentials() []webauthn.Credential {
+	out := make([]webauthn.Credential, 0, len(u.creds))
+	for _, c := range u.creds {
+		wc, err := c.webauthn()
+		if err == nil {
+			out = append(out, wc)
+		}
+	}
+	return out
+}
+
+// webauthn converts a stored credential to go-webauthn's record.
+func (c Credential) webauthn() (webauthn.Credential, error) {
+	id, err := decodeID(c.ID)
+	if err != nil {
+		return webauthn.Credential{}, err
+	}
+	transports := make([]protocol.AuthenticatorTransport, len(c.Transports))
+	for i, t := range c.Transports {
+		transports[i] = protocol.AuthenticatorTransport(t)
+	}
+	return webauthn.Credential{
+		ID:                id,
+		PublicKey:         c.PublicKey,
+		AttestationFormat: c.AttestationType,
+		Transport:         transports,
+		Flags: webauthn.CredentialFlags{
+			UserPresent:    c.UserPresent,
+			UserVerified:   c.UserVerified,
+			BackupEligible: c.BackupEligible,
+			BackupState:    c.BackupState,
+		},
+		Authenticator: webauthn.Authenticator{
+			AAGUID:       c.AAGUID[:],
+			SignCount:    c.SignCount,
+			CloneWarning: c.CloneWarning,
+			Attachment:   protocol.AuthenticatorAttachment(c.AuthenticatorAttachment),
+		},
+	}, nil
+}

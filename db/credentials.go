@@ -1,0 +1,441 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// CredentialStore is the database implementation of credentials.Store: the users of each tenant and
+// their public key credentials. Every query is scoped by tenant_id, so a call for one tenant never
+// reads or changes another tenant's rows.
+type CredentialStore struct {
+	db *bun.DB
+	// now stamps rows whose input carries no time (RenameCredential, and users or credentials
+	// created without times).
+	now func() time.Time
+}
+
+var _ credentials.Store = (*CredentialStore)(nil)
+
+// NewCredentialStore returns the credential store of d.
+func NewCredentialStore(d *DB) *CredentialStore {
+	return &CredentialStore{db: d.bun, now: time.Now}
+}
+
+// Defaults of ListCredentials for a missing page or page size.
+const (
+	credentialListDefaultPage    = 1
+	credentialListDefaultPerPage = 20
+)
+
+// credentialTable and credentialColumns select a credential with its user's application id. The
+// columns are named, not "c.*", so a column added by a later migration does not break reads of a
+// binary that does not know it yet.
+const (
+	credentialTable   = "credentials AS c"
+	credentialColumns = "c.tenant_id, c.id, c.user_id, c.name, c.public_key, c.attestation_type, c.aaguid, " +
+		"c.sign_count, c.clone_warning, c.backup_eligible, c.backup_state, c.user_present, c.user_verified, " +
+		"c.transports, c.authenticator_attachment, c.is_mfa, c.created_at, c.updated_at, c.last_used_at, " +
+		"u.user_id AS app_user_id"
+	// credentialJoin matches on the tenant as well as the id, as the composite foreign key does.
+	credentialJoin = "JOIN users AS u ON u.tenant_id = c.tenant_id AND u.id = c.user_id"
+)
+
+// UpsertUser creates the user (u.TenantID, u.UserID) or, when the tenant already has it, updates its
+// name, display name, icon and updated_at, in one statement. It returns the stored user: an existing
+// user keeps its internal ID and created_at. A new user gets u.ID, or a random ID when u.ID is
+// uuid.Nil; zero times are replaced with the current time. It returns tenant.ErrNotFound when the
+// tenant does not exist.
+func (s *CredentialStore) UpsertUser(ctx context.Context, u credentials.User) (credentials.User, error) {
+	row := newUserRow(u)
+	if row.ID == uuid.Nil {
+		row.ID = uuid.New()
+	}
+	now := dbTime(s.now())
+	if row.CreatedAt.IsZero() {
+		row.CreatedAt = now
+	}
+	if row.UpdatedAt.IsZero() {
+		row.UpdatedAt = now
+	}
+	_, err := s.db.NewInsert().Model(&row).
+		On("CONFLICT (tenant_id, user_id) DO UPDATE").
+		Set("name = EXCLUDED.name").
+		Set("display_name = EXCLUDED.display_name").
+		Set("icon = EXCLUDED.icon").
+		Set("updated_at = EXCLUDED.updated_at").
+		Returning("*").
+		Exec(ctx)
+	if err != nil {
+		err = translate(err)
+		if errors.Is(err, errForeignKeyViolation) {
+			err = tenant.ErrNotFound
+		}
+		return credentials.User{}, fmt.Errorf("upsert user of tenant %s: %w", u.TenantID, err)
+	}
+	return row.user(), nil
+}
+
+// UserByAppID returns the tenant's user with the application's user id, or
+// credentials.ErrUserNotFound.
+func (s *CredentialStore) UserByAppID(ctx context.Context, tenantID uuid.UUID, userID string) (credentials.User, error) {
+	var row userRow
+	err := s.db.NewSelect().Model(&row).
+		Where("tenant_id = ? AND user_id = ?", tenantID, userID).
+		Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = credentials.ErrUserNotFound
+	}
+	if err != nil {
+		return credentials.User{}, fmt.Errorf("get user by application id in tenant %s: %w", tenantID, err)
+	}
+	return row.user(), nil
+}
+
+// UserByID returns the tenant's user with the internal id, or credentials.ErrUserNotFound. A user of
+// another tenant is not found.
+func (s *CredentialStore) UserByID(ctx context.Context, tenantID, id uuid.UUID) (credentials.User, error) {
+	var row userRow
+	err := s.db.NewSelect().Model(&row).
+		Where("tenant_id = ? AND id = ?", tenantID, id).
+		Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = credentials.ErrUserNotFound
+	}
+	if err != nil {
+		return credentials.User{}, fmt.Errorf("get user %s of tenant %s: %w", id, tenantID, err)
+	}
+	return row.user(), nil
+}
+
+// CreateCredential stores a new credential. It returns credentials.ErrCredentialExists when the
+// tenant already has a credential with that id, and credentials.ErrUserNotFound when c.UserID is not
+// a user of c.TenantID (or the tenant does not exist). c.AppUserID is ignored: the user is c.UserID.
+func (s *CredentialStore) CreateCredential(ctx context.Context, c credentials.Credential) error {
+	row, err := newCredentialRow(c)
+	if err != nil {
+		return fmt.Errorf("create credential %s of tenant %s: %w", shortCredentialID(c.ID), c.TenantID, err)
+	}
+	now := dbTime(s.now())
+	if row.CreatedAt.IsZero() {
+		row.CreatedAt = now
+	}
+	if row.UpdatedAt.IsZero() {
+		row.UpdatedAt = row.CreatedAt
+	}
+	if _, err := s.db.NewInsert().Model(&row).Exec(ctx); err != nil {
+		err = translate(err)
+		switch {
+		case errors.Is(err, errUniqueViolation):
+			err = credentials.ErrCredentialExists
+		case errors.Is(err, errForeignKeyViolation):
+			// The composite foreign key (tenant_id, user_id) → users: the user is not in this tenant.
+			err = credentials.ErrUserNotFound
+		}
+		return fmt.Errorf("create credential %s of tenant %s: %w", shortCredentialID(c.ID), c.TenantID, err)
+	}
+	return nil
+}
+
+// Credential returns one credential of the tenant with its AppUserID, or
+// credentials.ErrCredentialNotFound.
+func (s *CredentialStore) Credential(ctx context.Context, tenantID uuid.UUID, id string) (credentials.Credential, error) {
+	var row credentialRow
+	err := s.selectCredentials(&row).
+		Where("c.tenant_id = ? AND c.id = ?", tenantID, id).
+		Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = credentials.ErrCredentialNotFound
+	}
+	if err != nil {
+		return credentials.Credential{}, fmt.Errorf("get credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	c, err := row.credential()
+	if err != nil {
+		return credentials.Credential{}, fmt.Errorf("get credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	return c, nil
+}
+
+// CredentialsOfUser returns every credential of one user of the tenant, oldest first. A user that
+// does not exist in the tenant has none: the list is empty, not nil, and there is no error.
+func (s *CredentialStore) CredentialsOfUser(ctx context.Context, tenantID, userID uuid.UUID) ([]credentials.Credential, error) {
+	var rows []credentialRow
+	err := s.selectCredentials(&rows).
+		Where("c.tenant_id = ? AND c.user_id = ?", tenantID, userID).
+		OrderExpr("c.created_at ASC, c.id ASC").
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list credentials of user %s in tenant %s: %w", userID, tenantID, err)
+	}
+	list, err := credentialsOf(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list credentials of user %s in tenant %s: %w", userID, tenantID, err)
+	}
+	return list, nil
+}
+
+// ListCredentials returns one page of the tenant's credentials, restricted to one application user
+// when f.AppUserID is set, and the number of credentials that match the filter on all pages. The
+// order is by creation time, newest first unless f.Ascending, then by id. Page counts from 1 (a page
+// below 1 is page 1); a page size below 1 is 20. A page beyond the end is an empty, non-nil list.
+//
+// The count and the page are two statements, so a concurrent change can make them disagree by the
+// rows it added or removed.
+func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUID, f credentials.ListFilter) ([]credentials.Credential, int, error) {
+	page, perPage := f.Page, f.PerPage
+	if page < 1 {
+		page = credentialListDefaultPage
+	}
+	if perPage < 1 {
+		perPage = credentialListDefaultPerPage
+	}
+
+	countQuery := s.db.NewSelect().TableExpr(credentialTable).Where("c.tenant_id = ?", tenantID)
+	if f.AppUserID != "" {
+		countQuery = countQuery.Join(credentialJoin).Where("u.user_id = ?", f.AppUserID)
+	}
+	count, err := countQuery.Count(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("count credentials of tenant %s: %w", tenantID, err)
+	}
+	total := int(count)
+
+	// An offset that does not fit an int64 is past every row there can be.
+	limit := int64(perPage)
+	if int64(page-1) > (math.MaxInt64-limit)/limit || total == 0 {
+		return []credentials.Credential{}, total, nil
+	}
+	order := "c.created_at DESC, c.id DESC"
+	if f.Ascending {
+		order = "c.created_at ASC, c.id ASC"
+	}
+	var rows []credentialRow
+	q := s.selectCredentials(&rows).Where("c.tenant_id = ?", tenantID)
+	if f.AppUserID != "" {
+		q = q.Where("u.user_id = ?", f.AppUserID)
+	}
+	err = q.OrderExpr(order).Limit(limit).Offset(int64(page-1) * limit).Scan(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list credentials of tenant %s: %w", tenantID, err)
+	}
+	list, err := credentialsOf(rows)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list credentials of tenant %s: %w", tenantID, err)
+	}
+	return list, total, nil
+}
+
+// RecordLogin writes back the result of a successful login: the signature counter, the backup and
+// user verification flags, and last_used_at (also written to updated_at). The clone warning is
+// sticky: once set, a later login never clears it. It returns credentials.ErrCredentialNotFound when
+// the tenant has no credential with that id.
+//
+// This is the login hot path, so it is a single UPDATE: no read before the write and no transaction.
+// Concurrent logins of one credential serialize on its row, and the warning is ORed in by the
+// database, so no update can lose another's warning.
+func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, id string, u credentials.LoginUpdate) error {
+	at := dbTime(u.LastUsedAt)
+	res, err := s.db.NewUpdate().Model((*credentialRow)(nil)).
+		Set("sign_count = ?", int64(u.SignCount)).
+		Set("clone_warning = (clone_warning OR ?)", u.CloneWarning).
+		Set("backup_eligible = ?", u.BackupEligible).
+		Set("backup_state = ?", u.BackupState).
+		Set("user_verified = ?", u.UserVerified).
+		Set("last_used_at = ?", at).
+		Set("updated_at = ?", at).
+		Where("tenant_id = ? AND id = ?", tenantID, id).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record login of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	if err := oneRowAffected(res, credentials.ErrCredentialNotFound); err != nil {
+		return fmt.Errorf("record login of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	return nil
+}
+
+// RenameCredential sets the name of one credential of the tenant and its updated_at, or returns
+// credentials.ErrCredentialNotFound.
+func (s *CredentialStore) RenameCredential(ctx context.Context, tenantID uuid.UUID, id, name string) error {
+	res, err := s.db.NewUpdate().Model((*credentialRow)(nil)).
+		Set("name = ?", name).
+		Set("updated_at = ?", dbTime(s.now())).
+		Where("tenant_id = ? AND id = ?", tenantID, id).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("rename credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	if err := oneRowAffected(res, credentials.ErrCredentialNotFound); err != nil {
+		return fmt.Errorf("rename credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	return nil
+}
+
+// DeleteCredential removes one credential of the tenant, or returns
+// credentials.ErrCredentialNotFound. The user stays, even when it has no credential left.
+func (s *CredentialStore) DeleteCredential(ctx context.Context, tenantID uuid.UUID, id string) error {
+	res, err := s.db.NewDelete().Model((*credentialRow)(nil)).
+		Where("tenant_id = ? AND id = ?", tenantID, id).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	if err := oneRowAffected(res, credentials.ErrCredentialNotFound); err != nil {
+		return fmt.Errorf("delete credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	return nil
+}
+
+// selectCredentials starts a select of credentials joined with their users, scanning into model
+// (a *credentialRow or *[]credentialRow). Conditions must qualify columns with c. or u.
+func (s *CredentialStore) selectCredentials(model any) *bun.SelectQuery {
+	return s.db.NewSelect().Model(model).
+		ModelTableExpr(credentialTable).
+		ColumnExpr(credentialColumns).
+		Join(credentialJoin)
+}
+
+func newUserRow(u credentials.User) userRow {
+	return userRow{
+		ID:          u.ID,
+		TenantID:    u.TenantID,
+		UserID:      u.UserID,
+		Name:        u.Name,
+		DisplayName: u.DisplayName,
+		Icon:        u.Icon,
+		CreatedAt:   dbTime(u.CreatedAt),
+		UpdatedAt:   dbTime(u.UpdatedAt),
+	}
+}
+
+func (r userRow) user() credentials.User {
+	return credentials.User{
+		ID:          r.ID,
+		TenantID:    r.TenantID,
+		UserID:      r.UserID,
+		Name:        r.Name,
+		DisplayName: r.DisplayName,
+		Icon:        r.Icon,
+		CreatedAt:   r.CreatedAt.UTC(),
+		UpdatedAt:   r.UpdatedAt.UTC(),
+	}
+}
+
+func newCredentialRow(c credentials.Credential) (credentialRow, error) {
+	transports := c.Transports
+	if transports == nil {
+		transports = []string{}
+	}
+	encoded, err := json.Marshal(transports)
+	if err != nil {
+		return credentialRow{}, fmt.Errorf("encode transports: %w", err)
+	}
+	var attachment *string
+	if c.AuthenticatorAttachment != "" {
+		attachment = &c.AuthenticatorAttachment
+	}
+	var created, updated time.Time
+	if !c.CreatedAt.IsZero() {
+		created = dbTime(c.CreatedAt)
+	}
+	if !c.UpdatedAt.IsZero() {
+		updated = dbTime(c.UpdatedAt)
+	}
+	return credentialRow{
+		TenantID:                c.TenantID,
+		ID:                      c.ID,
+		UserID:                  c.UserID,
+		Name:                    c.Name,
+		PublicKey:               c.PublicKey,
+		AttestationType:         c.AttestationType,
+		AAGUID:                  c.AAGUID,
+		SignCount:               int64(c.SignCount),
+		CloneWarning:            c.CloneWarning,
+		BackupEligible:          c.BackupEligible,
+		BackupState:             c.BackupState,
+		UserPresent:             c.UserPresent,
+		UserVerified:            c.UserVerified,
+		Transports:              string(encoded),
+		AuthenticatorAttachment: attachment,
+		IsMFA:                   c.IsMFA,
+		CreatedAt:               created,
+		UpdatedAt:               updated,
+		LastUsedAt:              dbTimePtr(c.LastUsedAt),
+	}, nil
+}
+
+func (r credentialRow) credential() (credentials.Credential, error) {
+	transports := []string{}
+	if r.Transports != "" {
+		if err := json.Unmarshal([]byte(r.Transports), &transports); err != nil {
+			return credentials.Credential{}, fmt.Errorf("decode transports of credential %s: %w", shortCredentialID(r.ID), err)
+		}
+		if transports == nil { // the JSON was null
+			transports = []string{}
+		}
+	}
+	var attachment string
+	if r.AuthenticatorAttachment != nil {
+		attachment = *r.AuthenticatorAttachment
+	}
+	if r.SignCount < 0 || r.SignCount > math.MaxUint32 {
+		return credentials.Credential{}, fmt.Errorf("credential %s has sign count %d, outside uint32", shortCredentialID(r.ID), r.SignCount)
+	}
+	return credentials.Credential{
+		ID:                      r.ID,
+		TenantID:                r.TenantID,
+		UserID:                  r.UserID,
+		AppUserID:               r.AppUserID,
+		Name:                    r.Name,
+		PublicKey:               r.PublicKey,
+		AttestationType:         r.AttestationType,
+		AAGUID:                  r.AAGUID,
+		SignCount:               uint32(r.SignCount),
+		CloneWarning:            r.CloneWarning,
+		BackupEligible:          r.BackupEligible,
+		BackupState:             r.BackupState,
+		UserPresent:             r.UserPresent,
+		UserVerified:            r.UserVerified,
+		Transports:              transports,
+		AuthenticatorAttachment: attachment,
+		IsMFA:                   r.IsMFA,
+		CreatedAt:               r.CreatedAt.UTC(),
+		UpdatedAt:               r.UpdatedAt.UTC(),
+		LastUsedAt:              utcPtr(r.LastUsedAt),
+	}, nil
+}
+
+// credentialsOf converts rows, returning an empty, non-nil list when there are none.
+func credentialsOf(rows []credentialRow) ([]credentials.Credential, error) {
+	list := make([]credentials.Credential, 0, len(rows))
+	for _, row := range rows {
+		c, err := row.credential()
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, c)
+	}
+	return list, nil
+}
+
+// shortCredentialID shortens a credential id for error messages: ids can be 1,364 characters long, and the
+// first few identify one well enough in a log.
+func shortCredentialID(id string) string {
+	const keep = 16
+	if len(id) <= keep {
+		return id
+	}
+	return id[:keep] + "…"
+}

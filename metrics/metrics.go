@@ -1,0 +1,254 @@
+// Package metrics exposes the service's Prometheus metrics: HTTP requests per route, ceremony outcomes
+// per tenant, database and Redis connection pools, and the Go runtime and process. Each Metrics owns
+// its own registry (never the global default one), so tests can build as many as they like.
+package metrics
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultTenantLabelLimit is how many distinct tenants get their own value of the tenant label of
+// passkey_ceremonies_total unless WithTenantLabelLimit says otherwise.
+const DefaultTenantLabelLimit = 100
+
+// Label values used when the real value would make the number of series unbounded.
+const (
+	// OtherTenant is the tenant label of ceremonies of tenants beyond the label limit.
+	OtherTenant = "other"
+	// UnmatchedRoute is the route label of requests that no route handled (see Middleware).
+	UnmatchedRoute = "unmatched"
+	// OtherMethod is the method label of requests with a non-standard HTTP method.
+	OtherMethod = "other"
+)
+
+// Metrics holds the service's collectors and the registry they are registered with.
+type Metrics struct {
+	reg        *prometheus.Registry
+	duration   *prometheus.HistogramVec
+	requests   *prometheus.CounterVec
+	ceremonies *prometheus.CounterVec
+
+	endpoints sync.Map // *fiber.Route → bool: whether the route is an endpoint, not a middleware
+
+	tenantLimit int
+	mu          sync.RWMutex
+	tenants     map[string]struct{} // tenants that have their own label value
+}
+
+// Option configures New.
+type Option func(*Metrics)
+
+// WithTenantLabelLimit sets how many distinct tenants get their own tenant label value in
+// passkey_ceremonies_total (default DefaultTenantLabelLimit). Zero aggregates every tenant as "other".
+func WithTenantLabelLimit(n int) Option {
+	return func(m *Metrics) {
+		if n >= 0 {
+			m.tenantLimit = n
+		}
+	}
+}
+
+// New returns Metrics with a fresh registry holding the HTTP and ceremony metrics and the Go runtime
+// and process collectors.
+func New(opts ...Option) *Metrics {
+	m := &Metrics{
+		reg:         prometheus.NewRegistry(),
+		tenantLimit: DefaultTenantLabelLimit,
+		tenants:     map[string]struct{}{},
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "passkey_http_request_duration_seconds",
+			Help:    "Time to handle an HTTP request, including writing the error response, by app, method, route pattern and status code.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"app", "method", "route", "status"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "passkey_http_requests_total",
+			Help: "HTTP requests handled, by app, method, route pattern and status code.",
+		}, []string{"app", "method", "route", "status"}),
+		ceremonies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "passkey_ceremonies_total",
+			Help: `WebAuthn ceremonies by tenant, kind and outcome. Only the first N distinct tenants seen by this process get their own tenant label; the rest are counted as tenant="other".`,
+		}, []string{"tenant", "kind", "outcome"}),
+	}
+	for _, o := range opts {
+		o(m)
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.duration, m.requests, m.ceremonies,
+	)
+	return m
+}
+
+// Registry returns the registry behind Handler, for packages that want to register their own
+// collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Middleware observes passkey_http_request_duration_seconds and passkey_http_requests_total for every
+// request, labelled with app (the name given, e.g. "public" or "admin"), method, route and status.
+//
+// The route label is the pattern of the route that handled the request (c.Route().Path, e.g.
+// "/:tenant_id/login/finalize"), never the raw path, so the number of series stays bounded. Requests
+// that no route handled — 404s, and requests that a middleware answered before any route matched, such
+// as rejected admin tokens or CORS preflights — are labelled "unmatched".
+//
+// When the rest of the chain returns an error, the middleware hands it to the app's error handler right
+// there (as Fiber's logger middleware does) and returns nil, so the status it records is exactly the one
+// the client gets and the error table stays the only place mapping errors to statuses. Register it
+// after requestid (the error body carries the request id) and before recover, so that recovered panics
+// are counted as the 500s they become.
+func (m *Metrics) Middleware(app string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		if err := c.Next(); err != nil {
+			if herr := c.App().ErrorHandler(c, err); herr != nil {
+				_ = c.SendStatus(fiber.StatusInternalServerError)
+			}
+		}
+		route := UnmatchedRoute
+		if r := c.Route(); m.isEndpoint(c.App(), r) {
+			route = r.Path
+		}
+		status := strconv.Itoa(c.Response().StatusCode())
+		method := normalizeMethod(c.Method())
+		m.duration.WithLabelValues(app, method, route, status).Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(app, method, route, status).Inc()
+		return nil
+	}
+}
+
+// isEndpoint reports whether r is a route registered with Get, Post, All and so on, as opposed to a
+// middleware registered with Use. After c.Next() returns, c.Route() is the last route that matched: an
+// endpoint when one handled the request, else a middleware (the request was a 404 or a middleware
+// answered it). Fiber v2 keeps that flag unexported; app.GetRoutes(true) lists the endpoints only, so
+// a route is an endpoint when it is one of those: same method, path and handler slice. The answer is
+// computed once per route.
+func (m *Metrics) isEndpoint(app *fiber.App, r *fiber.Route) bool {
+	if r == nil || len(r.Handlers) == 0 {
+		return false
+	}
+	if v, ok := m.endpoints.Load(r); ok {
+		return v.(bool)
+	}
+	found := false
+	for _, e := range app.GetRoutes(true) {
+		if e.Method == r.Method && e.Path == r.Path && len(e.Handlers) == len(r.Handlers) &&
+			&e.Handlers[0] == &r.Handlers[0] {
+			found = true
+			break
+		}
+	}
+	m.endpoints.Store(r, found)
+	return found
+}
+
+// normalizeMethod maps the request method to a constant string: Fiber's strings may point into reused
+// buffers, and label values outlive the request. Unknown methods become "other".
+func normalizeMethod(method string) string {
+	switch method {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodOptions:
+		return http.MethodOptions
+	case http.MethodConnect:
+		return http.MethodConnect
+	case http.MethodTrace:
+		return http.MethodTrace
+	}
+	return OtherMethod
+}
+
+// Ceremony counts one ceremony in passkey_ceremonies_total. kind names the ceremony (e.g.
+// "registration", "login", "mfa_registration", "mfa_login", "transaction") and outcome its result
+// (e.g. "success", "failure"); both must come from small fixed sets chosen by the caller.
+//
+// The tenant label is bounded: the first N distinct tenant ids this process counts (N is
+// DefaultTenantLabelLimit, or WithTenantLabelLimit) keep their own label value for the life of the
+// process; every later tenant is counted as tenant="other". With thousands of tenants the series count
+// therefore stays at most (N+1) × kinds × outcomes. Which tenants get a label depends on the order they
+// are seen after a start, so per-tenant dashboards are reliable only for deployments with at most N
+// tenants; the sum over tenants is always exact.
+func (m *Metrics) Ceremony(tenantID, kind, outcome string) {
+	m.ceremonies.WithLabelValues(m.tenantLabel(tenantID), kind, outcome).Inc()
+}
+
+// tenantLabel returns tenantID if it has, or may still get, its own label value, else OtherTenant.
+func (m *Metrics) tenantLabel(tenantID string) string {
+	m.mu.RLock()
+	_, ok := m.tenants[tenantID]
+	full := len(m.tenants) >= m.tenantLimit
+	m.mu.RUnlock()
+	if ok {
+		return tenantID
+	}
+	if full {
+		return OtherTenant
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.tenants[tenantID]; ok {
+		return tenantID
+	}
+	if len(m.tenants) >= m.tenantLimit {
+		return OtherTenant
+	}
+	id := string([]byte(tenantID)) // a copy: the caller's string may live in a reused Fiber buffer
+	m.tenants[id] = struct{}{}
+	return id
+}
+
+// RegisterDB exports the connection pool statistics of db (go_sql_* metrics with db_name=name) through
+// client_golang's DBStatsCollector. A *bun.DB embeds its *sql.DB, so pass bunDB.DB.
+func (m *Metrics) RegisterDB(name string, db *sql.DB) error {
+	if err := m.reg.Register(collectors.NewDBStatsCollector(db, name)); err != nil {
+		return fmt.Errorf("register database stats %q: %w", name, err)
+	}
+	return nil
+}
+
+// RedisPoolStats is a snapshot of a Redis client's connection pool: the fields of go-redis's
+// PoolStats, passed as plain numbers so that this package does not depend on go-redis.
+type RedisPoolStats struct {
+	Hits     uint32 // times a free connection was found in the pool
+	Misses   uint32 // times a free connection was not found in the pool
+	Timeouts uint32 // times a wait for a connection timed out
+	Total    uint32 // connections in the pool
+	Idle     uint32 // idle connections in the pool
+	Stale    uint32 // stale connections removed from the pool
+}
+
+// RegisterRedisPool exports the pool statistics that stats returns at each scrape as
+// passkey_redis_pool_* metrics with name=name. The db package passes a func that converts
+// client.PoolStats().
+func (m *Metrics) RegisterRedisPool(name string, stats func() RedisPoolStats) error {
+	if err := m.reg.Register(newRedisPoolCollector(name, stats)); err != nil {
+		return fmt.Errorf("register redis pool stats %q: %w", name, err)
+	}
+	return nil
+}
+
+// Handler serves the registry in the Prometheus exposition format (GET /metrics on the admin app).
+func (m *Metrics) Handler() fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+}
