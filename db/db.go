@@ -150,3 +150,6 @@ func dbTimePtr(t *time.Time) *time.Time {
 	v := dbTime(*t)
 	return &v
 }
+
+// SQL returns the connection pool, for pool statistics (metrics).
+func (d *DB) SQL() *sql.DB { return d.bun.DB }

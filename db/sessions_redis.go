@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/passkey-server/passkey-server/metrics"
 	"net/url"
 	"strings"
 	"time"
@@ -193,4 +194,12 @@ func sessionCheckPut(s credentials.Session, now time.Time) (time.Duration, error
 		return 0, fmt.Errorf("session expires at %s, less than 1ms from now", s.ExpiresAt.Format(time.RFC3339Nano))
 	}
 	return ttl, nil
+}
+
+// RedisPoolStats returns the connection pool statistics of a Redis client, for metrics.
+func RedisPoolStats(client *redis.Client) func() metrics.RedisPoolStats {
+	return func() metrics.RedisPoolStats {
+		s := client.PoolStats()
+		return metrics.RedisPoolStats{Hits: s.Hits, Misses: s.Misses, Timeouts: s.Timeouts, Total: s.TotalConns, Idle: s.IdleConns, Stale: s.StaleConns}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 
@@ -154,5 +155,25 @@ func TestLocalhostAndWildcardConfigs(t *testing.T) {
 		c["cors"] = map[string]any{"allowed_origins": []string{"https://*.example.com", "*"}}
 		c["webauthn"].(map[string]any)["relying_party"].(map[string]any)["origins"] = []string{"https://login.example.com", "android:apk-key-hash:abc"}
 		expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"display_name": "w", "config": c}), 201, "")
+	})
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		id, _ := s.createTenant("example.com")
+		expectStatus(t, call(t, s.public, "GET", "/"+id+"/.well-known/jwks.json", nil), 200, "")
+		expectStatus(t, call(t, s.admin, "GET", "/metrics", nil), 401, "admin_unauthorized")
+		resp := s.adminCall("GET", "/metrics", nil)
+		expectStatus(t, resp, 200, "")
+		body, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{`passkey_http_requests_total{app="public",method="GET",route="/:tenant_id/.well-known/jwks.json",status="200"} 1`, "go_goroutines"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		if strings.Contains(string(body), id) {
+			t.Error("a raw path (with the tenant id) became a label")
+		}
 	})
 }

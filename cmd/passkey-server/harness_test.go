@@ -21,6 +21,7 @@ import (
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -64,7 +65,7 @@ func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer) *testServer {
 	sessions := testRedisSessions(t)
 	ceremonies := credentials.NewService(db.NewCredentialStore(d), sessions, credentials.DefaultAAGUIDTable(), time.Now, log)
 	dp := deps{Log: log, Tenants: svc, Credentials: credentials.NewHandlers(ceremonies, svc), AdminTokens: []string{testToken},
-		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d, "redis": sessions}}
+		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d, "redis": sessions}, Metrics: metrics.New()}
 	return &testServer{t: t, db: d, tenants: svc, ceremonies: ceremonies, public: newPublicApp(dp), admin: newAdminApp(dp)}
 }
 

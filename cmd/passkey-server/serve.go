@@ -18,6 +18,7 @@ import (
 
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -56,6 +57,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 
+	m := metrics.New()
+	if err := m.RegisterDB(database.Dialect(), database.SQL()); err != nil {
+		return err
+	}
 	ready := map[string]Pinger{"database": database}
 	var sessions credentials.SessionStore
 	if cfg.RedisURL != "" {
@@ -64,6 +69,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 		defer client.Close()
+		if err := m.RegisterRedisPool("sessions", db.RedisPoolStats(client)); err != nil {
+			return err
+		}
 		rs := db.NewRedisSessions(client, cfg.RedisPrefix)
 		sessions = rs
 		ready["redis"] = rs
@@ -95,7 +103,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		}
 	}
 	ceremonies := credentials.NewService(db.NewCredentialStore(database), sessions, aaguids, time.Now, log)
-	d := deps{Log: log, Tenants: tenants, Credentials: credentials.NewHandlers(ceremonies, tenants), AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready}
+	d := deps{Log: log, Tenants: tenants, Credentials: credentials.NewHandlers(ceremonies, tenants), AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready, Metrics: m}
 	public, admin := newPublicApp(d), newAdminApp(d)
 
 	bg, stopBackground := context.WithCancel(context.Background())

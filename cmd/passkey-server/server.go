@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -29,13 +30,16 @@ type deps struct {
 	Credentials *credentials.Handlers
 	AdminTokens []string
 	BodyLimit   int
+	Metrics     *metrics.Metrics
 	// Ready lists what /health/ready checks, by name.
 	Ready map[string]Pinger
 }
 
+// newFiberApp builds an app with the middleware every app shares, in this order: request id, metrics
+// (so that what it records is the status the client gets, panics included), panic recovery.
 func newFiberApp(d deps, name string) *fiber.App {
 	app := fiber.New(fiber.Config{
-		AppName:               name,
+		AppName:               "passkey-server " + name,
 		BodyLimit:             d.BodyLimit,
 		DisableStartupMessage: true,
 		ErrorHandler:          newErrorHandler(d.Log),
@@ -44,13 +48,16 @@ func newFiberApp(d deps, name string) *fiber.App {
 		IdleTimeout:           120 * time.Second,
 	})
 	app.Use(requestid.New())
+	if d.Metrics != nil {
+		app.Use(d.Metrics.Middleware(name))
+	}
 	app.Use(recover.New())
 	return app
 }
 
 // newPublicApp builds the public API: Hanko's /{tenant_id}/... routes and the key-scoped routes.
 func newPublicApp(d deps) *fiber.App {
-	app := newFiberApp(d, "passkey-server public API")
+	app := newFiberApp(d, "public")
 	app.Get("/", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"name": "passkey-server", "status": "ok"})
 	})
@@ -73,10 +80,13 @@ func notFound(*fiber.Ctx) error { return fiber.ErrNotFound }
 
 // newAdminApp builds the admin API. Everything but the health checks needs an admin token.
 func newAdminApp(d deps) *fiber.App {
-	app := newFiberApp(d, "passkey-server admin API")
+	app := newFiberApp(d, "admin")
 	app.Get("/health/alive", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"alive": true}) })
 	app.Get("/health/ready", readiness(d.Ready))
 	admin := app.Group("/", requireAdminToken(d.AdminTokens))
+	if d.Metrics != nil {
+		admin.Get("/metrics", d.Metrics.Handler())
+	}
 	d.Tenants.AdminRoutes(admin)
 	return app
 }
