@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
@@ -37,6 +38,9 @@ type testServer struct {
 	ceremonies *credentials.Service
 	public     *fiber.App
 	admin      *fiber.App
+	// redis and redisPrefix hold the test's sessions, for tests that look at them.
+	redis       *redis.Client
+	redisPrefix string
 }
 
 func newTestSealer(t testing.TB) *tenant.Sealer {
@@ -62,11 +66,12 @@ func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer) *testServer {
 		PublicURL: "http://localhost:8000",
 		Logger:    log,
 	})
-	sessions := testRedisSessions(t)
+	sessions, client, prefix := testRedisSessions(t)
 	ceremonies := credentials.NewService(db.NewCredentialStore(d), sessions, credentials.DefaultAAGUIDTable(), time.Now, log)
 	dp := deps{Log: log, Tenants: svc, Credentials: credentials.NewHandlers(ceremonies, svc), AdminTokens: []string{testToken},
 		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d, "redis": sessions}, Metrics: metrics.New()}
-	return &testServer{t: t, db: d, tenants: svc, ceremonies: ceremonies, public: newPublicApp(dp), admin: newAdminApp(dp)}
+	return &testServer{t: t, db: d, tenants: svc, ceremonies: ceremonies, public: newPublicApp(dp), admin: newAdminApp(dp),
+		redis: client, redisPrefix: prefix}
 }
 
 // call sends a request to app and returns the status, headers and body. A body that is not a string or
@@ -206,7 +211,7 @@ func listenTest(t *testing.T, app *fiber.App) string {
 
 // testRedisSessions returns a Redis session store under a prefix of its own, removed when the test ends.
 // A test server's sessions live in the real Redis, as in production.
-func testRedisSessions(t *testing.T) *db.RedisSessions {
+func testRedisSessions(t *testing.T) (*db.RedisSessions, *redis.Client, string) {
 	t.Helper()
 	ctx := context.Background()
 	client, err := db.OpenRedis(ctx, dbtest.RedisURL())
@@ -221,5 +226,5 @@ func testRedisSessions(t *testing.T) *db.RedisSessions {
 		}
 		client.Close()
 	})
-	return db.NewRedisSessions(client, prefix)
+	return db.NewRedisSessions(client, prefix), client, prefix
 }

@@ -33,16 +33,16 @@ import (
 // browser would raise.
 var (
 	// ErrExcluded means excludeCredentials lists a credential this authenticator holds for the RP
-	// (WebAuthn §6.3.2 step 3; a browser reports InvalidStateError).
+	// (WebAuthn §6.3.2; a browser reports InvalidStateError).
 	ErrExcluded = errors.New("authenticatortest: authenticator holds an excluded credential")
 	// ErrNoCredential means no stored credential may answer the request: none for the RP is listed in
-	// allowCredentials, or, for an empty list, none is discoverable (§6.3.3 step 7; NotAllowedError).
+	// allowCredentials, or, for an empty list, none is discoverable (§6.3.3; NotAllowedError).
 	ErrNoCredential = errors.New("authenticatortest: no credential for this request")
 	// ErrAlgorithmNotOffered means pubKeyCredParams does not offer the authenticator's algorithm
-	// (§6.3.2 step 2; NotSupportedError).
+	// (§6.3.2; NotSupportedError).
 	ErrAlgorithmNotOffered = errors.New("authenticatortest: algorithm not offered in pubKeyCredParams")
 	// ErrRPIDMismatch means the RP ID is neither the origin's host nor a parent domain of it
-	// (§5.1.3 step 8, §5.1.4.1 step 8; SecurityError). Use [Tamper.Origin] to forge such a response.
+	// (§5.1.3, §5.1.4.1; SecurityError). Use [Tamper.Origin] to forge such a response.
 	ErrRPIDMismatch = errors.New("authenticatortest: RP ID is not a registrable suffix of the origin's host")
 	// ErrInvalidOptions means the options JSON is malformed or misses a required member (TypeError).
 	ErrInvalidOptions = errors.New("authenticatortest: invalid options")

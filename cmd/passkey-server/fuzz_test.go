@@ -1,0 +1,427 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/metrics"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// The fuzz targets post arbitrary bodies to the public ceremony routes of a real instance on SQLite.
+// Whatever the body, the answer must be a 200 or a 4xx with a JSON error body that has a code: never a
+// 5xx (a panic is recovered into one, so it is caught too).
+//
+// Their seeds are real finalize bodies that the software authenticator made for live initialize calls,
+// and variants of them. The instance keeps sessions in replaySessions, so a mutated body that keeps a
+// seed's challenge gets past the session lookup into verification (client data, authenticator data,
+// attestation, signature, counter) instead of stopping at session_not_found. Sessions and credentials
+// are made anew in every run, so a failing input saved under testdata/fuzz reproduces a failure in
+// body parsing at any time, but one that needs a seed's session only in the run that found it: its
+// test log holds the input and the server log.
+
+// tbOrigin is the origin of every ceremony in the fuzz targets, benchmarks and the load generator: the
+// localhost tenant's (validConfig("localhost")).
+const tbOrigin = "http://localhost:3000"
+
+// tbServer is an instance of the service for fuzz targets and benchmarks, which have no *testing.T for
+// newTestServer: the same constructors, with any testing.TB and any session store.
+type tbServer struct {
+	public *fiber.App
+	admin  *fiber.App
+	// logs holds what the instance logged at warn and above: the cause of a 500 is logged there.
+	logs *lockedBuffer
+}
+
+func newTBServer(tb testing.TB, d *db.DB, sessions credentials.SessionStore) *tbServer {
+	tb.Helper()
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc := tenant.NewService(tenant.Options{
+		Store:     db.NewTenantStore(d),
+		Sealer:    newTestSealer(tb),
+		PublicURL: "http://localhost:8000",
+		Logger:    log,
+	})
+	ceremonies := credentials.NewService(db.NewCredentialStore(d), sessions, credentials.DefaultAAGUIDTable(), time.Now, log)
+	ready := map[string]Pinger{"database": d}
+	if p, ok := sessions.(Pinger); ok {
+		ready["sessions"] = p
+	}
+	dp := deps{Log: log, Tenants: svc, Credentials: credentials.NewHandlers(ceremonies, svc), AdminTokens: []string{testToken},
+		BodyLimit: 64 << 10, Ready: ready, Metrics: metrics.New()}
+	return &tbServer{public: newPublicApp(dp), admin: newAdminApp(dp), logs: logs}
+}
+
+// tbCall sends a request to app (a JSON body when body is not nil) and returns the status and body.
+func tbCall(tb testing.TB, app *fiber.App, method, path string, body []byte, headers ...string) (int, []byte) {
+	tb.Helper()
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := app.Test(req, -1)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return resp.StatusCode, out
+}
+
+// tbTenant is a localhost tenant of a tbServer, seen by an application.
+type tbTenant struct {
+	s      *tbServer
+	id     string
+	secret string
+}
+
+// createTenant makes a localhost tenant whose ceremonies time out after timeoutMS (0: the default).
+func (s *tbServer) createTenant(tb testing.TB, timeoutMS int) *tbTenant {
+	tb.Helper()
+	cfg := validConfig("localhost")
+	if timeoutMS > 0 {
+		cfg["webauthn"].(map[string]any)["timeout"] = timeoutMS
+	}
+	req, err := json.Marshal(map[string]any{"display_name": "tb", "config": cfg, "create_api_key": true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	status, body := tbCall(tb, s.admin, "POST", "/tenants", req, "Authorization", "Bearer "+testToken)
+	if status != 201 {
+		tb.Fatalf("create tenant: status %d: %s", status, body)
+	}
+	var out tenant.CreateTenantResponse
+	if err := json.Unmarshal(body, &out); err != nil || out.APIKey == nil {
+		tb.Fatalf("create tenant: %s: %v", body, err)
+	}
+	return &tbTenant{s: s, id: out.ID.String(), secret: out.APIKey.Secret}
+}
+
+// registrationOptions starts a registration for userID and returns the creation options.
+func (t *tbTenant) registrationOptions(tb testing.TB, userID string) []byte {
+	tb.Helper()
+	req := fmt.Sprintf(`{"user_id":%q,"username":%q}`, userID, userID+"@example.com")
+	status, body := tbCall(tb, t.s.public, "POST", "/"+t.id+"/registration/initialize", []byte(req), "apiKey", t.secret)
+	if status != 200 {
+		tb.Fatalf("registration initialize: status %d: %s", status, body)
+	}
+	return body
+}
+
+// loginOptions starts a login for userID, or a discoverable login when userID is empty, and returns the
+// request options.
+func (t *tbTenant) loginOptions(tb testing.TB, userID string) []byte {
+	tb.Helper()
+	var status int
+	var body []byte
+	path := "/" + t.id + "/login/initialize"
+	if userID == "" {
+		status, body = tbCall(tb, t.s.public, "POST", path, nil)
+	} else {
+		status, body = tbCall(tb, t.s.public, "POST", path, []byte(fmt.Sprintf(`{"user_id":%q}`, userID)), "apiKey", t.secret)
+	}
+	if status != 200 {
+		tb.Fatalf("login initialize: status %d: %s", status, body)
+	}
+	return body
+}
+
+// register gives userID a passkey on a and returns the finalize body that made it.
+func (t *tbTenant) register(tb testing.TB, a *authenticatortest.Authenticator, userID string) []byte {
+	tb.Helper()
+	resp, err := a.Create(t.registrationOptions(tb, userID), tbOrigin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if status, body := tbCall(tb, t.s.public, "POST", "/"+t.id+"/registration/finalize", resp); status != 200 {
+		tb.Fatalf("registration finalize: status %d: %s", status, body)
+	}
+	return resp
+}
+
+// checkAnswer fails t unless the answer to body is a 200 with a token or a 4xx with a JSON error body.
+func checkAnswer(t *testing.T, s *tbServer, body []byte, status int, answer []byte) {
+	t.Helper()
+	switch {
+	case status == 200:
+		var ok struct {
+			Token     string          `json:"token"`
+			PublicKey json.RawMessage `json:"publicKey"`
+		}
+		if err := json.Unmarshal(answer, &ok); err != nil || (ok.Token == "" && len(ok.PublicKey) == 0) {
+			t.Fatalf("status 200 for body %q without a token or options: %s", body, answer)
+		}
+	case status >= 400 && status < 500:
+		var e ErrorBody
+		if err := json.Unmarshal(answer, &e); err != nil || e.Code == "" || e.Status != status || e.Title == "" {
+			t.Fatalf("status %d for body %q with a malformed error body: %s", status, body, answer)
+		}
+	default:
+		t.Fatalf("status %d for body %q: %s\nserver log:\n%s", status, body, answer, s.logs.String())
+	}
+}
+
+// replaySessions is a session store whose sessions can be consumed any number of times until they
+// expire. It breaks the once-only rule on purpose, for the fuzz targets only (see the comment at the top).
+type replaySessions struct {
+	mu       sync.Mutex
+	sessions map[string]credentials.Session
+}
+
+func (r *replaySessions) key(tenantID uuid.UUID, c credentials.Ceremony, challenge string) string {
+	return tenantID.String() + "/" + string(c) + "/" + challenge
+}
+
+// Put stores s.
+func (r *replaySessions) Put(_ context.Context, s credentials.Session) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions == nil {
+		r.sessions = map[string]credentials.Session{}
+	}
+	s.Data = bytes.Clone(s.Data)
+	r.sessions[r.key(s.TenantID, s.Ceremony, s.Challenge)] = s
+	return nil
+}
+
+// Consume returns a live session and keeps it.
+func (r *replaySessions) Consume(_ context.Context, tenantID uuid.UUID, c credentials.Ceremony, challenge string) (credentials.Session, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.sessions[r.key(tenantID, c, challenge)]
+	if !ok || !time.Now().Before(s.ExpiresAt) {
+		return credentials.Session{}, credentials.ErrSessionNotFound
+	}
+	s.Data = bytes.Clone(s.Data)
+	return s, nil
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers, for logs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newFuzzTenant builds an instance on SQLite with replayable sessions and a tenant whose sessions live
+// ten minutes (the longest timeout), so a seed's session outlives a fuzzing run of a few minutes.
+func newFuzzTenant(f *testing.F) *tbTenant {
+	f.Helper()
+	s := newTBServer(f, dbtest.SQLite(f), &replaySessions{})
+	return s.createTenant(f, tenant.MaxTimeout)
+}
+
+// Members of a response JSON that hold base64url (WebAuthn §5.1, RegistrationResponseJSON and
+// AuthenticationResponseJSON).
+var (
+	base64Members         = []string{"id", "rawId"}
+	base64ResponseMembers = []string{"clientDataJSON", "authenticatorData", "signature", "userHandle", "attestationObject", "publicKey"}
+)
+
+// editJSON decodes a response JSON object, lets edit change it and encodes it again.
+func editJSON(tb testing.TB, body []byte, edit func(m, response map[string]any)) []byte {
+	tb.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		tb.Fatalf("%s: %v", body, err)
+	}
+	response, _ := m["response"].(map[string]any)
+	edit(m, response)
+	out, err := json.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// pad adds base64 padding to s.
+func pad(s string) string { return s + strings.Repeat("=", (4-len(s)%4)%4) }
+
+// addVariants adds body and the variants of it the fuzz targets start from: what real clients and
+// libraries send (padding, extra members, null userHandle) and what broken ones do.
+func addVariants(f *testing.F, body []byte) {
+	f.Helper()
+	variants := [][]byte{
+		body,
+		editJSON(f, body, func(m, r map[string]any) {
+			for _, k := range base64Members {
+				if s, ok := m[k].(string); ok {
+					m[k] = pad(s)
+				}
+			}
+			for _, k := range base64ResponseMembers {
+				if s, ok := r[k].(string); ok {
+					r[k] = pad(s)
+				}
+			}
+		}),
+		editJSON(f, body, func(m, _ map[string]any) { delete(m, "rawId") }),
+		editJSON(f, body, func(m, _ map[string]any) { delete(m, "id") }),
+		editJSON(f, body, func(_, r map[string]any) { r["userHandle"] = nil }),
+		editJSON(f, body, func(_, r map[string]any) { r["userHandle"] = "" }),
+		editJSON(f, body, func(m, r map[string]any) {
+			m["extra"] = map[string]any{"nested": []any{1, "two", nil}}
+			r["extra"] = true
+			m["clientExtensionResults"] = map[string]any{"credProps": map[string]any{"rk": true}, "unknown": 1}
+		}),
+		editJSON(f, body, func(m, _ map[string]any) { m["type"] = "password" }),
+		editJSON(f, body, func(m, _ map[string]any) { m["response"] = []any{m["response"]} }),
+		editJSON(f, body, func(_, r map[string]any) { r["clientDataJSON"] = []any{1, 2, 3} }),
+		editJSON(f, body, func(_, r map[string]any) { delete(r, "clientDataJSON") }),
+		editJSON(f, body, func(m, _ map[string]any) { delete(m, "response") }),
+		[]byte("[" + string(body) + "]"),
+		[]byte("[" + string(body) + "," + string(body) + "]"),
+		body[:len(body)/2],
+	}
+	for _, v := range variants {
+		f.Add(v)
+	}
+}
+
+// addJunk adds bodies that are not credential responses at all.
+func addJunk(f *testing.F) {
+	for _, s := range []string{"", " ", "{}", "[]", "null", "true", "0", `""`, "{", `{"id":null}`, `{"response":{}}`,
+		`{"id":"","rawId":"","type":"public-key","response":{"clientDataJSON":"","authenticatorData":"","signature":""}}`,
+		"\x00", "\xff\xfe"} {
+		f.Add([]byte(s))
+	}
+}
+
+func FuzzRegistrationFinalize(f *testing.F) {
+	rp := newFuzzTenant(f)
+	for i, o := range []authenticatortest.Options{
+		{},
+		{Algorithm: authenticatortest.EdDSA, Attestation: "packed", Attachment: authenticatortest.CrossPlatform},
+		{BackupEligible: true, BackupState: true, ZeroCounter: true, SkipUserVerification: true},
+	} {
+		a := authenticatortest.New(o)
+		options := func() []byte { return rp.registrationOptions(f, fmt.Sprintf("fuzz-reg-%d-%s", i, uuid.NewString())) }
+		body, err := a.Create(options(), tbOrigin)
+		if err != nil {
+			f.Fatal(err)
+		}
+		addVariants(f, body)
+		for _, tamper := range []authenticatortest.Tamper{
+			{CorruptSignature: true},
+			{Type: "webauthn.get"},
+			{Origin: "http://evil.example"},
+			{RPID: "example.com"},
+			{ClearFlags: authenticatortest.FlagUP},
+			{ClearFlags: authenticatortest.FlagAT},
+			{SetFlags: authenticatortest.FlagED},
+		} {
+			body, err := a.CreateWith(options(), tbOrigin, tamper)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(body)
+		}
+	}
+	addJunk(f)
+	path := "/" + rp.id + "/registration/finalize"
+	f.Fuzz(func(t *testing.T, body []byte) {
+		status, answer := tbCall(t, rp.s.public, "POST", path, body)
+		checkAnswer(t, rp.s, body, status, answer)
+	})
+}
+
+func FuzzLoginFinalize(f *testing.F) {
+	rp := newFuzzTenant(f)
+	counting := authenticatortest.New(authenticatortest.Options{})
+	synced := authenticatortest.New(authenticatortest.Options{Algorithm: authenticatortest.EdDSA, BackupEligible: true,
+		BackupState: true, ZeroCounter: true})
+	rp.register(f, counting, "fuzz-user-0")
+	rp.register(f, synced, "fuzz-user-1")
+	for _, c := range []struct {
+		a      *authenticatortest.Authenticator
+		userID string
+	}{{counting, "fuzz-user-0"}, {counting, ""}, {synced, "fuzz-user-1"}, {synced, ""}} {
+		body, err := c.a.Get(rp.loginOptions(f, c.userID), tbOrigin)
+		if err != nil {
+			f.Fatal(err)
+		}
+		addVariants(f, body)
+		for _, tamper := range []authenticatortest.Tamper{
+			{CorruptSignature: true},
+			{Type: "webauthn.create"},
+			{Origin: "http://evil.example"},
+			{RPID: "example.com"},
+			{CrossOrigin: true},
+			{ClearFlags: authenticatortest.FlagUP | authenticatortest.FlagUV},
+			{SetFlags: authenticatortest.FlagAT | authenticatortest.FlagED},
+			{UserHandle: []byte("fuzz-user-9")},
+			{UserHandle: uuid.New().NodeID()},
+		} {
+			body, err := c.a.GetWith(rp.loginOptions(f, c.userID), tbOrigin, tamper)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(body)
+		}
+	}
+	addJunk(f)
+	path := "/" + rp.id + "/login/finalize"
+	f.Fuzz(func(t *testing.T, body []byte) {
+		status, answer := tbCall(t, rp.s.public, "POST", path, body)
+		checkAnswer(t, rp.s, body, status, answer)
+	})
+}
+
+func FuzzLoginInitialize(f *testing.F) {
+	rp := newFuzzTenant(f)
+	rp.register(f, authenticatortest.New(authenticatortest.Options{}), "fuzz-user-0")
+	for _, s := range []string{"", "{}", `{"user_id":"fuzz-user-0"}`, `{"user_id":"nobody"}`, `{"user_id":""}`,
+		`{"user_id":null}`, `{"user_id":1}`, `{"user_id":["fuzz-user-0"]}`, `{"user_id":"fuzz-user-0","extra":{}}`,
+		`{"user_id":"fuzz-user-0"} {}`, `{"user_id":"\u0000"}`, `{"user_id":"\ud800"}`, "[]", "null", "{",
+		`{"user_id":"` + strings.Repeat("x", 300) + `"}`, "\xff"} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	path := "/" + rp.id + "/login/initialize"
+	f.Fuzz(func(t *testing.T, body []byte, withKey bool) {
+		var headers []string
+		if withKey {
+			headers = []string{"apiKey", rp.secret}
+		}
+		status, answer := tbCall(t, rp.s.public, "POST", path, body, headers...)
+		checkAnswer(t, rp.s, body, status, answer)
+	})
+}
