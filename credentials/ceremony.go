@@ -461,7 +461,8 @@ func withProtocolDetails(sentinel, err error) error {
 // encodeID encodes a credential id as base64url without padding.
 func encodeID(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-// decodeID decodes a base64url credential id, with or without padding.
+// decodeID decodes a base64url credential id, with or without padding. Decoding is strict (unused
+// trailing bits must be zero), so every id has exactly one text form and lookups by text are exact.
 func decodeID(s string) ([]byte, error) {
-	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	return base64.RawURLEncoding.Strict().DecodeString(strings.TrimRight(s, "="))
 }
