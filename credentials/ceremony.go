@@ -148,7 +148,8 @@ func (s *Service) BeginRegistration(ctx context.Context, snap *tenant.Snapshot, 
 	return creation, nil
 }
 
-// Result is the outcome of a successful finalize: the token for the application and the credential.
+// Result is the outcome of a successful finalize: the token for the application (empty from
+// VerifyLogin), the credential and its user.
 type Result struct {
 	Token      string
 	Credential Credential
@@ -210,7 +211,7 @@ func (s *Service) FinishRegistration(ctx context.Context, snap *tenant.Snapshot,
 	if err := s.store.CreateCredential(ctx, cred); err != nil {
 		return Result{}, err
 	}
-	token, err := s.issue(snap, ceremony, user, cred)
+	token, err := s.issue(snap, ceremony, user, cred, nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -221,6 +222,16 @@ func (s *Service) FinishRegistration(ctx context.Context, snap *tenant.Snapshot,
 // discoverable ("usernameless") login with an empty allowCredentials list; otherwise allowCredentials
 // lists the user's usable credentials with their transports. Plain login never offers MFA credentials.
 func (s *Service) BeginLogin(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string) (*protocol.CredentialAssertion, error) {
+	return s.BeginLoginWithChallenge(ctx, snap, ceremony, appUserID, nil)
+}
+
+// BeginLoginWithChallenge is BeginLogin with a challenge chosen by the caller (transaction signing
+// binds the challenge to the data); nil means a random one.
+func (s *Service) BeginLoginWithChallenge(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string, challenge []byte) (*protocol.CredentialAssertion, error) {
+	var opts []webauthn.LoginOption
+	if challenge != nil {
+		opts = append(opts, webauthn.WithChallenge(challenge))
+	}
 	rp, err := s.rps.get(snap, ceremony.isMFA())
 	if err != nil {
 		return nil, err
@@ -231,14 +242,14 @@ func (s *Service) BeginLogin(ctx context.Context, snap *tenant.Snapshot, ceremon
 		state     sessionState
 	)
 	if appUserID == "" {
-		assertion, data, err = rp.BeginDiscoverableLogin()
+		assertion, data, err = rp.BeginDiscoverableLogin(opts...)
 	} else {
 		var wu *webauthnUser
 		if wu, err = s.loginUser(ctx, snap, ceremony, appUserID); err != nil {
 			return nil, err
 		}
 		state.UserID = wu.user.ID
-		assertion, data, err = rp.BeginLogin(wu)
+		assertion, data, err = rp.BeginLogin(wu, opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("begin login: %w", err)
@@ -266,7 +277,7 @@ func (s *Service) withCredentials(ctx context.Context, snap *tenant.Snapshot, ce
 	}
 	usable := all[:0]
 	for _, c := range all {
-		if ceremony == CeremonyMFALogin || !c.IsMFA {
+		if ceremony.acceptsMFACredentials() || !c.IsMFA {
 			usable = append(usable, c)
 		}
 	}
@@ -283,6 +294,18 @@ func (s *Service) withCredentials(ctx context.Context, snap *tenant.Snapshot, ce
 // needed, so non-resident credentials work); for a discoverable login it comes from the userHandle,
 // and the credential must belong to that user.
 func (s *Service) FinishLogin(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
+	res, err := s.VerifyLogin(ctx, snap, ceremony, body)
+	if err != nil {
+		return Result{}, err
+	}
+	if res.Token, err = s.issue(snap, ceremony, res.User, res.Credential, nil); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// VerifyLogin is FinishLogin without the token, for ceremonies that issue their own (transactions).
+func (s *Service) VerifyLogin(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
 	if err != nil {
 		return Result{}, withProtocolDetails(ErrInvalidAssertionResponse, err)
@@ -351,11 +374,7 @@ func (s *Service) FinishLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 	}
 	cred.SignCount, cred.CloneWarning, cred.LastUsedAt = update.SignCount, cred.CloneWarning || update.CloneWarning, &now
 	cred.BackupEligible, cred.BackupState, cred.UserVerified = update.BackupEligible, update.BackupState, update.UserVerified
-	token, err := s.issue(snap, ceremony, wu.user, cred)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Token: token, Credential: cred, User: wu.user}, nil
+	return Result{Credential: cred, User: wu.user}, nil
 }
 
 // discoverUser finds the user of a discoverable login by its user handle.
@@ -412,9 +431,14 @@ func (s *Service) consume(ctx context.Context, snap *tenant.Snapshot, ceremony C
 	return state, nil
 }
 
-// issue signs the token of a finished ceremony (contract §2.2 plus iss, jti and ceremony).
-func (s *Service) issue(snap *tenant.Snapshot, ceremony Ceremony, user User, cred Credential) (string, error) {
-	token, err := snap.Signer.Sign(tenant.Claims{
+// Token signs the token of a finished ceremony (contract §2.2 plus iss, jti, ceremony and amr); extra,
+// when not nil, adds to the claims (a transaction's trans and trans_hash).
+func (s *Service) Token(snap *tenant.Snapshot, ceremony Ceremony, res Result, extra func(*tenant.Claims)) (string, error) {
+	return s.issue(snap, ceremony, res.User, res.Credential, extra)
+}
+
+func (s *Service) issue(snap *tenant.Snapshot, ceremony Ceremony, user User, cred Credential, extra func(*tenant.Claims)) (string, error) {
+	claims := tenant.Claims{
 		Issuer:       snap.Issuer,
 		Subject:      user.UserID,
 		Audience:     []string{snap.Config.WebAuthn.RelyingParty.ID},
@@ -422,7 +446,11 @@ func (s *Service) issue(snap *tenant.Snapshot, ceremony Ceremony, user User, cre
 		Ceremony:     string(ceremony),
 		AMR:          ceremony.amr(cred),
 		IssuedAt:     s.now(),
-	})
+	}
+	if extra != nil {
+		extra(&claims)
+	}
+	token, err := snap.Signer.Sign(claims)
 	if err != nil {
 		return "", fmt.Errorf("issue token: %w", err)
 	}
@@ -430,6 +458,10 @@ func (s *Service) issue(snap *tenant.Snapshot, ceremony Ceremony, user User, cre
 }
 
 func (c Ceremony) isMFA() bool { return c == CeremonyMFARegistration || c == CeremonyMFALogin }
+
+// acceptsMFACredentials reports whether the ceremony may use credentials registered as MFA credentials:
+// only MFA login does (it accepts the user's MFA credentials and passkeys alike).
+func (c Ceremony) acceptsMFACredentials() bool { return c == CeremonyMFALogin }
 
 // amr names the authentication methods of a login token (RFC 8176): "hwk" for a key bound to one
 // device, "swk" for a synced (backup eligible) passkey, plus "user" when the authenticator verified the

@@ -23,14 +23,17 @@ func NewHandlers(svc *Service, tenants *tenant.Service) *Handlers {
 	return &Handlers{svc: svc, tenants: tenants}
 }
 
+// Service returns the ceremony service behind the handlers.
+func (h *Handlers) Service() *Service { return h.svc }
+
 // TenantRoutes registers Hanko's routes (contract §1.1 P3-P6, P14-P17) on a router whose tenant comes
 // from the path (tenant.PathTenant).
 func (h *Handlers) TenantRoutes(r fiber.Router) {
 	secret := h.tenants.RequireKey(false)
-	r.Post("/registration/initialize", secret, h.registrationInitialize(CeremonyRegistration))
-	r.Post("/registration/finalize", h.registrationFinalize(CeremonyRegistration))
+	r.Post("/registration/initialize", secret, h.RegistrationInitialize(CeremonyRegistration))
+	r.Post("/registration/finalize", h.RegistrationFinalize(CeremonyRegistration))
 	r.Post("/login/initialize", h.loginInitialize(CeremonyLogin))
-	r.Post("/login/finalize", h.loginFinalize(CeremonyLogin))
+	r.Post("/login/finalize", h.LoginFinalize(CeremonyLogin))
 	h.managementRoutes(r.Group("/credentials", secret))
 }
 
@@ -39,10 +42,10 @@ func (h *Handlers) TenantRoutes(r fiber.Router) {
 // (discoverable login only); everything else needs a secret key.
 func (h *Handlers) KeyRoutes(r fiber.Router) {
 	secret, publishable := h.tenants.RequireKey(false), h.tenants.RequireKey(true)
-	r.Post("/register/initialize", secret, h.registrationInitialize(CeremonyRegistration))
-	r.Post("/register/finalize", publishable, h.registrationFinalize(CeremonyRegistration))
+	r.Post("/register/initialize", secret, h.RegistrationInitialize(CeremonyRegistration))
+	r.Post("/register/finalize", publishable, h.RegistrationFinalize(CeremonyRegistration))
 	r.Post("/login/initialize", publishable, h.loginInitialize(CeremonyLogin))
-	r.Post("/login/finalize", publishable, h.loginFinalize(CeremonyLogin))
+	r.Post("/login/finalize", publishable, h.LoginFinalize(CeremonyLogin))
 	h.managementRoutes(r.Group("/", secret))
 }
 
@@ -103,7 +106,8 @@ func (h *Handlers) response(c Credential) CredentialResponse {
 	return r
 }
 
-func (h *Handlers) registrationInitialize(ceremony Ceremony) fiber.Handler {
+// RegistrationInitialize answers a registration initialize of the ceremony (RegistrationRequest body).
+func (h *Handlers) RegistrationInitialize(ceremony Ceremony) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req RegistrationRequest
 		if err := api.DecodeJSON(c, &req); err != nil {
@@ -117,7 +121,8 @@ func (h *Handlers) registrationInitialize(ceremony Ceremony) fiber.Handler {
 	}
 }
 
-func (h *Handlers) registrationFinalize(ceremony Ceremony) fiber.Handler {
+// RegistrationFinalize answers a registration finalize of the ceremony with a token.
+func (h *Handlers) RegistrationFinalize(ceremony Ceremony) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		res, err := h.svc.FinishRegistration(c.UserContext(), tenant.FromContext(c), ceremony, c.Body())
 		if err != nil {
@@ -157,7 +162,8 @@ func (h *Handlers) loginInitialize(ceremony Ceremony) fiber.Handler {
 	}
 }
 
-func (h *Handlers) loginFinalize(ceremony Ceremony) fiber.Handler {
+// LoginFinalize answers a login finalize of the ceremony with a token.
+func (h *Handlers) LoginFinalize(ceremony Ceremony) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		res, err := h.svc.FinishLogin(c.UserContext(), tenant.FromContext(c), ceremony, c.Body())
 		if err != nil {

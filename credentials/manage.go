@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/tenant"
 )
@@ -49,3 +51,13 @@ func (s *Service) Authenticator(c Credential) (Authenticator, bool) {
 
 // normalizeID accepts a credential id with or without base64 padding.
 func normalizeID(id string) string { return strings.TrimRight(id, "=") }
+
+// User returns the tenant's user with the application's user id, or ErrUserNotFound.
+func (s *Service) User(ctx context.Context, snap *tenant.Snapshot, appUserID string) (User, error) {
+	return s.store.UserByAppID(ctx, snap.ID, appUserID)
+}
+
+// UserByID returns the tenant's user with our internal id, or ErrUserNotFound.
+func (s *Service) UserByID(ctx context.Context, snap *tenant.Snapshot, id uuid.UUID) (User, error) {
+	return s.store.UserByID(ctx, snap.ID, id)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/tenant"
+	"github.com/passkey-server/passkey-server/transactions"
 )
 
 // errAdminUnauthorized means an admin API call had no valid admin token.
@@ -50,6 +51,9 @@ var errorTable = []errorKind{
 	{credentials.ErrAssertionFailed, 401, "assertion_failed", "failed to validate assertion"},
 	{credentials.ErrClonedAuthenticator, 401, "cloned_authenticator", "signature counter did not increase: possible cloned authenticator"},
 	{credentials.ErrNoCredentials, 400, "no_credentials", "user has no suitable credentials for this operation"},
+	{transactions.ErrExists, 409, "transaction_exists", "transaction already exists"},
+	{transactions.ErrNotFound, 401, "transaction_not_found", "no transaction found for this challenge"},
+	{transactions.ErrDataTooLarge, 413, "transaction_data_too_large", "transaction_data is too large"},
 	{errAdminUnauthorized, 401, "admin_unauthorized", "unauthorized"},
 }
 

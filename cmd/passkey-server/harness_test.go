@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -67,10 +66,10 @@ func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer) *testServer {
 		Logger:    log,
 	})
 	sessions, client, prefix := testRedisSessions(t)
-	ceremonies := credentials.NewService(db.NewCredentialStore(d), sessions, credentials.DefaultAAGUIDTable(), time.Now, log)
-	dp := deps{Log: log, Tenants: svc, Credentials: credentials.NewHandlers(ceremonies, svc), AdminTokens: []string{testToken},
-		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d, "redis": sessions}, Metrics: metrics.New()}
-	return &testServer{t: t, db: d, tenants: svc, ceremonies: ceremonies, public: newPublicApp(dp), admin: newAdminApp(dp),
+	dp := deps{Log: log, Tenants: svc, AdminTokens: []string{testToken},
+		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d, "redis": sessions}, Metrics: metrics.New()}.
+		withFeatures(d, sessions, credentials.DefaultAAGUIDTable())
+	return &testServer{t: t, db: d, tenants: svc, ceremonies: dp.Credentials.Service(), public: newPublicApp(dp), admin: newAdminApp(dp),
 		redis: client, redisPrefix: prefix}
 }
 

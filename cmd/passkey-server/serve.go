@@ -102,8 +102,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 	}
-	ceremonies := credentials.NewService(db.NewCredentialStore(database), sessions, aaguids, time.Now, log)
-	d := deps{Log: log, Tenants: tenants, Credentials: credentials.NewHandlers(ceremonies, tenants), AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready, Metrics: m}
+	d := deps{Log: log, Tenants: tenants, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready, Metrics: m}.
+		withFeatures(database, sessions, aaguids)
 	public, admin := newPublicApp(d), newAdminApp(d)
 
 	bg, stopBackground := context.WithCancel(context.Background())

@@ -13,8 +13,11 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/metrics"
+	"github.com/passkey-server/passkey-server/mfa"
 	"github.com/passkey-server/passkey-server/tenant"
+	"github.com/passkey-server/passkey-server/transactions"
 )
 
 // Pinger is something readiness depends on (the database, Redis).
@@ -25,14 +28,26 @@ type Pinger interface {
 // deps is everything the HTTP apps are built from. Tests build apps from the same constructors with
 // their own deps.
 type deps struct {
-	Log         *slog.Logger
-	Tenants     *tenant.Service
-	Credentials *credentials.Handlers
-	AdminTokens []string
-	BodyLimit   int
-	Metrics     *metrics.Metrics
+	Log          *slog.Logger
+	Tenants      *tenant.Service
+	Credentials  *credentials.Handlers
+	MFA          *mfa.Handlers
+	Transactions *transactions.Handlers
+	AdminTokens  []string
+	BodyLimit    int
+	Metrics      *metrics.Metrics
 	// Ready lists what /health/ready checks, by name.
 	Ready map[string]Pinger
+}
+
+// withFeatures builds the ceremony services on database and sessions and adds their handlers to d. main
+// and the tests wire the features through this one function.
+func (d deps) withFeatures(database *db.DB, sessions credentials.SessionStore, aaguids *credentials.AAGUIDTable) deps {
+	ceremonies := credentials.NewService(db.NewCredentialStore(database), sessions, aaguids, time.Now, d.Log)
+	d.Credentials = credentials.NewHandlers(ceremonies, d.Tenants)
+	d.MFA = mfa.NewHandlers(d.Credentials, d.Tenants)
+	d.Transactions = transactions.NewHandlers(transactions.NewService(db.NewTransactionStore(database), ceremonies, time.Now), d.Tenants)
+	return d
 }
 
 // newFiberApp builds an app with the middleware every app shares, in this order: request id, metrics
@@ -64,14 +79,20 @@ func newPublicApp(d deps) *fiber.App {
 
 	// Key-scoped routes come first: their first path segment would otherwise be taken for a tenant id.
 	keyed := app.Group("/credentials", d.Tenants.KeyTenant())
+	d.MFA.KeyRoutes(keyed)
 	d.Credentials.KeyRoutes(keyed)
 	keyed.All("/*", notFound)
+	keyedTx := app.Group("/transaction", d.Tenants.KeyTenant())
+	d.Transactions.Routes(keyedTx)
+	keyedTx.All("/*", notFound)
 
 	// Hanko-compatible routes. The tenant middleware runs for every path under /{tenant_id}, so CORS
 	// preflights of any sub-path are answered and unknown sub-paths get a JSON 404 with CORS headers.
 	t := app.Group("/:tenant_id", d.Tenants.PathTenant())
 	t.Get("/.well-known/jwks.json", tenant.JWKS)
 	d.Credentials.TenantRoutes(t)
+	d.MFA.TenantRoutes(t)
+	d.Transactions.Routes(t.Group("/transaction"))
 	return app
 }
 

@@ -1,0 +1,181 @@
+package transactions
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// MaxDataBytes bounds the canonical transaction data: what a person confirms fits easily, and the data
+// is stored and hashed on every ceremony.
+const MaxDataBytes = 32 << 10
+
+// maxIdentifierRunes bounds transaction ids (Hanko's limit).
+const maxIdentifierRunes = 128
+
+// Service runs transaction signing: a login ceremony whose challenge is bound to the data the user
+// confirms (PSD2 dynamic linking).
+type Service struct {
+	store Store
+	creds *credentials.Service
+	now   func() time.Time
+}
+
+// NewService returns a transaction service on top of the credentials ceremonies.
+func NewService(store Store, creds *credentials.Service, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, creds: creds, now: now}
+}
+
+// InitRequest is the body of transaction/initialize (contract §1.3.3).
+type InitRequest struct {
+	UserID          string          `json:"user_id"`
+	TransactionID   string          `json:"transaction_id"`
+	TransactionData json.RawMessage `json:"transaction_data"`
+}
+
+// Begin records a pending transaction and starts its ceremony. The challenge is 32 random bytes
+// followed by SHA-256(transaction_id ‖ canonical data), so the assertion signs exactly this data.
+func (s *Service) Begin(ctx context.Context, snap *tenant.Snapshot, req InitRequest) (*protocol.CredentialAssertion, error) {
+	var p api.Problems
+	if req.UserID == "" {
+		p.Add("user_id is a required field")
+	}
+	if req.TransactionID == "" {
+		p.Add("transaction_id is a required field")
+	} else if utf8.RuneCountInString(req.TransactionID) > maxIdentifierRunes {
+		p.Add("transaction_id cannot have more than %d entries", maxIdentifierRunes)
+	}
+	var canonical []byte
+	if zeroJSON(req.TransactionData) {
+		p.Add("transaction_data is a required field")
+	} else {
+		var err error
+		if canonical, err = Canonicalize(req.TransactionData); err != nil {
+			p.Add("%s", err.Error())
+		}
+	}
+	if err := p.Err(api.ErrInvalidRequest); err != nil {
+		return nil, err
+	}
+	if len(canonical) > MaxDataBytes {
+		return nil, api.WithDetails(ErrDataTooLarge, fmt.Sprintf("transaction_data may have at most %d bytes", MaxDataBytes))
+	}
+
+	user, err := s.creds.User(ctx, snap, req.UserID)
+	if err != nil {
+		return nil, err
+	}
+	binding := sha256.Sum256(append([]byte(req.TransactionID), canonical...))
+	challenge := make([]byte, 32, 64)
+	if _, err := rand.Read(challenge); err != nil {
+		return nil, err
+	}
+	challenge = append(challenge, binding[:]...)
+	// The ceremony first: it checks that the user has a credential to sign with. A transaction id that
+	// turns out to be taken leaves only a session that nothing can finish (finalize needs a pending
+	// transaction with its challenge).
+	assertion, err := s.creds.BeginLoginWithChallenge(ctx, snap, credentials.CeremonyTransaction, req.UserID, challenge)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	dataHash := sha256.Sum256(canonical)
+	err = s.store.Create(ctx, Transaction{
+		ID: uuid.New(), TenantID: snap.ID, UserID: user.ID, AppUserID: user.UserID,
+		Identifier: req.TransactionID, Data: string(canonical), DataHash: dataHash[:],
+		Challenge: base64.RawURLEncoding.EncodeToString(challenge), Status: StatusPending,
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Duration(snap.Config.WebAuthn.Timeout) * time.Millisecond),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return assertion, nil
+}
+
+// zeroJSON reports whether a transaction_data value is absent or "zero" (null, false, 0, ""), which
+// Hanko rejects as missing.
+func zeroJSON(raw json.RawMessage) bool {
+	v := bytes.TrimSpace(raw)
+	switch string(v) {
+	case "", "null", "false", "0", `""`:
+		return true
+	}
+	return false
+}
+
+// Finish verifies the assertion of a pending transaction as a login of the user named at initialize
+// (not of the assertion's user handle, so non-discoverable credentials work), marks the transaction
+// confirmed or failed, and returns a token whose "trans" is the transaction id and "trans_hash" the
+// base64url SHA-256 of the canonical data.
+func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, error) {
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
+	if err != nil {
+		return "", api.WithDetails(credentials.ErrInvalidAssertionResponse, "the body is not a credential request response")
+	}
+	tx, err := s.store.ByChallenge(ctx, snap.ID, parsed.Response.CollectedClientData.Challenge)
+	if err != nil {
+		return "", err
+	}
+	now := s.now().UTC()
+	if st := tx.EffectiveStatus(now); st != StatusPending {
+		return "", api.WithDetails(ErrNotFound, "the transaction is "+string(st))
+	}
+	res, err := s.creds.VerifyLogin(ctx, snap, credentials.CeremonyTransaction, body)
+	if errors.Is(err, credentials.ErrLoginSessionNotFound) {
+		return "", err // consumed by a concurrent finalize, or expired: nothing to record here
+	}
+	if err != nil {
+		if ferr := s.store.Finish(ctx, snap.ID, tx.ID, StatusFailed, nil, now); ferr != nil && !errors.Is(ferr, ErrNotFound) {
+			return "", errors.Join(err, ferr)
+		}
+		return "", err
+	}
+	if res.User.ID != tx.UserID {
+		return "", api.WithDetails(credentials.ErrAssertionFailed, "the transaction belongs to another user")
+	}
+	if err := s.store.Finish(ctx, snap.ID, tx.ID, StatusConfirmed, &res.Credential.ID, now); err != nil {
+		return "", err
+	}
+	return s.creds.Token(snap, credentials.CeremonyTransaction, res, func(c *tenant.Claims) {
+		c.TransactionID = tx.Identifier
+		c.TransactionHash = base64.RawURLEncoding.EncodeToString(tx.DataHash)
+	})
+}
+
+// List returns one page of a user's transactions. The user is named by the application's user id or,
+// for compatibility with Hanko (contract §4.4), by our internal id. An unknown user has none.
+func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, user string, page, perPage int) ([]Transaction, int, error) {
+	u, err := s.creds.User(ctx, snap, user)
+	if errors.Is(err, credentials.ErrUserNotFound) {
+		if id, perr := uuid.Parse(user); perr == nil {
+			u, err = s.creds.UserByID(ctx, snap, id)
+		}
+	}
+	if errors.Is(err, credentials.ErrUserNotFound) {
+		return []Transaction{}, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: page, PerPage: perPage})
+}
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now() }
