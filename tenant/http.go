@@ -44,7 +44,7 @@ func (s *Service) KeyTenant() fiber.Handler {
 		if c.Method() == fiber.MethodOptions {
 			return preflightCORS(c)
 		}
-		snap, key, err := s.Authenticate(c.UserContext(), requestSecret(c))
+		snap, key, err := s.Authenticate(c.UserContext(), RequestSecret(c))
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func (s *Service) RequestKey(c *fiber.Ctx) (APIKey, error) {
 	if snap == nil {
 		return APIKey{}, ErrInvalidAPIKey
 	}
-	secret := requestSecret(c)
+	secret := RequestSecret(c)
 	if secret == "" {
 		return APIKey{}, ErrAPIKeyMissing
 	}
@@ -91,9 +91,9 @@ func (s *Service) RequestKey(c *fiber.Ctx) (APIKey, error) {
 	return k, nil
 }
 
-// requestSecret reads the API key from, in order, the "apiKey" header in any letter case (what Hanko's
+// RequestSecret reads the API key from, in order, the "apiKey" header in any letter case (what Hanko's
 // clients send), "X-API-KEY", and "Authorization: Bearer".
-func requestSecret(c *fiber.Ctx) string {
+func RequestSecret(c *fiber.Ctx) string {
 	if v := c.Get("apiKey"); v != "" {
 		return strings.TrimSpace(v)
 	}

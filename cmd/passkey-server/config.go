@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,10 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/go-redis/redis_rate/v10"
+
+	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/ratelimit"
 )
 
 // envPrefix is the prefix of every environment variable the server reads.
@@ -32,6 +37,11 @@ type Config struct {
 	AdminTokens     []string      `env:"ADMIN_TOKENS" envSeparator:"," help:"Comma-separated bearer tokens of the admin API (16+ characters each). Required with Postgres; generated into the data dir with SQLite."`
 	AdminTokensFile string        `env:"ADMIN_TOKENS_FILE,file" help:"Path of a file holding the admin tokens, comma- or newline-separated; used when PASSKEY_ADMIN_TOKENS is empty."`
 	AAGUIDFile      string        `env:"AAGUID_FILE" help:"JSON file {aaguid: {name, icon_light, icon_dark}} replacing the embedded table of authenticator names."`
+	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"Comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client (audit logs, rate limits). Empty: the peer address is the client."`
+	RateTenant      string        `env:"RATE_LIMIT_TENANT" envDefault:"6000/m" help:"Public requests per tenant (all clients), as N/period (10/s, 600/m, 5000/h); off disables."`
+	RateIP          string        `env:"RATE_LIMIT_IP" envDefault:"600/m" help:"Public requests per client IP and tenant; off disables."`
+	RateKey         string        `env:"RATE_LIMIT_KEY" envDefault:"6000/m" help:"Public requests per API key; off disables."`
+	RateOverrides   string        `env:"RATE_LIMIT_OVERRIDES" help:"Per-tenant limits as JSON: {\"<tenant id>\": {\"tenant\": \"60000/m\", \"ip\": \"6000/m\", \"key\": \"60000/m\"}}."`
 	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}."`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json" help:"json or text."`
@@ -126,6 +136,12 @@ func (c Config) Validate() error {
 	if c.ShutdownGrace <= 0 {
 		add("PASSKEY_SHUTDOWN_TIMEOUT must be positive")
 	}
+	if _, err := api.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		add("PASSKEY_TRUSTED_PROXIES: %v", err)
+	}
+	if _, err := c.rateRules(); err != nil {
+		add("%v", err)
+	}
 	if len(problems) == 0 {
 		return nil
 	}
@@ -147,4 +163,38 @@ func writeConfigHelp(w io.Writer) {
 		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", envPrefix, name, def, f.Tag.Get("help"))
 	}
 	tw.Flush()
+}
+
+// rateRules parses the rate limit settings.
+func (c Config) rateRules() (ratelimit.Rules, error) {
+	var r ratelimit.Rules
+	var errs []string
+	parse := func(name, v string, dst *redis_rate.Limit) {
+		l, err := ratelimit.ParseLimit(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+		}
+		*dst = l
+	}
+	parse("PASSKEY_RATE_LIMIT_TENANT", c.RateTenant, &r.PerTenant)
+	parse("PASSKEY_RATE_LIMIT_IP", c.RateIP, &r.PerIP)
+	parse("PASSKEY_RATE_LIMIT_KEY", c.RateKey, &r.PerKey)
+	if c.RateOverrides != "" {
+		var raw map[string]struct{ Tenant, IP, Key string }
+		if err := json.Unmarshal([]byte(c.RateOverrides), &raw); err != nil {
+			errs = append(errs, "PASSKEY_RATE_LIMIT_OVERRIDES is not a JSON object of tenant id to {tenant, ip, key}")
+		}
+		r.Overrides = map[string]ratelimit.Limits{}
+		for id, o := range raw {
+			var l ratelimit.Limits
+			parse("PASSKEY_RATE_LIMIT_OVERRIDES "+id+".tenant", o.Tenant, &l.PerTenant)
+			parse("PASSKEY_RATE_LIMIT_OVERRIDES "+id+".ip", o.IP, &l.PerIP)
+			parse("PASSKEY_RATE_LIMIT_OVERRIDES "+id+".key", o.Key, &l.PerKey)
+			r.Overrides[id] = l
+		}
+	}
+	if len(errs) > 0 {
+		return r, errors.New(strings.Join(errs, "; "))
+	}
+	return r, nil
 }

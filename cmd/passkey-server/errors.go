@@ -10,6 +10,7 @@ import (
 
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/ratelimit"
 	"github.com/passkey-server/passkey-server/tenant"
 	"github.com/passkey-server/passkey-server/transactions"
 )
@@ -54,6 +55,7 @@ var errorTable = []errorKind{
 	{transactions.ErrExists, 409, "transaction_exists", "transaction already exists"},
 	{transactions.ErrNotFound, 401, "transaction_not_found", "no transaction found for this challenge"},
 	{transactions.ErrDataTooLarge, 413, "transaction_data_too_large", "transaction_data is too large"},
+	{ratelimit.ErrRateLimited, 429, "rate_limited", "Too Many Requests"},
 	{errAdminUnauthorized, 401, "admin_unauthorized", "unauthorized"},
 }
 

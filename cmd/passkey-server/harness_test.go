@@ -56,7 +56,7 @@ func newTestSealer(t testing.TB) *tenant.Sealer {
 
 // newTestServer builds an instance on d. Instances made with the same sealer share keys, like
 // replicas sharing a master key.
-func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer) *testServer {
+func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer, options ...func(*deps)) *testServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := tenant.NewService(tenant.Options{
@@ -69,6 +69,9 @@ func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer) *testServer {
 	dp := deps{Log: log, Tenants: svc, AdminTokens: []string{testToken},
 		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d, "redis": sessions}, Metrics: metrics.New()}.
 		withFeatures(d, sessions, credentials.DefaultAAGUIDTable())
+	for _, o := range options {
+		o(&dp)
+	}
 	return &testServer{t: t, db: d, tenants: svc, ceremonies: dp.Credentials.Service(), public: newPublicApp(dp), admin: newAdminApp(dp),
 		redis: client, redisPrefix: prefix}
 }

@@ -16,9 +16,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/metrics"
+	"github.com/passkey-server/passkey-server/ratelimit"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -62,6 +64,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	ready := map[string]Pinger{"database": database}
+	rules, _ := cfg.rateRules() // validated with the config
+	proxies, _ := api.ParseTrustedProxies(cfg.TrustedProxies)
+	limiter := ratelimit.NewMemory(rules, 0)
 	var sessions credentials.SessionStore
 	if cfg.RedisURL != "" {
 		client, err := db.OpenRedis(ctx, cfg.RedisURL)
@@ -72,6 +77,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		if err := m.RegisterRedisPool("sessions", db.RedisPoolStats(client)); err != nil {
 			return err
 		}
+		limiter = ratelimit.New(client, cfg.RedisPrefix, rules)
+		limiter.OnError = func(err error) { log.Warn("rate limiter: Redis failed, request let through", "error", err) }
 		rs := db.NewRedisSessions(client, cfg.RedisPrefix)
 		sessions = rs
 		ready["redis"] = rs
@@ -102,7 +109,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 	}
-	d := deps{Log: log, Tenants: tenants, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready, Metrics: m}.
+	d := deps{Log: log, Tenants: tenants, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready, Metrics: m,
+		Limiter: limiter, Proxies: proxies}.
 		withFeatures(database, sessions, aaguids)
 	public, admin := newPublicApp(d), newAdminApp(d)
 

@@ -12,10 +12,12 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
+	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/mfa"
+	"github.com/passkey-server/passkey-server/ratelimit"
 	"github.com/passkey-server/passkey-server/tenant"
 	"github.com/passkey-server/passkey-server/transactions"
 )
@@ -36,6 +38,10 @@ type deps struct {
 	AdminTokens  []string
 	BodyLimit    int
 	Metrics      *metrics.Metrics
+	// Limiter limits the public routes per tenant, client IP and API key; nil means no limits.
+	Limiter *ratelimit.Limiter
+	// Proxies are the trusted proxies whose X-Forwarded-For names the client.
+	Proxies api.TrustedProxies
 	// Ready lists what /health/ready checks, by name.
 	Ready map[string]Pinger
 }
@@ -51,7 +57,8 @@ func (d deps) withFeatures(database *db.DB, sessions credentials.SessionStore, a
 }
 
 // newFiberApp builds an app with the middleware every app shares, in this order: request id, metrics
-// (so that what it records is the status the client gets, panics included), panic recovery.
+// (so that what it records is the status the client gets, panics included), the client address, the
+// access log, panic recovery.
 func newFiberApp(d deps, name string) *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "passkey-server " + name,
@@ -66,6 +73,8 @@ func newFiberApp(d deps, name string) *fiber.App {
 	if d.Metrics != nil {
 		app.Use(d.Metrics.Middleware(name))
 	}
+	app.Use(d.Proxies.Middleware())
+	app.Use(accessLog(d.Log, name))
 	app.Use(recover.New())
 	return app
 }
@@ -78,17 +87,18 @@ func newPublicApp(d deps) *fiber.App {
 	})
 
 	// Key-scoped routes come first: their first path segment would otherwise be taken for a tenant id.
-	keyed := app.Group("/credentials", d.Tenants.KeyTenant())
+	limit := rateLimit(d.Limiter)
+	keyed := app.Group("/credentials", d.Tenants.KeyTenant(), limit)
 	d.MFA.KeyRoutes(keyed)
 	d.Credentials.KeyRoutes(keyed)
 	keyed.All("/*", notFound)
-	keyedTx := app.Group("/transaction", d.Tenants.KeyTenant())
+	keyedTx := app.Group("/transaction", d.Tenants.KeyTenant(), limit)
 	d.Transactions.Routes(keyedTx)
 	keyedTx.All("/*", notFound)
 
 	// Hanko-compatible routes. The tenant middleware runs for every path under /{tenant_id}, so CORS
 	// preflights of any sub-path are answered and unknown sub-paths get a JSON 404 with CORS headers.
-	t := app.Group("/:tenant_id", d.Tenants.PathTenant())
+	t := app.Group("/:tenant_id", d.Tenants.PathTenant(), limit)
 	t.Get("/.well-known/jwks.json", tenant.JWKS)
 	d.Credentials.TenantRoutes(t)
 	d.MFA.TenantRoutes(t)
@@ -152,5 +162,54 @@ func requireAdminToken(tokens []string) fiber.Handler {
 			return errAdminUnauthorized
 		}
 		return c.Next()
+	}
+}
+
+// rateLimit limits requests per tenant, client IP and API key once the tenant is known (so after the
+// tenant middleware; CORS preflights were answered before). Without a limiter it lets everything pass.
+func rateLimit(l *ratelimit.Limiter) fiber.Handler {
+	if l == nil {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	return l.Middleware(func(c *fiber.Ctx) ratelimit.Keys {
+		k := ratelimit.Keys{IP: api.ClientIP(c), APIKey: tenant.RequestSecret(c)}
+		if snap := tenant.FromContext(c); snap != nil {
+			k.Tenant = snap.ID.String()
+		}
+		return k
+	})
+}
+
+// accessLog writes one line per request (request id, tenant, route, status, latency, client address).
+// Errors are answered here through the app's error handler, so the line has the final status; the
+// error handler logs the cause of a 500 once. No header or body is logged, so no key or credential is.
+func accessLog(log *slog.Logger, app string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		if err != nil {
+			if herr := c.App().ErrorHandler(c, err); herr != nil {
+				return herr
+			}
+		}
+		if !log.Enabled(c.UserContext(), slog.LevelInfo) {
+			return nil
+		}
+		attrs := []slog.Attr{
+			slog.String("app", app),
+			slog.String("method", c.Method()),
+			slog.String("route", c.Route().Path),
+			slog.Int("status", c.Response().StatusCode()),
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("ip", api.ClientIP(c)),
+		}
+		if id, ok := c.Locals("requestid").(string); ok {
+			attrs = append(attrs, slog.String("request_id", id))
+		}
+		if snap := tenant.FromContext(c); snap != nil {
+			attrs = append(attrs, slog.String("tenant", snap.ID.String()))
+		}
+		log.LogAttrs(c.UserContext(), slog.LevelInfo, "request", attrs...)
+		return nil
 	}
 }

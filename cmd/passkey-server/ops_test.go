@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/ratelimit"
+)
+
+func TestRateLimits(t *testing.T) {
+	d := dbtest.SQLite(t)
+	var s *testServer
+	s = newTestServer(t, d, newTestSealer(t), func(dp *deps) {
+		client, err := db.OpenRedis(context.Background(), dbtest.RedisURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { client.Close() })
+		prefix := fmt.Sprintf("passkeytest:rl:%d:", time.Now().UnixNano())
+		dp.Limiter = ratelimit.New(client, prefix, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: redis_rate.PerSecond(3)}})
+		proxies, _ := api.ParseTrustedProxies([]string{"0.0.0.0"}) // app.Test's peer is 0.0.0.0
+		dp.Proxies = proxies
+	})
+	a, _ := s.createTenant("example.com")
+	b, _ := s.createTenant("example.com")
+	jwks := func(tenant, ip string) (int, string) {
+		resp := call(t, s.public, "GET", "/"+tenant+"/.well-known/jwks.json", nil, "X-Forwarded-For", ip)
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i := range 3 {
+		if st, _ := jwks(a, "203.0.113.1"); st != 200 {
+			t.Fatalf("request %d: %d", i, st)
+		}
+	}
+	resp := call(t, s.public, "GET", "/"+a+"/.well-known/jwks.json", nil, "X-Forwarded-For", "203.0.113.1")
+	e := expectStatus(t, resp, 429, "rate_limited")
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || n < 1 {
+		t.Fatalf("Retry-After %q (%s)", resp.Header.Get("Retry-After"), e.Details)
+	}
+	// Another client, and the same client at another tenant, are not limited by it.
+	if st, _ := jwks(a, "203.0.113.2"); st != 200 {
+		t.Fatalf("other ip: %d", st)
+	}
+	if st, _ := jwks(b, "203.0.113.1"); st != 200 {
+		t.Fatalf("other tenant: %d", st)
+	}
+	// The window resets.
+	time.Sleep(1100 * time.Millisecond)
+	if st, _ := jwks(a, "203.0.113.1"); st != 200 {
+		t.Fatalf("after the window: %d", st)
+	}
+}
+
+// TestReadinessFollowsRedis runs a private Redis on another loopback port (never the shared one), stops
+// it and starts it again: readiness turns 503 with a reason and back to 200.
+func TestReadinessFollowsRedis(t *testing.T) {
+	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
+	start := func() *exec.Cmd {
+		cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start a private redis-server (the test script installs Redis): %v", err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+		return cmd
+	}
+	url := "redis://127.0.0.1:" + port + "/0"
+	redisCmd := start()
+	var client = waitRedis(t, url)
+	defer client.Close()
+	d := dbtest.SQLite(t)
+	s := newTestServer(t, d, newTestSealer(t), func(dp *deps) {
+		dp.Ready = map[string]Pinger{"database": d, "redis": db.NewRedisSessions(client, "passkeytest:")}
+	})
+	ready := func() (int, map[string]any) {
+		resp := call(t, s.admin, "GET", "/health/ready", nil)
+		var body map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(b, &body)
+		return resp.StatusCode, body
+	}
+	if st, _ := ready(); st != 200 {
+		t.Fatalf("ready with redis up: %d", st)
+	}
+	_ = redisCmd.Process.Kill()
+	_, _ = redisCmd.Process.Wait()
+	st, body := ready()
+	if st != 503 || !strings.Contains(fmt.Sprint(body["failed"]), "redis") {
+		t.Fatalf("ready with redis down: %d %v", st, body)
+	}
+	start()
+	waitRedis(t, url).Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, _ := ready(); st == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("readiness did not come back with redis")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitRedis(t *testing.T, url string) *redis.Client {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := db.OpenRedis(context.Background(), url)
+		if err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("private redis on %s did not start: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
