@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -116,3 +117,16 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 
 // Details joins the problems the way Hanko's validator does, with " and ".
 func (e *ValidationError) Details() string { return strings.Join(e.Problems, " and ") }
+
+// StorableText reports whether s can be stored as text by every database the service runs on: valid
+// UTF-8 without NUL characters (PostgreSQL rejects NUL in text and jsonb).
+func StorableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// Text records a problem when a field's value is not StorableText.
+func (p *Problems) Text(field, value string) {
+	if !StorableText(value) {
+		p.Add("%s must be valid UTF-8 without NUL characters", field)
+	}
+}

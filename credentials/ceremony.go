@@ -93,8 +93,12 @@ func (r *RegistrationRequest) Validate() error {
 		p.Add("user_id is a required field")
 	case len(r.UserID) > MaxUserIDBytes:
 		p.Add("user_id cannot be longer than %d bytes (the WebAuthn user handle limit)", MaxUserIDBytes)
-	case !utf8.ValidString(r.UserID):
-		p.Add("user_id must be valid UTF-8")
+	default:
+		p.Text("user_id", r.UserID)
+	}
+	p.Text("username", r.Username)
+	if r.DisplayName != nil {
+		p.Text("display_name", *r.DisplayName)
 	}
 	if strings.TrimSpace(r.Username) == "" {
 		p.Add("username is a required field")
@@ -105,7 +109,7 @@ func (r *RegistrationRequest) Validate() error {
 		p.Add("display_name cannot have more than %d entries", maxNameRunes)
 	}
 	if r.Icon != nil {
-		if u, err := url.Parse(*r.Icon); err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") || len(*r.Icon) > 2048 {
+		if u, err := url.Parse(*r.Icon); err != nil || !api.StorableText(*r.Icon) || u.Scheme == "" || (u.Host == "" && u.Opaque == "") || len(*r.Icon) > 2048 {
 			p.Add("icon must be a valid URL")
 		}
 	}
@@ -263,6 +267,9 @@ func (s *Service) BeginLoginWithChallenge(ctx context.Context, snap *tenant.Snap
 
 // loginUser loads a user and the credentials the ceremony accepts.
 func (s *Service) loginUser(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string) (*webauthnUser, error) {
+	if !api.StorableText(appUserID) {
+		return nil, api.Problems{"user_id must be valid UTF-8 without NUL characters"}.Err(api.ErrInvalidRequest)
+	}
 	user, err := s.store.UserByAppID(ctx, snap.ID, appUserID)
 	if err != nil {
 		return nil, err
@@ -383,7 +390,27 @@ func (s *Service) VerifyLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 // Unlike Hanko, a handle is first looked up as it is, so an application user id of exactly 16
 // characters still works; only when that finds nobody is a 16-byte handle read as a UUID.
 func (s *Service) discoverUser(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, handle []byte) (webauthn.User, error) {
-	user, err := s.store.UserByAppID(ctx, snap.ID, string(handle))
+	// go-webauthn puts this function's error text into its own error's details, which reach the
+	// client: return only errUnknownUserHandle, and log anything unexpected here.
+	wu, err := s.lookupHandle(ctx, snap, ceremony, handle)
+	if err != nil {
+		if !errors.Is(err, ErrUserNotFound) && !errors.Is(err, ErrNoCredentials) {
+			s.log.Error("discoverable login: user lookup failed", "error", err, "tenant", snap.ID)
+		}
+		return nil, errUnknownUserHandle
+	}
+	return wu, nil
+}
+
+// errUnknownUserHandle is what a discoverable login learns about a handle it cannot use.
+var errUnknownUserHandle = errors.New("unknown user handle")
+
+func (s *Service) lookupHandle(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, handle []byte) (*webauthnUser, error) {
+	var user User
+	err := ErrUserNotFound
+	if api.StorableText(string(handle)) {
+		user, err = s.store.UserByAppID(ctx, snap.ID, string(handle))
+	}
 	if errors.Is(err, ErrUserNotFound) && len(handle) == 16 {
 		if id, uerr := uuid.FromBytes(handle); uerr == nil {
 			user, err = s.store.UserByAppID(ctx, snap.ID, id.String())

@@ -24,15 +24,21 @@ func FuzzDecodeID(f *testing.F) {
 		if err != nil || !bytes.Equal(back, raw) {
 			t.Fatalf("decodeID(encodeID(%x)) = %x, %v", raw, back, err)
 		}
-		if enc := encodeID(raw); normalizeID(enc) != enc {
-			t.Fatalf("encodeID(%x) = %q is not normalized", raw, enc)
+		if enc := encodeID(raw); len(raw) > 0 {
+			if id, err := checkID(enc); err != nil || id != enc {
+				t.Fatalf("checkID(encodeID(%x)) = %q, %v", raw, id, err)
+			}
 		}
 
 		b, err := decodeID(s)
 		if err != nil {
 			return
 		}
-		if got, want := encodeID(b), normalizeID(s); got != want {
+		want, err := checkID(s)
+		if len(b) > 0 && err != nil {
+			t.Fatalf("decodeID accepts %q but checkID does not: %v", s, err)
+		}
+		if got := encodeID(b); len(b) > 0 && got != want {
 			t.Fatalf("decodeID accepts %q as %x, but that is encoded %q, not %q", s, b, got, want)
 		}
 	})

@@ -21,13 +21,18 @@ func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, f ListFilter)
 
 // Get returns one credential of the tenant.
 func (s *Service) Get(ctx context.Context, snap *tenant.Snapshot, id string) (Credential, error) {
-	return s.store.Credential(ctx, snap.ID, normalizeID(id))
+	id, err := checkID(id)
+	if err != nil {
+		return Credential{}, err
+	}
+	return s.store.Credential(ctx, snap.ID, id)
 }
 
 // Rename sets a credential's name (1 to 255 characters).
 func (s *Service) Rename(ctx context.Context, snap *tenant.Snapshot, id, name string) error {
 	name = strings.TrimSpace(name)
 	var p api.Problems
+	p.Text("name", name)
 	if name == "" {
 		p.Add("name is a required field")
 	} else if utf8.RuneCountInString(name) > maxCredentialNameRunes {
@@ -36,12 +41,20 @@ func (s *Service) Rename(ctx context.Context, snap *tenant.Snapshot, id, name st
 	if err := p.Err(api.ErrInvalidRequest); err != nil {
 		return err
 	}
-	return s.store.RenameCredential(ctx, snap.ID, normalizeID(id), name)
+	id, err := checkID(id)
+	if err != nil {
+		return err
+	}
+	return s.store.RenameCredential(ctx, snap.ID, id, name)
 }
 
 // Delete removes a credential: it can never log in again.
 func (s *Service) Delete(ctx context.Context, snap *tenant.Snapshot, id string) error {
-	return s.store.DeleteCredential(ctx, snap.ID, normalizeID(id))
+	id, err := checkID(id)
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteCredential(ctx, snap.ID, id)
 }
 
 // Authenticator returns the name and icons of a credential's authenticator model, from the AAGUID table.
@@ -49,11 +62,21 @@ func (s *Service) Authenticator(c Credential) (Authenticator, bool) {
 	return s.aaguids.Lookup(c.AAGUID)
 }
 
-// normalizeID accepts a credential id with or without base64 padding.
-func normalizeID(id string) string { return strings.TrimRight(id, "=") }
+// checkID accepts a credential id with or without base64 padding and returns its canonical form; an id
+// that is not base64url is one no credential has.
+func checkID(id string) (string, error) {
+	id = strings.TrimRight(id, "=")
+	if _, err := decodeID(id); err != nil || id == "" {
+		return "", ErrCredentialNotFound
+	}
+	return id, nil
+}
 
 // User returns the tenant's user with the application's user id, or ErrUserNotFound.
 func (s *Service) User(ctx context.Context, snap *tenant.Snapshot, appUserID string) (User, error) {
+	if !api.StorableText(appUserID) {
+		return User{}, ErrUserNotFound
+	}
 	return s.store.UserByAppID(ctx, snap.ID, appUserID)
 }
 

@@ -138,7 +138,8 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(rp.DisplayName) == "" {
 		p.add("webauthn.relying_party.display_name is a required field")
 	}
-	if rp.Icon != nil && !validURL(*rp.Icon) {
+	p.Text("webauthn.relying_party.display_name", rp.DisplayName)
+	if rp.Icon != nil && (!validURL(*rp.Icon) || !api.StorableText(*rp.Icon)) {
 		p.add("webauthn.relying_party.icon must be a valid URL")
 	}
 	if len(rp.Origins) == 0 {
@@ -170,7 +171,7 @@ func (c *Config) Validate() error {
 		if o == "*" {
 			continue
 		}
-		if _, err := compileOriginPattern(o); err != nil || !strings.Contains(o, "://") {
+		if _, err := compileOriginPattern(o); err != nil || !strings.Contains(o, "://") || !api.StorableText(o) {
 			p.add(fmt.Sprintf("cors.allowed_origins: %q must be an origin such as https://app.example.com (wildcards * and ? allowed) or *", o))
 		}
 	}
@@ -227,6 +228,9 @@ func validRPID(id string) bool {
 // https is required except on localhost. Android app origins (android:apk-key-hash:...) are accepted as
 // they are, since their binding to the RP is checked by Digital Asset Links, not by us.
 func checkOrigin(origin, rpID string) string {
+	if !api.StorableText(origin) {
+		return "must be valid UTF-8 without NUL characters"
+	}
 	if strings.HasPrefix(origin, "android:apk-key-hash:") {
 		if len(origin) == len("android:apk-key-hash:") {
 			return "has no key hash"

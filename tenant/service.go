@@ -112,6 +112,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Tenant, *CreatedK
 	if in.DisplayName == "" {
 		p.Add("display_name is a required field")
 	}
+	p.Text("display_name", in.DisplayName)
 	if err := p.Err(api.ErrInvalidRequest); err != nil {
 		return Tenant{}, nil, err
 	}
@@ -160,6 +161,9 @@ func (s *Service) Rename(ctx context.Context, id uuid.UUID, displayName string) 
 	displayName = strings.TrimSpace(displayName)
 	if displayName == "" {
 		return api.Problems{"display_name is a required field"}.Err(api.ErrInvalidRequest)
+	}
+	if !api.StorableText(displayName) {
+		return api.Problems{"display_name must be valid UTF-8 without NUL characters"}.Err(api.ErrInvalidRequest)
 	}
 	t, err := s.store.GetTenant(ctx, id)
 	if err != nil {
@@ -212,6 +216,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name str
 	} else if len(name) > 128 {
 		p.Add("name cannot have more than 128 characters")
 	}
+	p.Text("name", name)
 	if kind == "" {
 		kind = KindSecret
 	}

@@ -57,6 +57,8 @@ func (s *Service) Begin(ctx context.Context, snap *tenant.Snapshot, req InitRequ
 	if req.UserID == "" {
 		p.Add("user_id is a required field")
 	}
+	p.Text("user_id", req.UserID)
+	p.Text("transaction_id", req.TransactionID)
 	if req.TransactionID == "" {
 		p.Add("transaction_id is a required field")
 	} else if utf8.RuneCountInString(req.TransactionID) > maxIdentifierRunes {

@@ -5,6 +5,9 @@
 //
 //	passkey-loadgen -admin-token "$TOKEN" -concurrency 32 -duration 20s
 //
+// The server's rate limits apply to it like to any client: to measure capacity, run the server with
+// PASSKEY_RATE_LIMIT_IP=off PASSKEY_RATE_LIMIT_TENANT=off PASSKEY_RATE_LIMIT_KEY=off.
+//
 // It only talks to loopback addresses (127.0.0.0/8, ::1, localhost): it is for load-testing a server on
 // the machine it runs on, never someone else's.
 package main
@@ -280,7 +283,7 @@ func (c *client) register(ctx context.Context, t tenant, u user) error {
 	return err
 }
 
-// timing is what one login ceremony took. Zero durations were not measured.
+// timing is what one login ceremony took. Only steps that succeeded are measured; the others are zero.
 type timing struct {
 	initialize, finalize, ceremony time.Duration
 }
@@ -303,20 +306,20 @@ func (c *client) login(ctx context.Context, t tenant, u user) (timing, error) {
 		}
 		options, err = c.do(ctx, "initialize", "POST", base+"/login/initialize", req, http.StatusOK, "apiKey", t.Secret)
 	}
-	tm.initialize = time.Since(start)
 	if err != nil {
 		return tm, err
 	}
+	tm.initialize = time.Since(start)
 	resp, err := u.auth.Get(options, origin)
 	if err != nil {
 		return tm, fmt.Errorf("authenticator get: %w", err)
 	}
 	fin := time.Now()
 	_, err = c.do(ctx, "finalize", "POST", base+"/login/finalize", resp, http.StatusOK)
-	tm.finalize = time.Since(fin)
 	if err != nil {
 		return tm, err
 	}
+	tm.finalize = time.Since(fin)
 	tm.ceremony = time.Since(start)
 	return tm, nil
 }
@@ -482,6 +485,13 @@ func report(w io.Writer, r *results, elapsed time.Duration) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			fmt.Fprintf(w, "  %-24s %6d  e.g. %.200s\n", k, r.errors[k], r.examples[k])
+		}
+	}
+	for k := range r.errors {
+		if strings.HasSuffix(k, " 429") {
+			fmt.Fprintln(w, "hint: the server's rate limits answered 429; to measure its capacity, run it with",
+				"PASSKEY_RATE_LIMIT_IP=off PASSKEY_RATE_LIMIT_TENANT=off PASSKEY_RATE_LIMIT_KEY=off")
+			break
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

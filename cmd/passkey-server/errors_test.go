@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
 )
@@ -87,4 +88,45 @@ func postOversized(t *testing.T, base, path string, size int) *http.Response {
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// TestTextThatNoDatabaseStores sends NUL characters into every free-text input: PostgreSQL cannot store
+// them, so each must be a 400, never a 500 (found by FuzzLoginInitialize).
+func TestTextThatNoDatabaseStores(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		r := newRP(t, s, "example.com")
+		_, credID := r.register(authenticatortest.New(authenticatortest.Options{}), "alice")
+		nul := "a\x00b"
+		cfg := validConfig("example.com")
+		cfg["webauthn"].(map[string]any)["relying_party"].(map[string]any)["display_name"] = nul
+		cors := validConfig("example.com")
+		cors["cors"] = map[string]any{"allowed_origins": []string{"https://a\x00.example.com"}}
+		for _, c := range []struct {
+			app          string
+			method, path string
+			body         any
+			status       int
+			code         string
+		}{
+			{"admin", "POST", "/tenants", map[string]any{"display_name": nul, "config": validConfig("example.com")}, 400, "invalid_request"},
+			{"admin", "PUT", "/tenants/" + r.id, map[string]any{"display_name": nul}, 400, "invalid_request"},
+			{"admin", "PUT", "/tenants/" + r.id + "/config", cfg, 400, "invalid_config"},
+			{"admin", "PUT", "/tenants/" + r.id + "/config", cors, 400, "invalid_config"},
+			{"admin", "POST", "/tenants/" + r.id + "/secrets/api", map[string]any{"name": nul}, 400, "invalid_request"},
+			{"public", "POST", "/" + r.id + "/registration/initialize", map[string]any{"user_id": nul, "username": "x"}, 400, "invalid_request"},
+			{"public", "POST", "/" + r.id + "/registration/initialize", map[string]any{"user_id": "x", "username": nul}, 400, "invalid_request"},
+			{"public", "POST", "/" + r.id + "/login/initialize", map[string]any{"user_id": nul}, 400, "invalid_request"},
+			{"public", "POST", "/" + r.id + "/mfa/login/initialize", map[string]any{"user_id": nul}, 400, "invalid_request"},
+			{"public", "POST", "/" + r.id + "/transaction/initialize", map[string]any{"user_id": "alice", "transaction_id": nul, "transaction_data": map[string]any{"a": 1}}, 400, "invalid_request"},
+			{"public", "PATCH", "/" + r.id + "/credentials/" + credID, map[string]any{"name": nul}, 400, "invalid_request"},
+			{"public", "GET", "/" + r.id + "/credentials/%00", nil, 404, "credential_not_found"},
+		} {
+			if c.app == "admin" {
+				expectStatus(t, s.adminCall(c.method, c.path, c.body), c.status, c.code)
+			} else {
+				expectStatus(t, call(t, s.public, c.method, c.path, c.body, "apiKey", r.secret), c.status, c.code)
+			}
+		}
+	})
 }
