@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,22 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		"PASSKEY_MASTER_KEY", "PASSKEY_ADMIN_TOKENS", "PASSKEY_PUBLIC_URL", "PASSKEY_LOG_LEVEL", "PASSKEY_LOG_FORMAT", "migrate"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("help lacks %s", v)
+		}
+	}
+}
+
+// TestReadmeListsEveryVariable keeps the README's configuration table in step with Config.
+func TestReadmeListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help bytes.Buffer
+	writeConfigHelp(&help)
+	for _, line := range strings.Split(help.String(), "\n")[1:] {
+		name, _, _ := strings.Cut(line, " ")
+		if name != "" && !strings.Contains(string(readme), "`"+name+"`") {
+			t.Errorf("README.md does not document %s", name)
 		}
 	}
 }
