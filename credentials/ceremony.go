@@ -523,5 +523,9 @@ func encodeID(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) 
 // decodeID decodes a base64url credential id, with or without padding. Decoding is strict (unused
 // trailing bits must be zero), so every id has exactly one text form and lookups by text are exact.
 func decodeID(s string) ([]byte, error) {
-	return base64.RawURLEncoding.Strict().DecodeString(strings.TrimRight(s, "="))
+	s = strings.TrimRight(s, "=")
+	if strings.ContainsAny(s, "\r\n") { // the decoder skips line breaks; an id has none
+		return nil, errors.New("credential id is not canonical base64url")
+	}
+	return base64.RawURLEncoding.Strict().DecodeString(s)
 }

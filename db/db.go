@@ -33,7 +33,7 @@ const (
 // PgBouncer restart heal without restarting the service.
 const (
 	postgresMaxOpenConns    = 25
-	postgresMaxIdleConns    = 10
+	postgresMaxIdleConns    = postgresMaxOpenConns // idle = open: no connection churn under bursts
 	postgresConnMaxLifetime = 30 * time.Minute
 	postgresConnMaxIdleTime = 5 * time.Minute
 )
