@@ -147,8 +147,23 @@ env.test('c. the MFA credential is listed with is_mfa, and plain passkey login c
   const assertion = await browserGet(page, forced);
   assert.equal(assertion.id, credId);
   const fin = await api(tenantURL(s.tenant, '/login/finalize'), { method: 'POST', headers: jsonHeaders, body: assertion });
-  expectJSONError(fin, 'login/finalize (plain passkey login) with an MFA credential');
-  await assert.rejects(s.sdk.login.finalize(assertion), /Request failed/, 'the SDK\'s login.finalize must fail too');
+  // A non-resident credential returns no userHandle, which alone refuses a discoverable login.
+  expectJSONError(fin, 'login/finalize (plain passkey login) with an MFA credential and no userHandle');
+  // The userHandle is not covered by the signature: supply the right one, so that only the server's
+  // rule "plain login never accepts MFA credentials" (contract §4.3) can refuse it. A fresh session,
+  // since the first one was consumed by the failed finalize.
+  const login2 = await s.sdk.login.initialize();
+  const assertion2 = await browserGet(page, { ...login2.publicKey, allowCredentials: [{ type: 'public-key', id: credId }] });
+  assertion2.response.userHandle = b64urlText(USER);
+  const fin2 = await api(tenantURL(s.tenant, '/login/finalize'), { method: 'POST', headers: jsonHeaders, body: assertion2 });
+  const err2 = expectJSONError(fin2, 'login/finalize (plain passkey login) with an MFA credential and its user\'s handle');
+  assert.equal(err2.code, 'assertion_failed', `error code: ${fin2.text}`);
+  assert.doesNotMatch(err2.details ?? '', /blank User Handle/, `refused for a missing user handle instead of by the MFA rule: ${fin2.text}`);
+  await assert.rejects(s.sdk.login.finalize(assertion2), /Request failed/, 'the SDK\'s login.finalize must fail too');
+  // Control: the MFA credential still works for MFA login afterwards.
+  const again = await browserGet(page, await s.sdk.user(USER).mfa.login.initialize());
+  const ok = await s.sdk.user(USER).mfa.login.finalize(again);
+  await verifyToken(ok.token, s.tenant, { sub: USER, cred: credId, ceremony: 'mfa_login' });
 });
 
 env.test('d. an MFA registration session cannot be finalized on the plain /registration/finalize route', async () => {
