@@ -48,13 +48,16 @@ type Filter struct {
 	ActorUserID string
 	SourceIP    string
 	Q           string
-	Page        int
-	PerPage     int
+	// Page counts from 1 (a page below 1 is page 1); PerPage below 1 means api.DefaultPerPage.
+	Page    int
+	PerPage int
 }
 
 // Store persists audit events.
 type Store interface {
-	// Insert stores events in one statement (one commit for a whole batch).
+	// Insert stores events in one statement (one commit for a whole batch). Events of tenants that no
+	// longer exist are left out (their tenant's other events were deleted with it). Insert must not
+	// keep events after it returns: the Recorder reuses the slice.
 	Insert(ctx context.Context, events []Event) error
 	// List returns one page of matching events, newest first, and the total count.
 	List(ctx context.Context, f Filter) ([]Event, int, error)

@@ -110,4 +110,9 @@ type Store interface {
 	RenameCredential(ctx context.Context, tenantID uuid.UUID, id, name string) error
 	// DeleteCredential removes a credential, or ErrCredentialNotFound.
 	DeleteCredential(ctx context.Context, tenantID uuid.UUID, id string) error
+
+	// ListUsers returns one page of the tenant's users in the filter's order and the total count.
+	ListUsers(ctx context.Context, tenantID uuid.UUID, f UserFilter) ([]User, int, error)
+	// DeleteUser removes a user with all its credentials and transactions, or ErrUserNotFound.
+	DeleteUser(ctx context.Context, tenantID, id uuid.UUID) error
 }

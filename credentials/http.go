@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -113,6 +114,7 @@ func (h *Handlers) RegistrationInitialize(ceremony Ceremony) fiber.Handler {
 		if err := api.DecodeJSON(c, &req); err != nil {
 			return err
 		}
+		audit.SetActor(c, req.UserID)
 		creation, err := h.svc.BeginRegistration(c.UserContext(), tenant.FromContext(c), ceremony, req)
 		if err != nil {
 			return err
@@ -128,6 +130,7 @@ func (h *Handlers) RegistrationFinalize(ceremony Ceremony) fiber.Handler {
 		if err != nil {
 			return err
 		}
+		audit.SetActor(c, res.User.UserID)
 		return c.JSON(TokenResponse{Token: res.Token})
 	}
 }
@@ -153,6 +156,7 @@ func (h *Handlers) loginInitialize(ceremony Ceremony) fiber.Handler {
 				return tenant.ErrForbiddenKey
 			}
 			userID = *req.UserID
+			audit.SetActor(c, userID)
 		}
 		assertion, err := h.svc.BeginLogin(c.UserContext(), tenant.FromContext(c), ceremony, userID)
 		if err != nil {
@@ -169,6 +173,7 @@ func (h *Handlers) LoginFinalize(ceremony Ceremony) fiber.Handler {
 		if err != nil {
 			return err
 		}
+		audit.SetActor(c, res.User.UserID)
 		return c.JSON(TokenResponse{Token: res.Token})
 	}
 }

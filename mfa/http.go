@@ -4,6 +4,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/tenant"
 )
@@ -54,6 +55,7 @@ func (h *Handlers) loginInitialize(c *fiber.Ctx) error {
 	if req.UserID == "" {
 		return api.Problems{"user_id is a required field"}.Err(api.ErrInvalidRequest)
 	}
+	audit.SetActor(c, req.UserID)
 	assertion, err := h.creds.Service().BeginLogin(c.UserContext(), tenant.FromContext(c), credentials.CeremonyMFALogin, req.UserID)
 	if err != nil {
 		return err

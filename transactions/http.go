@@ -1,12 +1,15 @@
 package transactions
 
 import (
+	"context"
+	"net/url"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/tenant"
 )
@@ -51,6 +54,8 @@ func (h *Handlers) initialize(c *fiber.Ctx) error {
 	if err := api.DecodeJSON(c, &req); err != nil {
 		return err
 	}
+	audit.SetActor(c, req.UserID)
+	audit.SetTransaction(c, req.TransactionID)
 	assertion, err := h.svc.Begin(c.UserContext(), tenant.FromContext(c), req)
 	if err != nil {
 		return err
@@ -59,7 +64,11 @@ func (h *Handlers) initialize(c *fiber.Ctx) error {
 }
 
 func (h *Handlers) finalize(c *fiber.Ctx) error {
-	token, err := h.svc.Finish(c.UserContext(), tenant.FromContext(c), c.Body())
+	token, tx, err := h.svc.Finish(c.UserContext(), tenant.FromContext(c), c.Body())
+	if tx.Identifier != "" {
+		audit.SetActor(c, tx.AppUserID)
+		audit.SetTransaction(c, tx.Identifier)
+	}
 	if err != nil {
 		return err
 	}
@@ -71,10 +80,30 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	txs, total, err := h.svc.List(c.UserContext(), tenant.FromContext(c), c.Params("user_id"), page, perPage)
+	user, err := url.PathUnescape(c.Params("user_id"))
+	if err != nil {
+		return api.Problems{"user_id is not a valid percent-encoded path segment"}.Err(api.ErrInvalidRequest)
+	}
+	txs, total, err := h.svc.List(c.UserContext(), tenant.FromContext(c), user, page, perPage)
 	if err != nil {
 		return err
 	}
+	api.SetPaginationHeaders(c, page, perPage, total)
+	return c.JSON(h.responses(txs))
+}
+
+// UserTransactions lists a user's newest transactions (at most api.MaxPerPage) for the admin user
+// detail; it is the credentials.UserTransactions of the admin app.
+func (h *Handlers) UserTransactions(ctx context.Context, snap *tenant.Snapshot, u credentials.User) (any, error) {
+	txs, err := h.svc.OfUser(ctx, snap, u)
+	if err != nil {
+		return nil, err
+	}
+	return h.responses(txs), nil
+}
+
+// responses converts transactions to their wire shape, with their status as of now.
+func (h *Handlers) responses(txs []Transaction) []Response {
 	now := h.svc.Now()
 	out := make([]Response, 0, len(txs))
 	for _, t := range txs {
@@ -82,6 +111,5 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 			UserID: t.AppUserID, CredentialID: t.CredentialID, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 			ConfirmedAt: t.ConfirmedAt, ExpiresAt: t.ExpiresAt})
 	}
-	api.SetPaginationHeaders(c, page, perPage, total)
-	return c.JSON(out)
+	return out
 }

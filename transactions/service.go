@@ -126,15 +126,23 @@ func zeroJSON(raw json.RawMessage) bool {
 // (not of the assertion's user handle, so non-discoverable credentials work), marks the transaction
 // confirmed or failed, and returns a token whose "trans" is the transaction id and "trans_hash" the
 // base64url SHA-256 of the canonical data.
-func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, error) {
+//
+// It also returns the transaction whenever one matched the challenge, also with an error, so that the
+// caller can say which transaction failed.
+func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, Transaction, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
 	if err != nil {
-		return "", api.WithDetails(credentials.ErrInvalidAssertionResponse, "the body is not a credential request response")
+		return "", Transaction{}, api.WithDetails(credentials.ErrInvalidAssertionResponse, "the body is not a credential request response")
 	}
 	tx, err := s.store.ByChallenge(ctx, snap.ID, parsed.Response.CollectedClientData.Challenge)
 	if err != nil {
-		return "", err
+		return "", Transaction{}, err
 	}
+	token, err := s.finish(ctx, snap, tx, body)
+	return token, tx, err
+}
+
+func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transaction, body []byte) (string, error) {
 	now := s.now().UTC()
 	if st := tx.EffectiveStatus(now); st != StatusPending {
 		return "", api.WithDetails(ErrNotFound, "the transaction is "+string(st))
@@ -177,6 +185,13 @@ func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, user string, 
 		return nil, 0, err
 	}
 	return s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: page, PerPage: perPage})
+}
+
+// OfUser returns a user's newest transactions, at most api.MaxPerPage: the admin user detail. The
+// user is already resolved in the tenant (credentials.Service.UserByRef).
+func (s *Service) OfUser(ctx context.Context, snap *tenant.Snapshot, u credentials.User) ([]Transaction, error) {
+	txs, _, err := s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: 1, PerPage: api.MaxPerPage})
+	return txs, err
 }
 
 // Now is the service's clock.

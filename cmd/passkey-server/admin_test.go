@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/tenant"
@@ -161,19 +162,24 @@ func TestLocalhostAndWildcardConfigs(t *testing.T) {
 func TestMetricsEndpoint(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		s := newTestServer(t, d, newTestSealer(t))
-		id, _ := s.createTenant("example.com")
+		r := newRP(t, s, "example.com")
+		id := r.id
 		expectStatus(t, call(t, s.public, "GET", "/"+id+"/.well-known/jwks.json", nil), 200, "")
+		r.register(authenticatortest.New(authenticatortest.Options{}), "alice")
+		expectStatus(t, r.loginFinalize([]byte(`{}`)), 400, "")
 		expectStatus(t, call(t, s.admin, "GET", "/metrics", nil), 401, "admin_unauthorized")
 		resp := s.adminCall("GET", "/metrics", nil)
 		expectStatus(t, resp, 200, "")
 		body, _ := io.ReadAll(resp.Body)
-		for _, want := range []string{`passkey_http_requests_total{app="public",method="GET",route="/:tenant_id/.well-known/jwks.json",status="200"} 1`, "go_goroutines"} {
+		for _, want := range []string{`passkey_http_requests_total{app="public",method="GET",route="/:tenant_id/.well-known/jwks.json",status="200"} 1`, "go_goroutines",
+			`passkey_ceremonies_total{kind="registration_final",outcome="succeeded",tenant="` + id + `"} 1`,
+			`passkey_ceremonies_total{kind="authentication_final",outcome="failed",tenant="` + id + `"} 1`} {
 			if !strings.Contains(string(body), want) {
 				t.Errorf("metrics lack %s", want)
 			}
 		}
-		if strings.Contains(string(body), id) {
-			t.Error("a raw path (with the tenant id) became a label")
+		if strings.Contains(string(body), `route="/`+id) {
+			t.Error("a raw path (with the tenant id) became a route label")
 		}
 	})
 }

@@ -27,14 +27,14 @@ const testOrigin = "https://example.com"
 // rp is one tenant of a test server, seen by an application: its id, its secret key and its routes.
 type rp struct {
 	s      *testServer
-	t      *testing.T
+	t      testing.TB
 	id     string
 	secret string
 	// base is the route prefix: "/{tenant_id}" (Hanko's family) or "" with keyScoped set.
 	keyScoped bool
 }
 
-func newRP(t *testing.T, s *testServer, rpID string) *rp {
+func newRP(t testing.TB, s *testServer, rpID string) *rp {
 	id, secret := s.createTenant(rpID)
 	return &rp{s: s, t: t, id: id, secret: secret}
 }
@@ -46,29 +46,30 @@ func (r *rp) path(hanko, keyed string) string {
 	return "/" + r.id + hanko
 }
 
-// post calls a public route; withKey adds the secret key in the form the family uses.
+// keyHeaders are the headers of a call to a public route: the secret key in the form the family uses
+// when withKey is set or the route family needs it, else none.
+func (r *rp) keyHeaders(withKey bool) []string {
+	switch {
+	case r.keyScoped:
+		return []string{"Authorization", "Bearer " + r.secret}
+	case withKey:
+		return []string{"apiKey", r.secret}
+	}
+	return nil
+}
+
+// post calls a public route; withKey adds the secret key.
 func (r *rp) post(path string, body any, withKey bool) *http.Response {
 	r.t.Helper()
-	var headers []string
-	if withKey || r.keyScoped {
-		if r.keyScoped {
-			headers = []string{"Authorization", "Bearer " + r.secret}
-		} else {
-			headers = []string{"apiKey", r.secret}
-		}
-	}
-	return call(r.t, r.s.public, "POST", path, body, headers...)
+	return call(r.t, r.s.public, "POST", path, body, r.keyHeaders(withKey)...)
 }
 
 func (r *rp) get(path string) *http.Response {
 	r.t.Helper()
-	if r.keyScoped {
-		return call(r.t, r.s.public, "GET", path, nil, "Authorization", "Bearer "+r.secret)
-	}
-	return call(r.t, r.s.public, "GET", path, nil, "apiKey", r.secret)
+	return call(r.t, r.s.public, "GET", path, nil, r.keyHeaders(true)...)
 }
 
-func readAll(t *testing.T, resp *http.Response) []byte {
+func readAll(t testing.TB, resp *http.Response) []byte {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {

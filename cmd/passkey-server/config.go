@@ -42,6 +42,7 @@ type Config struct {
 	RateIP          string        `env:"RATE_LIMIT_IP" envDefault:"600/m" help:"Public requests per client IP and tenant; off disables."`
 	RateKey         string        `env:"RATE_LIMIT_KEY" envDefault:"6000/m" help:"Public requests per API key; off disables."`
 	RateOverrides   string        `env:"RATE_LIMIT_OVERRIDES" help:"Per-tenant limits as JSON: {\"<tenant id>\": {\"tenant\": \"60000/m\", \"ip\": \"6000/m\", \"key\": \"60000/m\"}}."`
+	AuditRetention  time.Duration `env:"AUDIT_RETENTION" envDefault:"0" help:"How long audit events are kept (e.g. 2160h = 90 days); 0 keeps them forever."`
 	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}."`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json" help:"json or text."`

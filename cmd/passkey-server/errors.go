@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/ratelimit"
 	"github.com/passkey-server/passkey-server/tenant"
@@ -56,6 +57,7 @@ var errorTable = []errorKind{
 	{transactions.ErrNotFound, 401, "transaction_not_found", "no transaction found for this challenge"},
 	{transactions.ErrDataTooLarge, 413, "transaction_data_too_large", "transaction_data is too large"},
 	{ratelimit.ErrRateLimited, 429, "rate_limited", "Too Many Requests"},
+	{audit.ErrInvalidFilter, 400, "invalid_filter", "unable to list audit logs"},
 	{errAdminUnauthorized, 401, "admin_unauthorized", "unauthorized"},
 }
 

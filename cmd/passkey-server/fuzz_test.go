@@ -6,21 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http/httptest"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
-	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
-	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -36,140 +32,14 @@ import (
 // body parsing at any time, but one that needs a seed's session only in the run that found it: its
 // test log holds the input and the server log.
 
-// tbOrigin is the origin of every ceremony in the fuzz targets, benchmarks and the load generator: the
-// localhost tenant's (validConfig("localhost")).
-const tbOrigin = "http://localhost:3000"
-
-// tbServer is an instance of the service for fuzz targets and benchmarks, which have no *testing.T for
-// newTestServer: the same constructors, with any testing.TB and any session store.
-type tbServer struct {
-	public *fiber.App
-	admin  *fiber.App
-	// logs holds what the instance logged at warn and above: the cause of a 500 is logged there.
-	logs *lockedBuffer
-}
-
-func newTBServer(tb testing.TB, d *db.DB, sessions credentials.SessionStore) *tbServer {
-	tb.Helper()
-	logs := &lockedBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc := tenant.NewService(tenant.Options{
-		Store:     db.NewTenantStore(d),
-		Sealer:    newTestSealer(tb),
-		PublicURL: "http://localhost:8000",
-		Logger:    log,
-	})
-	ready := map[string]Pinger{"database": d}
-	if p, ok := sessions.(Pinger); ok {
-		ready["sessions"] = p
-	}
-	dp := deps{Log: log, Tenants: svc, AdminTokens: []string{testToken}, BodyLimit: 64 << 10, Ready: ready, Metrics: metrics.New()}.
-		withFeatures(d, sessions, credentials.DefaultAAGUIDTable())
-	return &tbServer{public: newPublicApp(dp), admin: newAdminApp(dp), logs: logs}
-}
-
-// tbCall sends a request to app (a JSON body when body is not nil) and returns the status and body.
-func tbCall(tb testing.TB, app *fiber.App, method, path string, body []byte, headers ...string) (int, []byte) {
-	tb.Helper()
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req := httptest.NewRequest(method, path, r)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := app.Test(req, -1)
-	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return resp.StatusCode, out
-}
-
-// tbTenant is a localhost tenant of a tbServer, seen by an application.
-type tbTenant struct {
-	s      *tbServer
-	id     string
-	secret string
-}
-
-// createTenant makes a localhost tenant whose ceremonies time out after timeoutMS (0: the default).
-func (s *tbServer) createTenant(tb testing.TB, timeoutMS int) *tbTenant {
-	tb.Helper()
-	cfg := validConfig("localhost")
-	if timeoutMS > 0 {
-		cfg["webauthn"].(map[string]any)["timeout"] = timeoutMS
-	}
-	req, err := json.Marshal(map[string]any{"display_name": "tb", "config": cfg, "create_api_key": true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	status, body := tbCall(tb, s.admin, "POST", "/tenants", req, "Authorization", "Bearer "+testToken)
-	if status != 201 {
-		tb.Fatalf("create tenant: status %d: %s", status, body)
-	}
-	var out tenant.CreateTenantResponse
-	if err := json.Unmarshal(body, &out); err != nil || out.APIKey == nil {
-		tb.Fatalf("create tenant: %s: %v", body, err)
-	}
-	return &tbTenant{s: s, id: out.ID.String(), secret: out.APIKey.Secret}
-}
-
-// registrationOptions starts a registration for userID and returns the creation options.
-func (t *tbTenant) registrationOptions(tb testing.TB, userID string) []byte {
-	tb.Helper()
-	req := fmt.Sprintf(`{"user_id":%q,"username":%q}`, userID, userID+"@example.com")
-	status, body := tbCall(tb, t.s.public, "POST", "/"+t.id+"/registration/initialize", []byte(req), "apiKey", t.secret)
-	if status != 200 {
-		tb.Fatalf("registration initialize: status %d: %s", status, body)
-	}
-	return body
-}
-
-// loginOptions starts a login for userID, or a discoverable login when userID is empty, and returns the
-// request options.
-func (t *tbTenant) loginOptions(tb testing.TB, userID string) []byte {
-	tb.Helper()
-	var status int
-	var body []byte
-	path := "/" + t.id + "/login/initialize"
-	if userID == "" {
-		status, body = tbCall(tb, t.s.public, "POST", path, nil)
-	} else {
-		status, body = tbCall(tb, t.s.public, "POST", path, []byte(fmt.Sprintf(`{"user_id":%q}`, userID)), "apiKey", t.secret)
-	}
-	if status != 200 {
-		tb.Fatalf("login initialize: status %d: %s", status, body)
-	}
-	return body
-}
-
-// register gives userID a passkey on a and returns the finalize body that made it.
-func (t *tbTenant) register(tb testing.TB, a *authenticatortest.Authenticator, userID string) []byte {
-	tb.Helper()
-	resp, err := a.Create(t.registrationOptions(tb, userID), tbOrigin)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if status, body := tbCall(tb, t.s.public, "POST", "/"+t.id+"/registration/finalize", resp); status != 200 {
-		tb.Fatalf("registration finalize: status %d: %s", status, body)
-	}
-	return resp
-}
-
 // checkAnswer fails t unless the answer to body is a 200 with a token or options, or a 4xx with a JSON
-// error body whose details leak nothing internal (database errors, the wrapping of store errors).
-func checkAnswer(t *testing.T, rp *tbTenant, body []byte, status int, answer []byte) {
+// error body whose details leak nothing internal (database errors, the wrapping of store errors), and
+// unless the answer matches openapi.yaml.
+func checkAnswer(t *testing.T, r *rp, body []byte, req *http.Request, resp *http.Response) {
 	t.Helper()
-	switch {
+	answer := readAll(t, resp)
+	resp.Body = io.NopCloser(bytes.NewReader(answer))
+	switch status := resp.StatusCode; {
 	case status == 200:
 		var ok struct {
 			Token     string          `json:"token"`
@@ -184,14 +54,15 @@ func checkAnswer(t *testing.T, rp *tbTenant, body []byte, status int, answer []b
 			t.Fatalf("status %d with a malformed error body: %s\nbody: %q", status, answer, body)
 		}
 		details := strings.ToLower(e.Details)
-		for _, internal := range []string{rp.id, "sql", "bun:", "redis"} {
+		for _, internal := range []string{r.id, "sql", "bun:", "redis"} {
 			if strings.Contains(details, internal) {
 				t.Fatalf("status %d whose details leak %q: %s\nbody: %q", status, internal, answer, body)
 			}
 		}
 	default:
-		t.Fatalf("status %d: %s\nbody: %q\nserver log:\n%s", status, answer, body, rp.s.logs.String())
+		t.Fatalf("status %d: %s\nbody: %q\nserver log:\n%s", status, answer, body, r.s.logs)
 	}
+	checkSpec(t, req, resp)
 }
 
 // replaySessions is a session store whose sessions can be consumed any number of times until they
@@ -229,30 +100,19 @@ func (r *replaySessions) Consume(_ context.Context, tenantID uuid.UUID, c creden
 	return s, nil
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writers, for logs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// newFuzzTenant builds an instance on SQLite with replayable sessions and a tenant whose sessions live
-// ten minutes (the longest timeout), so a seed's session outlives a fuzzing run of a few minutes.
-func newFuzzTenant(f *testing.F) *tbTenant {
+// newFuzzRP builds an instance on SQLite with replayable sessions and a tenant whose sessions live ten
+// minutes (the longest timeout), so a seed's session outlives a fuzzing run of a few minutes.
+func newFuzzRP(f *testing.F) *rp {
 	f.Helper()
-	s := newTBServer(f, dbtest.SQLite(f), &replaySessions{})
-	return s.createTenant(f, tenant.MaxTimeout)
+	d := dbtest.SQLite(f)
+	s := newTestServer(f, d, newTestSealer(f), func(dp *deps) {
+		*dp = dp.withFeatures(d, &replaySessions{}, credentials.DefaultAAGUIDTable())
+	})
+	r := newRP(f, s, "example.com")
+	cfg := validConfig("example.com")
+	cfg["webauthn"].(map[string]any)["timeout"] = tenant.MaxTimeout
+	expectStatus(f, s.adminCall("PUT", "/tenants/"+r.id+"/config", cfg), 204, "")
+	return r
 }
 
 // Members of a response JSON that hold base64url (WebAuthn §5.1, RegistrationResponseJSON and
@@ -332,15 +192,15 @@ func addJunk(f *testing.F) {
 }
 
 func FuzzRegistrationFinalize(f *testing.F) {
-	rp := newFuzzTenant(f)
+	r := newFuzzRP(f)
 	for i, o := range []authenticatortest.Options{
 		{},
 		{Algorithm: authenticatortest.EdDSA, Attestation: "packed", Attachment: authenticatortest.CrossPlatform},
 		{BackupEligible: true, BackupState: true, ZeroCounter: true, SkipUserVerification: true},
 	} {
 		a := authenticatortest.New(o)
-		options := func() []byte { return rp.registrationOptions(f, fmt.Sprintf("fuzz-reg-%d-%s", i, uuid.NewString())) }
-		body, err := a.Create(options(), tbOrigin)
+		options := func() []byte { return r.registrationOptions(fmt.Sprintf("fuzz-reg-%d-%s", i, uuid.NewString())) }
+		body, err := a.Create(options(), testOrigin)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -349,12 +209,12 @@ func FuzzRegistrationFinalize(f *testing.F) {
 			{CorruptSignature: true},
 			{Type: "webauthn.get"},
 			{Origin: "http://evil.example"},
-			{RPID: "example.com"},
+			{RPID: "evil.example.org"},
 			{ClearFlags: authenticatortest.FlagUP},
 			{ClearFlags: authenticatortest.FlagAT},
 			{SetFlags: authenticatortest.FlagED},
 		} {
-			body, err := a.CreateWith(options(), tbOrigin, tamper)
+			body, err := a.CreateWith(options(), testOrigin, tamper)
 			if err != nil {
 				f.Fatal(err)
 			}
@@ -362,25 +222,25 @@ func FuzzRegistrationFinalize(f *testing.F) {
 		}
 	}
 	addJunk(f)
-	path := "/" + rp.id + "/registration/finalize"
+	path := "/" + r.id + "/registration/finalize"
 	f.Fuzz(func(t *testing.T, body []byte) {
-		status, answer := tbCall(t, rp.s.public, "POST", path, body)
-		checkAnswer(t, rp, body, status, answer)
+		req, resp := send(t, r.s.public, "POST", path, body)
+		checkAnswer(t, r, body, req, resp)
 	})
 }
 
 func FuzzLoginFinalize(f *testing.F) {
-	rp := newFuzzTenant(f)
+	r := newFuzzRP(f)
 	counting := authenticatortest.New(authenticatortest.Options{})
 	synced := authenticatortest.New(authenticatortest.Options{Algorithm: authenticatortest.EdDSA, BackupEligible: true,
 		BackupState: true, ZeroCounter: true})
-	rp.register(f, counting, "fuzz-user-0")
-	rp.register(f, synced, "fuzz-user-1")
+	r.register(counting, "fuzz-user-0")
+	r.register(synced, "fuzz-user-1")
 	for _, c := range []struct {
 		a      *authenticatortest.Authenticator
 		userID string
 	}{{counting, "fuzz-user-0"}, {counting, ""}, {synced, "fuzz-user-1"}, {synced, ""}} {
-		body, err := c.a.Get(rp.loginOptions(f, c.userID), tbOrigin)
+		body, err := c.a.Get(r.loginOptions(c.userID), testOrigin)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -389,7 +249,7 @@ func FuzzLoginFinalize(f *testing.F) {
 			{CorruptSignature: true},
 			{Type: "webauthn.create"},
 			{Origin: "http://evil.example"},
-			{RPID: "example.com"},
+			{RPID: "evil.example.org"},
 			{CrossOrigin: true},
 			{ClearFlags: authenticatortest.FlagUP | authenticatortest.FlagUV},
 			{SetFlags: authenticatortest.FlagAT | authenticatortest.FlagED},
@@ -398,7 +258,7 @@ func FuzzLoginFinalize(f *testing.F) {
 			{UserHandle: []byte("a\x00b")},
 			{UserHandle: []byte{0xff, 0xfe}},
 		} {
-			body, err := c.a.GetWith(rp.loginOptions(f, c.userID), tbOrigin, tamper)
+			body, err := c.a.GetWith(r.loginOptions(c.userID), testOrigin, tamper)
 			if err != nil {
 				f.Fatal(err)
 			}
@@ -406,16 +266,16 @@ func FuzzLoginFinalize(f *testing.F) {
 		}
 	}
 	addJunk(f)
-	path := "/" + rp.id + "/login/finalize"
+	path := "/" + r.id + "/login/finalize"
 	f.Fuzz(func(t *testing.T, body []byte) {
-		status, answer := tbCall(t, rp.s.public, "POST", path, body)
-		checkAnswer(t, rp, body, status, answer)
+		req, resp := send(t, r.s.public, "POST", path, body)
+		checkAnswer(t, r, body, req, resp)
 	})
 }
 
 func FuzzLoginInitialize(f *testing.F) {
-	rp := newFuzzTenant(f)
-	rp.register(f, authenticatortest.New(authenticatortest.Options{}), "fuzz-user-0")
+	r := newFuzzRP(f)
+	r.register(authenticatortest.New(authenticatortest.Options{}), "fuzz-user-0")
 	for _, s := range []string{"", "{}", `{"user_id":"fuzz-user-0"}`, `{"user_id":"nobody"}`, `{"user_id":""}`,
 		`{"user_id":null}`, `{"user_id":1}`, `{"user_id":["fuzz-user-0"]}`, `{"user_id":"fuzz-user-0","extra":{}}`,
 		`{"user_id":"fuzz-user-0"} {}`, `{"user_id":"\ud800"}`, "[]", "null", "{",
@@ -423,13 +283,9 @@ func FuzzLoginInitialize(f *testing.F) {
 		f.Add([]byte(s), true)
 		f.Add([]byte(s), false)
 	}
-	path := "/" + rp.id + "/login/initialize"
+	path := "/" + r.id + "/login/initialize"
 	f.Fuzz(func(t *testing.T, body []byte, withKey bool) {
-		var headers []string
-		if withKey {
-			headers = []string{"apiKey", rp.secret}
-		}
-		status, answer := tbCall(t, rp.s.public, "POST", path, body, headers...)
-		checkAnswer(t, rp, body, status, answer)
+		req, resp := send(t, r.s.public, "POST", path, body, r.keyHeaders(withKey)...)
+		checkAnswer(t, r, body, req, resp)
 	})
 }

@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
@@ -30,7 +32,7 @@ const testToken = "test-admin-token-0123456789"
 
 // testServer is one instance of the service, built by the same constructors main uses.
 type testServer struct {
-	t       *testing.T
+	t       testing.TB
 	db      *db.DB
 	tenants *tenant.Service
 	// ceremonies is the ceremony service behind the public app.
@@ -38,8 +40,13 @@ type testServer struct {
 	public     *fiber.App
 	admin      *fiber.App
 	// redis and redisPrefix hold the test's sessions, for tests that look at them.
+	// audit is the instance's audit recorder (Flush it before reading the log).
+	audit       *audit.Recorder
 	redis       *redis.Client
 	redisPrefix string
+	// logs holds what the instance logged at warn and above: the cause of a 500 is logged there. It is
+	// printed when the test fails.
+	logs *lockedBuffer
 }
 
 func newTestSealer(t testing.TB) *tenant.Sealer {
@@ -54,11 +61,18 @@ func newTestSealer(t testing.TB) *tenant.Sealer {
 	return s
 }
 
-// newTestServer builds an instance on d. Instances made with the same sealer share keys, like
-// replicas sharing a master key.
-func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer, options ...func(*deps)) *testServer {
+// newTestServer builds an instance on d, with its sessions in Redis. Instances made with the same sealer
+// share keys, like replicas sharing a master key. options change the deps before the apps are built;
+// one can put the sessions elsewhere with dp.withFeatures.
+func newTestServer(t testing.TB, d *db.DB, sealer *tenant.Sealer, options ...func(*deps)) *testServer {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	t.Cleanup(func() {
+		if t.Failed() && logs.Len() > 0 {
+			t.Logf("server log:\n%s", logs)
+		}
+	})
 	svc := tenant.NewService(tenant.Options{
 		Store:     db.NewTenantStore(d),
 		Sealer:    sealer,
@@ -72,13 +86,26 @@ func newTestServer(t *testing.T, d *db.DB, sealer *tenant.Sealer, options ...fun
 	for _, o := range options {
 		o(&dp)
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { dp.Audit.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
 	return &testServer{t: t, db: d, tenants: svc, ceremonies: dp.Credentials.Service(), public: newPublicApp(dp), admin: newAdminApp(dp),
-		redis: client, redisPrefix: prefix}
+		redis: client, redisPrefix: prefix, logs: logs, audit: dp.Audit}
 }
 
-// call sends a request to app and returns the status, headers and body. A body that is not a string or
-// []byte is sent as JSON.
-func call(t *testing.T, app *fiber.App, method, path string, body any, headers ...string) *http.Response {
+// call sends a request to app, checks the response against openapi.yaml and returns it. A body that is
+// not a string or []byte is sent as JSON.
+func call(t testing.TB, app *fiber.App, method, path string, body any, headers ...string) *http.Response {
+	t.Helper()
+	req, resp := send(t, app, method, path, body, headers...)
+	checkSpec(t, req, resp)
+	return resp
+}
+
+// send is call without the check against openapi.yaml: for benchmarks, which time the server alone, and
+// for callers that check the response themselves.
+func send(t testing.TB, app *fiber.App, method, path string, body any, headers ...string) (*http.Request, *http.Response) {
 	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
@@ -105,8 +132,7 @@ func call(t *testing.T, app *fiber.App, method, path string, body any, headers .
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	checkSpec(t, req, resp)
-	return resp
+	return req, resp
 }
 
 // adminCall calls the admin API with the test token.
@@ -116,7 +142,7 @@ func (s *testServer) adminCall(method, path string, body any) *http.Response {
 }
 
 // decode reads a JSON body into v and returns it.
-func decode[T any](t *testing.T, resp *http.Response) T {
+func decode[T any](t testing.TB, resp *http.Response) T {
 	t.Helper()
 	var v T
 	b, err := io.ReadAll(resp.Body)
@@ -130,7 +156,7 @@ func decode[T any](t *testing.T, resp *http.Response) T {
 }
 
 // expectStatus fails the test unless resp has the status; for errors it also checks the code.
-func expectStatus(t *testing.T, resp *http.Response, status int, code string) ErrorBody {
+func expectStatus(t testing.TB, resp *http.Response, status int, code string) ErrorBody {
 	t.Helper()
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body = io.NopCloser(bytes.NewReader(b))
@@ -179,7 +205,7 @@ func (s *testServer) createTenant(rpID string) (string, string) {
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func uuidOf(t *testing.T, s string) uuid.UUID {
+func uuidOf(t testing.TB, s string) uuid.UUID {
 	t.Helper()
 	id, err := uuid.Parse(s)
 	if err != nil {
@@ -190,7 +216,7 @@ func uuidOf(t *testing.T, s string) uuid.UUID {
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
-func mustJSON(t *testing.T, v any) string {
+func mustJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -200,7 +226,7 @@ func mustJSON(t *testing.T, v any) string {
 }
 
 // listenTest serves app on a loopback port until the test ends and returns its base URL.
-func listenTest(t *testing.T, app *fiber.App) string {
+func listenTest(t testing.TB, app *fiber.App) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -213,7 +239,7 @@ func listenTest(t *testing.T, app *fiber.App) string {
 
 // testRedisSessions returns a Redis session store under a prefix of its own, removed when the test ends.
 // A test server's sessions live in the real Redis, as in production.
-func testRedisSessions(t *testing.T) (*db.RedisSessions, *redis.Client, string) {
+func testRedisSessions(t testing.TB) (*db.RedisSessions, *redis.Client, string) {
 	t.Helper()
 	ctx := context.Background()
 	client, err := db.OpenRedis(ctx, dbtest.RedisURL())
@@ -229,4 +255,28 @@ func testRedisSessions(t *testing.T) (*db.RedisSessions, *redis.Client, string) 
 		client.Close()
 	})
 	return db.NewRedisSessions(client, prefix), client, prefix
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers, for logs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -117,6 +117,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	bg, stopBackground := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { tenants.Run(bg); close(done) }()
+	auditDone := make(chan struct{})
+	go func() { d.Audit.Run(bg); close(auditDone) }()
+	go d.Audit.RunRetention(bg, cfg.AuditRetention, time.Hour)
 
 	errs := make(chan error, 2)
 	go func() { errs <- listen(public, cfg.PublicAddress) }()
@@ -136,6 +139,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	stopBackground()
 	<-done
+	<-auditDone
 	return runErr
 }
 

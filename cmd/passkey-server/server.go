@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/metrics"
@@ -38,6 +39,9 @@ type deps struct {
 	AdminTokens  []string
 	BodyLimit    int
 	Metrics      *metrics.Metrics
+	// Audit records audit events; nil records none. AuditLogs answers the audit log queries.
+	Audit     *audit.Recorder
+	AuditLogs *audit.Handlers
 	// Limiter limits the public routes per tenant, client IP and API key; nil means no limits.
 	Limiter *ratelimit.Limiter
 	// Proxies are the trusted proxies whose X-Forwarded-For names the client.
@@ -52,13 +56,18 @@ func (d deps) withFeatures(database *db.DB, sessions credentials.SessionStore, a
 	ceremonies := credentials.NewService(db.NewCredentialStore(database), sessions, aaguids, time.Now, d.Log)
 	d.Credentials = credentials.NewHandlers(ceremonies, d.Tenants)
 	d.MFA = mfa.NewHandlers(d.Credentials, d.Tenants)
+	auditStore := db.NewAuditStore(database)
+	if d.Audit == nil {
+		d.Audit = audit.NewRecorder(auditStore, d.Log)
+	}
+	d.AuditLogs = audit.NewHandlers(auditStore, d.Tenants, audit.Types(auditRoutes))
 	d.Transactions = transactions.NewHandlers(transactions.NewService(db.NewTransactionStore(database), ceremonies, time.Now), d.Tenants)
 	return d
 }
 
 // newFiberApp builds an app with the middleware every app shares, in this order: request id, metrics
 // (so that what it records is the status the client gets, panics included), the client address, the
-// access log, panic recovery.
+// access log, the audit log (it sees the handler's error), panic recovery.
 func newFiberApp(d deps, name string) *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "passkey-server " + name,
@@ -74,7 +83,8 @@ func newFiberApp(d deps, name string) *fiber.App {
 		app.Use(d.Metrics.Middleware(name))
 	}
 	app.Use(d.Proxies.Middleware())
-	app.Use(accessLog(d.Log, name))
+	app.Use(accessLog(d.Log, name, d.Metrics))
+	app.Use(audit.Middleware(d.Audit, auditRoutes, describeError))
 	app.Use(recover.New())
 	return app
 }
@@ -100,6 +110,7 @@ func newPublicApp(d deps) *fiber.App {
 	// preflights of any sub-path are answered and unknown sub-paths get a JSON 404 with CORS headers.
 	t := app.Group("/:tenant_id", d.Tenants.PathTenant(), limit)
 	t.Get("/.well-known/jwks.json", tenant.JWKS)
+	t.Get("/audit_logs", d.Tenants.RequireKey(false), d.AuditLogs.PublicList)
 	d.Credentials.TenantRoutes(t)
 	d.MFA.TenantRoutes(t)
 	d.Transactions.Routes(t.Group("/transaction"))
@@ -119,6 +130,8 @@ func newAdminApp(d deps) *fiber.App {
 		admin.Get("/metrics", d.Metrics.Handler())
 	}
 	d.Tenants.AdminRoutes(admin)
+	d.Credentials.AdminUserRoutes(admin, d.Transactions.UserTransactions)
+	admin.Get("/tenants/:tenant_id/audit_logs", d.AuditLogs.AdminList)
 	return app
 }
 
@@ -180,10 +193,11 @@ func rateLimit(l *ratelimit.Limiter) fiber.Handler {
 	})
 }
 
-// accessLog writes one line per request (request id, tenant, route, status, latency, client address).
-// Errors are answered here through the app's error handler, so the line has the final status; the
-// error handler logs the cause of a 500 once. No header or body is logged, so no key or credential is.
-func accessLog(log *slog.Logger, app string) fiber.Handler {
+// accessLog writes one line per request (request id, tenant, route, status, latency, client address)
+// and counts ceremonies by tenant, kind and outcome in m. Errors are answered here through the app's
+// error handler, so the line has the final status; the error handler logs the cause of a 500 once. No
+// header or body is logged, so no key or credential is.
+func accessLog(log *slog.Logger, app string, m *metrics.Metrics) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		err := c.Next()
@@ -191,6 +205,14 @@ func accessLog(log *slog.Logger, app string) fiber.Handler {
 			if herr := c.App().ErrorHandler(c, err); herr != nil {
 				return herr
 			}
+		}
+		snap := tenant.FromContext(c)
+		if r, ok := auditRoutes[audit.RouteKey(c.Method(), c.Route().Path)]; ok && r.Ceremony != "" && m != nil && snap != nil {
+			outcome := "succeeded"
+			if c.Response().StatusCode() >= 400 {
+				outcome = "failed"
+			}
+			m.Ceremony(snap.ID.String(), strings.TrimSuffix(strings.TrimPrefix(r.Type, "webauthn_"), "_"), outcome)
 		}
 		if !log.Enabled(c.UserContext(), slog.LevelInfo) {
 			return nil
@@ -206,7 +228,7 @@ func accessLog(log *slog.Logger, app string) fiber.Handler {
 		if id, ok := c.Locals("requestid").(string); ok {
 			attrs = append(attrs, slog.String("request_id", id))
 		}
-		if snap := tenant.FromContext(c); snap != nil {
+		if snap != nil {
 			attrs = append(attrs, slog.String("tenant", snap.ID.String()))
 		}
 		log.LogAttrs(c.UserContext(), slog.LevelInfo, "request", attrs...)

@@ -25,7 +25,7 @@ var spec struct {
 	err    error
 }
 
-func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
+func loadSpec(t testing.TB) (*openapi3.T, routers.Router) {
 	t.Helper()
 	spec.once.Do(func() {
 		loader := openapi3.NewLoader()
@@ -48,7 +48,7 @@ func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
 // checkSpec validates a live response against openapi.yaml: its status must be documented for the
 // route and its body must match the schema. Responses of routes the spec does not have (unknown paths)
 // must be a documented error body.
-func checkSpec(t *testing.T, req *http.Request, resp *http.Response) {
+func checkSpec(t testing.TB, req *http.Request, resp *http.Response) {
 	t.Helper()
 	doc, router := loadSpec(t)
 	body, err := io.ReadAll(resp.Body)

@@ -1,0 +1,88 @@
+package credentials
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// The orders of a user list (UserFilter.SortBy).
+const (
+	// UserSortCreatedAt orders users by creation time, ties broken by internal id. It is the default.
+	UserSortCreatedAt = "created_at"
+	// UserSortUserID orders users by the application's user id, compared byte by byte on every
+	// database (so "Bob" comes before "alice").
+	UserSortUserID = "user_id"
+)
+
+// UserFilter selects and pages the users of a tenant.
+type UserFilter struct {
+	// Page counts from 1; PerPage is the page size.
+	Page    int
+	PerPage int
+	// Ascending reverses the default order, which is descending (newest first for UserSortCreatedAt).
+	Ascending bool
+	// SortBy is UserSortCreatedAt (also when empty) or UserSortUserID.
+	SortBy string
+}
+
+// UserDetail is a user with every one of its credentials, oldest first.
+type UserDetail struct {
+	User        User
+	Credentials []Credential
+}
+
+// ListUsers returns one page of the tenant's users and the total count. An unknown f.SortBy is an
+// api.ErrInvalidRequest.
+func (s *Service) ListUsers(ctx context.Context, snap *tenant.Snapshot, f UserFilter) ([]User, int, error) {
+	switch f.SortBy {
+	case "", UserSortCreatedAt, UserSortUserID:
+	default:
+		return nil, 0, api.Problems{"sort_by must be created_at or user_id"}.Err(api.ErrInvalidRequest)
+	}
+	return s.store.ListUsers(ctx, snap.ID, f)
+}
+
+// UserByRef returns the tenant's user that ref names: the user with that application user id or, when
+// there is none and ref is a UUID, the user with that internal id (Hanko's admin API takes internal
+// ids, contract §1.2 A19). The application id wins when both match. A user of another tenant is never
+// found, whatever ref is (unlike Hanko's, contract §6 bug 3).
+func (s *Service) UserByRef(ctx context.Context, snap *tenant.Snapshot, ref string) (User, error) {
+	u, err := s.User(ctx, snap, ref)
+	if !errors.Is(err, ErrUserNotFound) {
+		return u, err
+	}
+	id, perr := uuid.Parse(ref)
+	if perr != nil {
+		return User{}, err
+	}
+	return s.UserByID(ctx, snap, id)
+}
+
+// UserDetail returns the tenant's user that ref names (as UserByRef) with all its credentials.
+func (s *Service) UserDetail(ctx context.Context, snap *tenant.Snapshot, ref string) (UserDetail, error) {
+	u, err := s.UserByRef(ctx, snap, ref)
+	if err != nil {
+		return UserDetail{}, err
+	}
+	creds, err := s.store.CredentialsOfUser(ctx, snap.ID, u.ID)
+	if err != nil {
+		return UserDetail{}, err
+	}
+	return UserDetail{User: u, Credentials: creds}, nil
+}
+
+// DeleteUser removes the tenant's user that ref names (as UserByRef) with all its credentials and
+// transactions: none of its passkeys can log in again. A later registration with the same
+// application user id creates a new user with a new internal id.
+func (s *Service) DeleteUser(ctx context.Context, snap *tenant.Snapshot, ref string) error {
+	u, err := s.UserByRef(ctx, snap, ref)
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteUser(ctx, snap.ID, u.ID)
+}
