@@ -207,7 +207,13 @@ func TestProductionStart(t *testing.T) {
 	if st, body := httpDo(t, "GET", admin+"/health/ready", "", ""); st != 200 || !strings.Contains(body, "true") {
 		t.Fatalf("ready: %d %s", st, body)
 	}
+	if err := healthcheck(context.Background(), cfg); err != nil {
+		t.Fatalf("healthcheck subcommand: %v", err)
+	}
 	stop()
+	if err := healthcheck(context.Background(), cfg); err == nil {
+		t.Fatal("healthcheck passes with the server stopped")
+	}
 
 	cfg, _, stop = startServer(t, copyEnv())
 	defer stop()
