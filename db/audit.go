@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -142,16 +141,15 @@ func (s *AuditStore) List(ctx context.Context, f audit.Filter) ([]audit.Event, i
 	}
 	total := int(count)
 
-	// An offset that does not fit an int64 is past every row there can be.
-	limit := int64(perPage)
-	if int64(page-1) > (math.MaxInt64-limit)/limit || total == 0 {
+	limit, offset, ok := pageWindow(page, perPage, total)
+	if !ok {
 		return []audit.Event{}, total, nil
 	}
 	var rows []auditLogRow
 	err = s.db.NewSelect().Model(&rows).ColumnExpr(auditColumns).
 		Apply(auditFilter(f)).
 		OrderExpr("created_at DESC, id DESC").
-		Limit(limit).Offset(int64(page-1) * limit).
+		Limit(limit).Offset(offset).
 		Scan(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list audit events of %s: %w", scope, err)

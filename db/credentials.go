@@ -212,9 +212,8 @@ func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUI
 	}
 	total := int(count)
 
-	// An offset that does not fit an int64 is past every row there can be.
-	limit := int64(perPage)
-	if int64(page-1) > (math.MaxInt64-limit)/limit || total == 0 {
+	limit, offset, ok := pageWindow(page, perPage, total)
+	if !ok {
 		return []credentials.Credential{}, total, nil
 	}
 	order := "c.created_at DESC, c.id DESC"
@@ -226,7 +225,7 @@ func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUI
 	if f.AppUserID != "" {
 		q = q.Where("u.user_id = ?", f.AppUserID)
 	}
-	err = q.OrderExpr(order).Limit(limit).Offset(int64(page-1) * limit).Scan(ctx)
+	err = q.OrderExpr(order).Limit(limit).Offset(offset).Scan(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list credentials of tenant %s: %w", tenantID, err)
 	}

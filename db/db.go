@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -153,3 +154,13 @@ func dbTimePtr(t *time.Time) *time.Time {
 
 // SQL returns the connection pool, for pool statistics (metrics).
 func (d *DB) SQL() *sql.DB { return d.bun.DB }
+
+// pageWindow turns a 1-based page and a page size (both at least 1) into LIMIT and OFFSET. ok is false
+// when there is nothing to read: no rows at all, or a page whose offset does not even fit an int64.
+func pageWindow(page, perPage, total int) (limit, offset int64, ok bool) {
+	limit = int64(perPage)
+	if total == 0 || int64(page-1) > (math.MaxInt64-limit)/limit {
+		return 0, 0, false
+	}
+	return limit, int64(page-1) * limit, true
+}

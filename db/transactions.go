@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -169,16 +168,15 @@ func (s *TransactionStore) List(ctx context.Context, tenantID uuid.UUID, f trans
 	}
 	total := int(count)
 
-	// An offset that does not fit an int64 is past every row there can be.
-	limit := int64(perPage)
-	if int64(page-1) > (math.MaxInt64-limit)/limit || total == 0 {
+	limit, offset, ok := pageWindow(page, perPage, total)
+	if !ok {
 		return []transactions.Transaction{}, total, nil
 	}
 	var rows []transactionReadRow
 	err = s.selectTransactions(&rows).
 		Where("t.tenant_id = ? AND t.user_id = ?", tenantID, f.UserID).
 		OrderExpr("t.created_at DESC, t.id DESC").
-		Limit(limit).Offset(int64(page-1) * limit).
+		Limit(limit).Offset(offset).
 		Scan(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list transactions of user %s in tenant %s: %w", f.UserID, tenantID, err)

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun/dialect"
@@ -60,16 +59,15 @@ func (s *CredentialStore) ListUsers(ctx context.Context, tenantID uuid.UUID, f c
 	}
 	total := int(count)
 
-	// An offset that does not fit an int64 is past every row there can be.
-	limit := int64(perPage)
-	if int64(page-1) > (math.MaxInt64-limit)/limit || total == 0 {
+	limit, offset, ok := pageWindow(page, perPage, total)
+	if !ok {
 		return []credentials.User{}, total, nil
 	}
 	var rows []userRow
 	err = s.db.NewSelect().Model(&rows).
 		Where("tenant_id = ?", tenantID).
 		OrderExpr(order).
-		Limit(limit).Offset(int64(page-1) * limit).
+		Limit(limit).Offset(offset).
 		Scan(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users of tenant %s: %w", tenantID, err)
