@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/credentials"
@@ -221,10 +222,21 @@ func ensureDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, s
 		if err := json.Unmarshal(b, &dc); err != nil {
 			return fmt.Errorf("read %s: %w", path, err)
 		}
+		id, _ := uuid.Parse(dc.TenantID)
+		if _, err := tenants.Get(ctx, id); errors.Is(err, tenant.ErrNotFound) {
+			// The database was replaced: make a new development tenant below.
+			fmt.Fprintf(stdout, "The development tenant in %s no longer exists; making a new one.\n", path)
+			return createDevTenant(ctx, cfg, tenants, stdout, path)
+		}
 		fmt.Fprintf(stdout, "Development tenant %s (keys in %s, admin token in %s; print them with: passkey-server dev-credentials)\n",
 			dc.TenantID, path, filepath.Join(cfg.DataDir, adminTokenFile))
 		return nil
 	}
+	return createDevTenant(ctx, cfg, tenants, stdout, path)
+}
+
+// createDevTenant makes the development tenant, keeps its credentials at path and prints them.
+func createDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, stdout io.Writer, path string) error {
 	cfgT := tenant.Config{
 		CORS: tenant.CORSConfig{AllowedOrigins: []string{"http://localhost:8000", "http://localhost:3000"}},
 		WebAuthn: tenant.WebAuthnConfig{

@@ -148,7 +148,6 @@ func TestEmbeddedFirstAndSecondStart(t *testing.T) {
 	stop()
 
 	cfg, out, stop = startServer(t, map[string]string{"PASSKEY_DATA_DIR": dir})
-	defer stop()
 	again := out.String()
 	if strings.Contains(again, secret[1]) || strings.Contains(again, token[1]) || !strings.Contains(again, devID) || !strings.Contains(again, dir) {
 		t.Fatalf("second start printed:\n%s", again)
@@ -170,6 +169,18 @@ func TestEmbeddedFirstAndSecondStart(t *testing.T) {
 	}
 	if err := printDevCredentials(cfg, &printed); err != nil || !strings.Contains(printed.String(), secret[1]) {
 		t.Fatalf("dev-credentials: %v %s", err, printed.String())
+	}
+	stop()
+
+	// A replaced database: the remembered development tenant is gone, so a new one is made and printed.
+	if err := os.Remove(filepath.Join(dir, "passkey.db")); err != nil {
+		t.Fatal(err)
+	}
+	_, out, stop = startServer(t, map[string]string{"PASSKEY_DATA_DIR": dir})
+	defer stop()
+	third := out.String()
+	if !strings.Contains(third, "no longer exists") || !strings.Contains(third, "sk_") || strings.Contains(third, secret[1]) {
+		t.Fatalf("start on a new database printed:\n%s", third)
 	}
 }
 
