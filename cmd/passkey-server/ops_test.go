@@ -34,7 +34,7 @@ func TestRateLimits(t *testing.T) {
 		proxies, _ := api.ParseTrustedProxies([]string{"0.0.0.0"}) // app.Test's peer is 0.0.0.0
 		dp.Proxies = proxies
 	})
-	a, _ := s.createTenant("example.com")
+	a, aSecret := s.createTenant("example.com")
 	b, _ := s.createTenant("example.com")
 	jwks := func(tenant, ip string) (int, string) {
 		resp := call(t, s.public, "GET", "/"+tenant+"/.well-known/jwks.json", nil, "X-Forwarded-For", ip)
@@ -56,6 +56,18 @@ func TestRateLimits(t *testing.T) {
 	}
 	if st, _ := jwks(b, "203.0.113.1"); st != 200 {
 		t.Fatalf("other tenant: %d", st)
+	}
+	// The application's server, with its secret key, is limited per key, not per address: it calls for
+	// all its users from one address.
+	for i := range 5 {
+		resp := call(t, s.public, "GET", "/"+a+"/.well-known/jwks.json", nil, "X-Forwarded-For", "203.0.113.1", "apiKey", aSecret)
+		if resp.StatusCode != 200 {
+			t.Fatalf("secret-key request %d from a limited address: %d", i, resp.StatusCode)
+		}
+	}
+	// A wrong key does not escape the address limit.
+	if st := call(t, s.public, "GET", "/"+a+"/.well-known/jwks.json", nil, "X-Forwarded-For", "203.0.113.1", "apiKey", "sk_made_up").StatusCode; st != 429 {
+		t.Fatalf("wrong key from a limited address: %d", st)
 	}
 	// The window resets.
 	time.Sleep(1100 * time.Millisecond)

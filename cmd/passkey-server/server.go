@@ -97,7 +97,7 @@ func newPublicApp(d deps) *fiber.App {
 	})
 
 	// Key-scoped routes come first: their first path segment would otherwise be taken for a tenant id.
-	limit := rateLimit(d.Limiter)
+	limit := rateLimit(d.Limiter, d.Tenants)
 	keyed := app.Group("/credentials", d.Tenants.KeyTenant(), limit)
 	d.MFA.KeyRoutes(keyed)
 	d.Credentials.KeyRoutes(keyed)
@@ -179,15 +179,25 @@ func requireAdminToken(tokens []string) fiber.Handler {
 }
 
 // rateLimit limits requests per tenant, client IP and API key once the tenant is known (so after the
-// tenant middleware; CORS preflights were answered before). Without a limiter it lets everything pass.
-func rateLimit(l *ratelimit.Limiter) fiber.Handler {
+// tenant middleware; CORS preflights were answered before). Requests with a valid secret key come from
+// the application's servers, which call for all their users from a few addresses: they are limited per
+// key, not per IP. Everything else (browsers, publishable keys, wrong keys) is limited per client IP.
+// Without a limiter it lets everything pass.
+func rateLimit(l *ratelimit.Limiter, tenants *tenant.Service) fiber.Handler {
 	if l == nil {
 		return func(c *fiber.Ctx) error { return c.Next() }
 	}
 	return l.Middleware(func(c *fiber.Ctx) ratelimit.Keys {
-		k := ratelimit.Keys{IP: api.ClientIP(c), APIKey: tenant.RequestSecret(c)}
+		var k ratelimit.Keys
 		if snap := tenant.FromContext(c); snap != nil {
 			k.Tenant = snap.ID.String()
+		}
+		key, err := tenants.RequestKey(c)
+		if err == nil {
+			k.APIKey = key.ID.String()
+		}
+		if err != nil || key.Kind != tenant.KindSecret {
+			k.IP = api.ClientIP(c)
 		}
 		return k
 	})
