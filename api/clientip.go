@@ -57,7 +57,7 @@ func (t TrustedProxies) Middleware() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ip := c.Context().RemoteIP().String()
 		if len(t) > 0 && t.trusts(ip) {
-			hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+			hops := forwardedHops(c)
 			for i := len(hops) - 1; i >= 0; i-- {
 				hop := strings.TrimSpace(hops[i])
 				if _, err := netip.ParseAddr(hop); err != nil {
@@ -72,6 +72,17 @@ func (t TrustedProxies) Middleware() fiber.Handler {
 		c.Locals(clientIPLocal{}, ip)
 		return c.Next()
 	}
+}
+
+// forwardedHops returns the addresses of every X-Forwarded-For header line of the request, in order.
+// A proxy may append its own line rather than extend the last one (HAProxy's option forwardfor does),
+// so reading only the first line would let a client's own line pass for the proxy's.
+func forwardedHops(c *fiber.Ctx) []string {
+	var hops []string
+	for _, line := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		hops = append(hops, strings.Split(string(line), ",")...)
+	}
+	return hops
 }
 
 // ClientIP returns the client address the TrustedProxies middleware determined, or the peer address.

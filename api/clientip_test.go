@@ -15,15 +15,18 @@ func TestClientIP(t *testing.T) {
 	cases := []struct {
 		name    string
 		trusted []string
-		xff     string
+		xff     []string // one entry per header line
 		want    string
 	}{
-		{"no proxies: header ignored", nil, "203.0.113.9", "0.0.0.0"},
-		{"untrusted peer: header ignored", []string{"10.0.0.0/8"}, "203.0.113.9", "0.0.0.0"},
-		{"trusted peer", []string{"0.0.0.0"}, "203.0.113.9", "203.0.113.9"},
-		{"spoofed left part is skipped", []string{"0.0.0.0", "10.0.0.0/8"}, "1.2.3.4, 203.0.113.9, 10.1.1.1", "203.0.113.9"},
-		{"garbage stops the walk", []string{"0.0.0.0"}, "203.0.113.9, nonsense", "0.0.0.0"},
-		{"ipv6", []string{"0.0.0.0"}, "2001:db8::1", "2001:db8::1"},
+		{"no proxies: header ignored", nil, []string{"203.0.113.9"}, "0.0.0.0"},
+		{"untrusted peer: header ignored", []string{"10.0.0.0/8"}, []string{"203.0.113.9"}, "0.0.0.0"},
+		{"trusted peer", []string{"0.0.0.0"}, []string{"203.0.113.9"}, "203.0.113.9"},
+		{"spoofed left part is skipped", []string{"0.0.0.0", "10.0.0.0/8"}, []string{"1.2.3.4, 203.0.113.9, 10.1.1.1"}, "203.0.113.9"},
+		{"garbage stops the walk", []string{"0.0.0.0"}, []string{"203.0.113.9, nonsense"}, "0.0.0.0"},
+		{"ipv6", []string{"0.0.0.0"}, []string{"2001:db8::1"}, "2001:db8::1"},
+		// A proxy that adds its own header line: the client's line comes first and must not win.
+		{"proxy appends a line", []string{"0.0.0.0"}, []string{"10.0.0.6", "198.51.100.7"}, "198.51.100.7"},
+		{"lines and commas", []string{"0.0.0.0", "10.0.0.0/8"}, []string{"1.2.3.4, 203.0.113.9", "10.1.1.1"}, "203.0.113.9"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -35,7 +38,9 @@ func TestClientIP(t *testing.T) {
 			app.Use(proxies.Middleware())
 			app.Get("/", func(c *fiber.Ctx) error { return c.SendString(api.ClientIP(c)) })
 			req := httptest.NewRequest("GET", "/", nil)
-			req.Header.Set("X-Forwarded-For", c.xff)
+			for _, line := range c.xff {
+				req.Header.Add("X-Forwarded-For", line)
+			}
 			resp, err := app.Test(req)
 			if err != nil {
 				t.Fatal(err)
