@@ -50,6 +50,10 @@ type Route struct {
 	// route that creates a tenant (POST /tenants answers {"id": ...}); the tenant package cannot call
 	// SetTenant, as audit depends on it.
 	TenantFromResponse bool
+	// ResponseDetails copies string members of a plain route's JSON response into Details, as
+	// response member → detail key (the id of a created API key, the kid of a new signing key). Never
+	// name a secret here.
+	ResponseDetails map[string]string
 }
 
 // RouteKey is the key of a route in the table Middleware takes: the method and the route pattern as
@@ -61,9 +65,9 @@ func RouteKey(method, path string) string { return method + " " + path }
 // and never internal error text.
 type Describe func(err error) (status int, code, details string)
 
-// Middleware records one event per request to a route of routes (keys from RouteKey), after the
-// handler ran: "<Type>_succeeded" or "<Type>_failed" for ceremony routes, "<Type>" for plain routes
-// (successes only). Requests to other routes record nothing. The event has the tenant (the request's
+// Middleware records one event per request to a route of routes, after the handlers ran (see
+// Routes.Match: a request that a group middleware rejected before its route ran counts too):
+// "<Type>_succeeded" or "<Type>_failed" for ceremony routes, "<Type>" for plain routes (successes only). Requests to other routes record nothing. The event has the tenant (the request's
 // tenant, else the :tenant_id parameter when it is a UUID), the request id, the client address
 // (api.ClientIP, which believes X-Forwarded-For only from trusted proxies), the User-Agent (at most
 // 1,024 bytes), the actor and transaction set with SetActor and SetTransaction, and for failures the
@@ -76,18 +80,14 @@ type Describe func(err error) (status int, code, details string)
 // read from the JSON error body ("code", "details"), which is what the client was sent.
 //
 // Recording never blocks and never fails a request (see Recorder.Record).
-func Middleware(rec *Recorder, routes map[string]Route, describe Describe) fiber.Handler {
-	table := make(map[string]Route, len(routes))
-	for k, r := range routes {
-		table[k] = r
-	}
+func Middleware(rec *Recorder, routes *Routes, describe Describe) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if rec == nil {
 			return c.Next()
 		}
 		c.Locals(recorderLocal, rec)
 		err := c.Next()
-		route, ok := table[RouteKey(c.Method(), c.Route().Path)]
+		route, ok := routes.Match(c)
 		if !ok {
 			return err
 		}
@@ -113,15 +113,47 @@ func Middleware(rec *Recorder, routes map[string]Route, describe Describe) fiber
 				e.TenantID = &id
 			}
 		}
+		if plain {
+			e.Details = plainDetails(c, route)
+		}
 		if route.Global {
 			if e.TenantID != nil {
-				e.Details = map[string]any{"tenant_id": e.TenantID.String()}
+				e.Details["tenant_id"] = e.TenantID.String()
 			}
 			e.TenantID = nil
+		} else if e.TenantID == nil {
+			// Nobody could read an event without a tenant (a bogus key on a key-scoped route), and
+			// unauthenticated clients must not be able to fill the table with them.
+			return err
 		}
 		rec.Record(e)
 		return err
 	}
+}
+
+// plainDetails returns what a plain route acted on: its path parameters other than the tenant (the
+// credential, API key or user) and the members of the response that route.ResponseDetails names.
+func plainDetails(c *fiber.Ctx, route Route) map[string]any {
+	d := map[string]any{}
+	for _, name := range c.Route().Params {
+		if name != "tenant_id" && c.Params(name) != "" {
+			d[name] = strings.Clone(c.Params(name))
+		}
+	}
+	if len(route.ResponseDetails) == 0 {
+		return d
+	}
+	body := c.Response().Body()
+	var members map[string]any
+	if len(body) == 0 || len(body) > maxErrorBody || json.Unmarshal(body, &members) != nil {
+		return d
+	}
+	for member, key := range route.ResponseDetails {
+		if v, ok := members[member].(string); ok {
+			d[key] = v
+		}
+	}
+	return d
 }
 
 // Admin records an event of type typ for the request now, with the request's metadata (request id,
@@ -257,6 +289,9 @@ type Entry struct {
 	// TransactionID is null, never omitted, when the event has no transaction (as in Hanko).
 	TransactionID *string `json:"transaction_id"`
 	Ceremony      string  `json:"ceremony,omitempty"`
+	// Details says what an admin or credential change acted on (credential_id, secret_id, user_id,
+	// api_key_id, kid; tenant_id for a deleted tenant).
+	Details map[string]any `json:"details,omitempty"`
 }
 
 // NewEntry returns the wire form of e.
@@ -264,7 +299,7 @@ func NewEntry(e Event) Entry {
 	out := Entry{
 		ID: e.ID, Type: e.Type, Error: e.Error, RequestID: e.RequestID, SourceIP: e.SourceIP,
 		UserAgent: e.UserAgent, ActorUserID: e.ActorUserID, CreatedAt: e.CreatedAt, UpdatedAt: e.CreatedAt,
-		TenantID: e.TenantID, Ceremony: e.Ceremony,
+		TenantID: e.TenantID, Ceremony: e.Ceremony, Details: e.Details,
 	}
 	if e.TransactionID != "" {
 		tx := e.TransactionID
@@ -307,7 +342,7 @@ func (h *Handlers) PublicList(c *fiber.Ctx) error {
 	if snap == nil {
 		return errNoTenant
 	}
-	return h.list(c, snap.ID)
+	return h.list(c, &snap.ID)
 }
 
 // AdminList answers GET /tenants/:tenant_id/audit_logs.
@@ -321,18 +356,25 @@ func (h *Handlers) AdminList(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	return h.list(c, id)
+	return h.list(c, &id)
 }
 
-func (h *Handlers) list(c *fiber.Ctx, tenantID uuid.UUID) error {
+// DeploymentList answers GET /audit_logs on the admin API: the deployment-wide events, which belong
+// to no tenant (the deletion of a tenant, whose id is in details).
+func (h *Handlers) DeploymentList(c *fiber.Ctx) error {
+	return h.list(c, nil)
+}
+
+// list answers a query over the events of tenantID, or the deployment-wide events when it is nil.
+func (h *Handlers) list(c *fiber.Ctx, tenantID *uuid.UUID) error {
 	f, err := h.ParseFilter(c)
 	if err != nil {
 		return err
 	}
-	f.TenantID = &tenantID
+	f.TenantID = tenantID
 	events, total, err := h.store.List(c.UserContext(), f)
 	if err != nil {
-		return fmt.Errorf("list audit logs of tenant %s: %w", tenantID, err)
+		return fmt.Errorf("list audit logs: %w", err)
 	}
 	out := make([]Entry, 0, len(events))
 	for _, e := range events {

@@ -105,7 +105,7 @@ func queryApp(svc *tenant.Service, rec *audit.Recorder, h *audit.Handlers) *fibe
 		return c.Status(status).JSON(fiber.Map{"title": "error", "details": details, "status": status, "code": code})
 	}})
 	app.Use(requestid.New())
-	app.Use(audit.Middleware(rec, routes, describeAll))
+	app.Use(audit.Middleware(rec, audit.NewRoutes(routes), describeAll))
 	app.Get("/tenants/:tenant_id/audit_logs", h.AdminList)
 	g := app.Group("/:tenant_id", svc.PathTenant())
 	g.Post("/login/finalize", func(c *fiber.Ctx) error {

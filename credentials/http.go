@@ -218,6 +218,9 @@ func (h *Handlers) rename(c *fiber.Ctx) error {
 	if err := api.DecodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := h.setOwner(c); err != nil {
+		return err
+	}
 	if err := h.svc.Rename(c.UserContext(), tenant.FromContext(c), c.Params("credential_id"), req.Name); err != nil {
 		return err
 	}
@@ -225,8 +228,22 @@ func (h *Handlers) rename(c *fiber.Ctx) error {
 }
 
 func (h *Handlers) remove(c *fiber.Ctx) error {
+	if err := h.setOwner(c); err != nil {
+		return err
+	}
 	if err := h.svc.Delete(c.UserContext(), tenant.FromContext(c), c.Params("credential_id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// setOwner makes the owner of the credential in the path the actor of the request's audit event, so
+// that a user's audit trail (actor_user_id) shows the renaming and deletion of their passkeys.
+func (h *Handlers) setOwner(c *fiber.Ctx) error {
+	cred, err := h.svc.Get(c.UserContext(), tenant.FromContext(c), c.Params("credential_id"))
+	if err != nil {
+		return err
+	}
+	audit.SetActor(c, cred.AppUserID)
+	return nil
 }

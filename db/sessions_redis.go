@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/passkey-server/passkey-server/metrics"
 	"net/url"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/metrics"
 )
 
 // sessionMaxChallengeLen bounds the challenge accepted by the session stores. go-webauthn issues 32-byte
@@ -40,6 +40,9 @@ func OpenRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
 		}
 		return nil, fmt.Errorf("open redis: parse URL: %w", err)
 	}
+	// Callers bound their Redis calls with context deadlines (readiness 2 s, rate limits 250 ms); without
+	// this, go-redis ignores them and waits out its own 3 s read timeout on a hung server.
+	opts.ContextTimeoutEnabled = true
 	client := redis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()

@@ -454,6 +454,11 @@ func TestSessionOpenRedis(t *testing.T) {
 	if err := NewRedisSessions(client, "").Ping(t.Context()); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
+	// Readiness and the rate limiter bound their calls with context deadlines; go-redis honours them
+	// only with this option.
+	if !client.Options().ContextTimeoutEnabled {
+		t.Error("OpenRedis: ContextTimeoutEnabled is off, so context deadlines are ignored")
+	}
 	_ = client.Close()
 
 	for _, rawURL := range []string{

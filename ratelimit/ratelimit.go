@@ -108,8 +108,7 @@ type Limiter struct {
 	// Set it before the limiter is used.
 	OnError func(error)
 	// Timeout bounds the checks of one request (DefaultTimeout). Set it before the limiter is used.
-	// go-redis honours it only with Options.ContextTimeoutEnabled; otherwise its own read and write
-	// timeouts apply.
+	// go-redis honours it only with Options.ContextTimeoutEnabled, which db.OpenRedis sets.
 	Timeout time.Duration
 }
 

@@ -33,12 +33,17 @@ var auditRoutes = func() map[string]audit.Route {
 	add("PUT", "/tenants/:tenant_id", audit.Route{Type: "tenant_updated", Plain: true})
 	add("DELETE", "/tenants/:tenant_id", audit.Route{Type: "tenant_deleted", Global: true})
 	add("PUT", "/tenants/:tenant_id/config", audit.Route{Type: "tenant_config_updated", Plain: true})
-	add("POST", "/tenants/:tenant_id/secrets/api", audit.Route{Type: "api_key_created", Plain: true})
+	add("POST", "/tenants/:tenant_id/secrets/api", audit.Route{Type: "api_key_created", Plain: true,
+		ResponseDetails: map[string]string{"id": "api_key_id", "name": "name", "kind": "kind"}})
 	add("DELETE", "/tenants/:tenant_id/secrets/api/:secret_id", audit.Route{Type: "api_key_deleted", Plain: true})
-	add("POST", "/tenants/:tenant_id/signing_keys", audit.Route{Type: "signing_key_rotated", Plain: true})
+	add("POST", "/tenants/:tenant_id/signing_keys", audit.Route{Type: "signing_key_rotated", Plain: true,
+		ResponseDetails: map[string]string{"kid": "kid", "algorithm": "algorithm"}})
 	add("DELETE", "/tenants/:tenant_id/users/:user_id", audit.Route{Type: "user_deleted", Plain: true})
 	return m
 }()
+
+// auditTable finds the audit route of a request, for the audit middleware and the ceremony metrics.
+var auditTable = audit.NewRoutes(auditRoutes)
 
 // describeError tells the audit log the status, code and client-facing details of an error: what the
 // client was sent, never internal error text.

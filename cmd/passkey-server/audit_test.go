@@ -10,6 +10,7 @@ import (
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/tenant"
 )
 
 // auditLog flushes the recorder and reads a tenant's audit log through the public API.
@@ -108,4 +109,138 @@ func keysOf(m map[string]audit.Entry) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestAuditEveryEventType drives every audited route of the real route table, on both route families,
+// once to success and once to failure, and checks that every type the table can record appears with
+// its fields: ceremony, error code, actor, transaction, and what an admin or credential change acted
+// on. Failures that a group middleware answers before the route runs (a missing or publishable key on
+// an MFA route) are recorded too.
+func TestAuditEveryEventType(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		seen := map[string]audit.Entry{}
+		eachFamily(t, s, "example.com", func(t *testing.T, r *rp) {
+			resp := s.adminCall("POST", "/tenants/"+r.id+"/secrets/api", map[string]any{"name": "web", "kind": "publishable"})
+			pk := decode[tenant.APIKeyDTO](t, resp).Secret
+			key := authenticatortest.New(authenticatortest.Options{})
+			roaming := authenticatortest.New(authenticatortest.Options{})
+			garbage := []byte(`{"type":"public-key"}`)
+
+			_, credID := r.register(key, "alice")
+			expectStatus(t, r.post(r.path("/registration/initialize", "/credentials/register/initialize"), map[string]any{"user_id": "bob"}, true), 400, "invalid_request")
+			expectStatus(t, r.registrationFinalize(garbage), 400, "invalid_credential_response")
+			r.login(key, "alice")
+			expectStatus(t, r.post(r.path("/login/initialize", "/credentials/login/initialize"), map[string]any{"user_id": "nobody"}, true), 404, "user_not_found")
+			expectStatus(t, r.loginFinalize(garbage), 400, "invalid_credential_response")
+
+			r.mfaRegister(roaming, "alice")
+			assertion, err := roaming.Get(r.mfaLoginOptions("alice"), testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectStatus(t, r.post(r.mfaPath("/login/finalize", "/login/finalize"), assertion, true), 200, "")
+			// MFA routes need a secret key; the group middleware refuses before the route runs.
+			noKey := []string{}
+			status, code := 401, "api_key_missing"
+			if r.keyScoped {
+				noKey, status, code = []string{"Authorization", "Bearer " + pk}, 403, "secret_key_required"
+			}
+			for _, p := range []string{r.mfaPath("/registration/initialize", "/register/initialize"), r.mfaPath("/registration/finalize", "/register/finalize"),
+				r.mfaPath("/login/initialize", "/login/initialize"), r.mfaPath("/login/finalize", "/login/finalize")} {
+				expectStatus(t, call(t, s.public, "POST", p, map[string]any{"user_id": "alice", "username": "alice"}, noKey...), status, code)
+			}
+
+			options := r.txInit("alice", "pay-1", `{"amount":"1.00"}`)
+			assertion, err = key.Get(options, testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectStatus(t, r.post(r.txPath("/finalize"), assertion, true), 200, "")
+			expectStatus(t, r.post(r.txPath("/initialize"), `{"user_id":"alice","transaction_id":"pay-1","transaction_data":{"a":1}}`, true), 409, "transaction_exists")
+			expectStatus(t, r.post(r.txPath("/finalize"), assertion, true), 401, "transaction_not_found")
+
+			credPath := r.path("/credentials/"+credID, "/credentials/"+credID)
+			expectStatus(t, call(t, s.public, "PATCH", credPath, map[string]any{"name": "Laptop"}, r.keyHeaders(true)...), 204, "")
+			expectStatus(t, call(t, s.public, "DELETE", credPath, nil, r.keyHeaders(true)...), 204, "")
+
+			entries := r.auditLog("?per_page=200")
+			for _, e := range entries {
+				if e.TenantID == nil || e.TenantID.String() != r.id || e.RequestID == "" || e.SourceIP == "" {
+					t.Fatalf("entry without its fields: %+v", e)
+				}
+				if strings.HasSuffix(e.Type, audit.SuffixFailed) && e.Error == "" {
+					t.Errorf("failure without its error: %+v", e)
+				}
+				if _, ok := seen[e.Type]; !ok || e.ActorUserID != "" {
+					seen[e.Type] = e
+				}
+			}
+			for _, e := range entries {
+				switch e.Type {
+				case "mfa_registration_init_failed", "mfa_authentication_final_failed":
+					if !strings.HasPrefix(e.Error, code) {
+						t.Errorf("%s: error %q, want %s", e.Type, e.Error, code)
+					}
+				case "webauthn_credential_updated", "webauthn_credential_deleted":
+					if e.ActorUserID != "alice" || e.Details["credential_id"] != credID {
+						t.Errorf("%s: actor %q details %v", e.Type, e.ActorUserID, e.Details)
+					}
+				case "webauthn_transaction_init_failed":
+					if e.TransactionID == nil || *e.TransactionID != "pay-1" || !strings.HasPrefix(e.Error, "transaction_exists") {
+						t.Errorf("%+v", e)
+					}
+				}
+			}
+		})
+
+		// Admin changes.
+		r := newRP(t, s, "example.com")
+		expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id, map[string]any{"display_name": "Renamed"}), 204, "")
+		expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id+"/config", validConfig("example.com")), 204, "")
+		k := decode[tenant.APIKeyDTO](t, s.adminCall("POST", "/tenants/"+r.id+"/secrets/api", map[string]any{"name": "second"}))
+		expectStatus(t, s.adminCall("DELETE", "/tenants/"+r.id+"/secrets/api/"+k.ID.String(), nil), 204, "")
+		kid := decode[map[string]any](t, s.adminCall("POST", "/tenants/"+r.id+"/signing_keys", nil))["kid"]
+		r.register(authenticatortest.New(authenticatortest.Options{}), "carol")
+		expectStatus(t, s.adminCall("DELETE", "/tenants/"+r.id+"/users/carol", nil), 204, "")
+		for _, e := range r.auditLog("?per_page=200") {
+			seen[e.Type] = e
+		}
+		want := map[string]map[string]any{
+			"api_key_created":     {"api_key_id": k.ID.String(), "name": "second", "kind": "secret"},
+			"api_key_deleted":     {"secret_id": k.ID.String()},
+			"signing_key_rotated": {"kid": kid, "algorithm": "ES256"},
+			"user_deleted":        {"user_id": "carol"},
+		}
+		for typ, details := range want {
+			for k, v := range details {
+				if got := seen[typ].Details[k]; got != v {
+					t.Errorf("%s: details[%s] = %v, want %v (%v)", typ, k, got, v, seen[typ].Details)
+				}
+			}
+		}
+		for _, e := range seen {
+			if strings.Contains(mustJSON(t, e), k.Secret) || strings.Contains(mustJSON(t, e), r.secret) {
+				t.Fatalf("an audit entry holds an API key: %+v", e)
+			}
+		}
+
+		// The deletion of a tenant is a deployment-wide event, listed by GET /audit_logs.
+		expectStatus(t, s.adminCall("DELETE", "/tenants/"+r.id, nil), 204, "")
+		if err := s.audit.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range decode[[]audit.Entry](t, s.adminCall("GET", "/audit_logs?type=tenant_deleted", nil)) {
+			if e.Details["tenant_id"] == r.id && e.TenantID == nil {
+				seen[e.Type] = e
+			}
+		}
+		expectStatus(t, s.adminCall("GET", "/audit_logs?type=nonsense", nil), 400, "invalid_filter")
+
+		for _, typ := range audit.Types(auditRoutes) {
+			if _, ok := seen[typ]; !ok {
+				t.Errorf("no %s event was recorded", typ)
+			}
+		}
+	})
 }

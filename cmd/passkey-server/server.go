@@ -84,7 +84,7 @@ func newFiberApp(d deps, name string) *fiber.App {
 	}
 	app.Use(d.Proxies.Middleware())
 	app.Use(accessLog(d.Log, name, d.Metrics))
-	app.Use(audit.Middleware(d.Audit, auditRoutes, describeError))
+	app.Use(audit.Middleware(d.Audit, auditTable, describeError))
 	app.Use(recover.New())
 	return app
 }
@@ -132,6 +132,7 @@ func newAdminApp(d deps) *fiber.App {
 	d.Tenants.AdminRoutes(admin)
 	d.Credentials.AdminUserRoutes(admin, d.Transactions.UserTransactions)
 	admin.Get("/tenants/:tenant_id/audit_logs", d.AuditLogs.AdminList)
+	admin.Get("/audit_logs", d.AuditLogs.DeploymentList)
 	return app
 }
 
@@ -217,7 +218,7 @@ func accessLog(log *slog.Logger, app string, m *metrics.Metrics) fiber.Handler {
 			}
 		}
 		snap := tenant.FromContext(c)
-		if r, ok := auditRoutes[audit.RouteKey(c.Method(), c.Route().Path)]; ok && r.Ceremony != "" && m != nil && snap != nil {
+		if r, ok := auditTable.Match(c); ok && r.Ceremony != "" && m != nil && snap != nil {
 			outcome := "succeeded"
 			if c.Response().StatusCode() >= 400 {
 				outcome = "failed"
