@@ -50,9 +50,15 @@ type Limits struct {
 type Rules struct {
 	// Limits are the defaults.
 	Limits
-	// Overrides holds per-tenant limits, keyed by tenant id as Keys.Tenant gives it. A non-zero field
-	// replaces the default of its dimension; a zero field keeps the default.
-	Overrides map[string]Limits
+	// Overrides holds per-tenant limits, keyed by tenant id as Keys.Tenant gives it (the lowercase,
+	// hyphenated UUID).
+	Overrides map[string]Override
+}
+
+// Override is one tenant's own limits. A set field replaces the default of its dimension (a zero Limit
+// switches the dimension off for the tenant); a nil field keeps the default.
+type Override struct {
+	PerTenant, PerIP, PerKey *redis_rate.Limit
 }
 
 // limitsFor returns the limits that apply to tenant.
@@ -62,14 +68,13 @@ func (r Rules) limitsFor(tenant string) Limits {
 	if !ok {
 		return l
 	}
-	if !o.PerTenant.IsZero() {
-		l.PerTenant = o.PerTenant
-	}
-	if !o.PerIP.IsZero() {
-		l.PerIP = o.PerIP
-	}
-	if !o.PerKey.IsZero() {
-		l.PerKey = o.PerKey
+	for _, f := range []struct {
+		dst *redis_rate.Limit
+		o   *redis_rate.Limit
+	}{{&l.PerTenant, o.PerTenant}, {&l.PerIP, o.PerIP}, {&l.PerKey, o.PerKey}} {
+		if f.o != nil {
+			*f.dst = *f.o
+		}
 	}
 	return l
 }
@@ -123,9 +128,16 @@ func newLimiter(s store, prefix string, rules Rules) *Limiter {
 		l.PerTenant, l.PerIP, l.PerKey = withBurst(l.PerTenant), withBurst(l.PerIP), withBurst(l.PerKey)
 		return l
 	}
-	r := Rules{Limits: norm(rules.Limits), Overrides: make(map[string]Limits, len(rules.Overrides))}
+	r := Rules{Limits: norm(rules.Limits), Overrides: make(map[string]Override, len(rules.Overrides))}
 	for id, o := range rules.Overrides {
-		r.Overrides[id] = norm(o)
+		var n Override
+		for _, f := range []struct{ dst, src **redis_rate.Limit }{{&n.PerTenant, &o.PerTenant}, {&n.PerIP, &o.PerIP}, {&n.PerKey, &o.PerKey}} {
+			if *f.src != nil {
+				l := withBurst(**f.src)
+				*f.dst = &l
+			}
+		}
+		r.Overrides[id] = n
 	}
 	return &Limiter{store: s, prefix: prefix, rules: r, Timeout: DefaultTimeout}
 }

@@ -167,7 +167,11 @@ func TestTripsAfterN(t *testing.T) {
 func TestOverride(t *testing.T) {
 	rules := ratelimit.Rules{
 		Limits:    ratelimit.Limits{PerTenant: redis_rate.PerMinute(2), PerIP: redis_rate.PerMinute(100)},
-		Overrides: map[string]ratelimit.Limits{"big": {PerTenant: redis_rate.PerMinute(5)}},
+		Overrides: map[string]ratelimit.Override{
+			"big": {PerTenant: ptr(redis_rate.PerMinute(5))},
+			// A zero limit switches the dimension off for the tenant; the per-IP default still applies.
+			"unlimited": {PerTenant: ptr(redis_rate.Limit{})},
+		},
 	}
 	for name, l := range stores(t, rules) {
 		t.Run(name, func(t *testing.T) {
@@ -177,6 +181,9 @@ func TestOverride(t *testing.T) {
 			}
 			if got := allowedCount(t, app, req{tenant: "big", ip: "192.0.2.1"}, 8); got != 5 {
 				t.Errorf("overridden tenant: %d allowed, want 5", got)
+			}
+			if got := allowedCount(t, app, req{tenant: "unlimited", ip: "192.0.2.1"}, 8); got != 8 {
+				t.Errorf("tenant limit switched off: %d allowed, want 8", got)
 			}
 		})
 	}
@@ -368,3 +375,5 @@ func TestParseLimit(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

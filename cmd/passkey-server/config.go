@@ -15,6 +15,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/ratelimit"
@@ -181,17 +182,30 @@ func (c Config) rateRules() (ratelimit.Rules, error) {
 	parse("PASSKEY_RATE_LIMIT_IP", c.RateIP, &r.PerIP)
 	parse("PASSKEY_RATE_LIMIT_KEY", c.RateKey, &r.PerKey)
 	if c.RateOverrides != "" {
-		var raw map[string]struct{ Tenant, IP, Key string }
+		var raw map[string]struct{ Tenant, IP, Key *string }
 		if err := json.Unmarshal([]byte(c.RateOverrides), &raw); err != nil {
 			errs = append(errs, "PASSKEY_RATE_LIMIT_OVERRIDES is not a JSON object of tenant id to {tenant, ip, key}")
 		}
-		r.Overrides = map[string]ratelimit.Limits{}
+		r.Overrides = map[string]ratelimit.Override{}
 		for id, o := range raw {
-			var l ratelimit.Limits
-			parse("PASSKEY_RATE_LIMIT_OVERRIDES "+id+".tenant", o.Tenant, &l.PerTenant)
-			parse("PASSKEY_RATE_LIMIT_OVERRIDES "+id+".ip", o.IP, &l.PerIP)
-			parse("PASSKEY_RATE_LIMIT_OVERRIDES "+id+".key", o.Key, &l.PerKey)
-			r.Overrides[id] = l
+			tenantID, err := uuid.Parse(id)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("PASSKEY_RATE_LIMIT_OVERRIDES: %q is not a tenant id (a UUID)", id))
+				continue
+			}
+			// An omitted dimension keeps the default; "off" switches it off for this tenant.
+			override := func(name string, v *string) *redis_rate.Limit {
+				if v == nil {
+					return nil
+				}
+				var l redis_rate.Limit
+				parse("PASSKEY_RATE_LIMIT_OVERRIDES "+id+"."+name, *v, &l)
+				return &l
+			}
+			// Keys.Tenant is the canonical (lowercase) form, whatever case the operator wrote.
+			r.Overrides[tenantID.String()] = ratelimit.Override{
+				PerTenant: override("tenant", o.Tenant), PerIP: override("ip", o.IP), PerKey: override("key", o.Key),
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -35,6 +36,38 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	}
 	_, err = loadConfig(map[string]string{"PASSKEY_MASTER_KEY": "c2hvcnQ=", "PASSKEY_ADMIN_TOKENS": "short"})
 	if err == nil || !strings.Contains(err.Error(), "32 bytes") || !strings.Contains(err.Error(), "shorter than 16") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRateLimitOverrides checks that per-tenant overrides are keyed by the canonical tenant id whatever
+// case the operator wrote, that an omitted dimension keeps the default and "off" switches one off, and
+// that a key that is no tenant id is reported.
+func TestRateLimitOverrides(t *testing.T) {
+	const id = "6F1C2E3A-0B4D-4E5F-8A9B-0C1D2E3F4A5B"
+	c, err := loadConfig(map[string]string{"PASSKEY_RATE_LIMIT_OVERRIDES": `{"` + id + `": {"tenant": "10/s", "ip": "off"}}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := c.rateRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := rules.Overrides[strings.ToLower(id)]
+	if !ok {
+		t.Fatalf("override not under the lowercase id: %v", rules.Overrides)
+	}
+	if o.PerTenant == nil || o.PerTenant.Rate != 10 || o.PerTenant.Period != time.Second {
+		t.Errorf("tenant limit %+v, want 10/s", o.PerTenant)
+	}
+	if o.PerIP == nil || !o.PerIP.IsZero() {
+		t.Errorf("ip limit %+v, want off (zero)", o.PerIP)
+	}
+	if o.PerKey != nil {
+		t.Errorf("key limit %+v, want the default (nil)", o.PerKey)
+	}
+	_, err = loadConfig(map[string]string{"PASSKEY_RATE_LIMIT_OVERRIDES": `{"not-a-tenant": {"tenant": "10/s"}, "` + id + `": {"key": "often"}}`})
+	if err == nil || !strings.Contains(err.Error(), `"not-a-tenant" is not a tenant id`) || !strings.Contains(err.Error(), "often") {
 		t.Fatalf("err = %v", err)
 	}
 }
