@@ -166,7 +166,7 @@ func TestTripsAfterN(t *testing.T) {
 
 func TestOverride(t *testing.T) {
 	rules := ratelimit.Rules{
-		Limits:    ratelimit.Limits{PerTenant: redis_rate.PerMinute(2), PerIP: redis_rate.PerMinute(100)},
+		Limits: ratelimit.Limits{PerTenant: redis_rate.PerMinute(2), PerIP: redis_rate.PerMinute(100)},
 		Overrides: map[string]ratelimit.Override{
 			"big": {PerTenant: ptr(redis_rate.PerMinute(5))},
 			// A zero limit switches the dimension off for the tenant; the per-IP default still applies.
