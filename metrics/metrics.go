@@ -248,6 +248,16 @@ func (m *Metrics) RegisterRedisPool(name string, stats func() RedisPoolStats) er
 	return nil
 }
 
+// RegisterCounter exports a counter that another package keeps (the audit log's dropped events, the
+// rate limiter's Redis failures): value is read at each scrape.
+func (m *Metrics) RegisterCounter(name, help string, value func() uint64) error {
+	c := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(value()) })
+	if err := m.reg.Register(c); err != nil {
+		return fmt.Errorf("register %s: %w", name, err)
+	}
+	return nil
+}
+
 // Handler serves the registry in the Prometheus exposition format (GET /metrics on the admin app).
 func (m *Metrics) Handler() fiber.Handler {
 	return adaptor.HTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))

@@ -191,6 +191,11 @@ func TestPoolCollectors(t *testing.T) {
 	if err := m.RegisterDB("main", db); err == nil {
 		t.Error("registering the same database twice succeeded")
 	}
+	dropped := uint64(0)
+	if err := m.RegisterCounter("passkey_audit_events_dropped_total", "dropped", func() uint64 { return dropped }); err != nil {
+		t.Fatal(err)
+	}
+	dropped = 3 // read at scrape time
 	err := m.RegisterRedisPool("sessions", func() metrics.RedisPoolStats {
 		return metrics.RedisPoolStats{Hits: 7, Misses: 2, Timeouts: 1, Total: 5, Idle: 3, Stale: 4}
 	})
@@ -206,6 +211,7 @@ func TestPoolCollectors(t *testing.T) {
 		`passkey_redis_pool_connections{name="sessions"} 5`,
 		`passkey_redis_pool_idle_connections{name="sessions"} 3`,
 		`passkey_redis_pool_stale_connections_total{name="sessions"} 4`,
+		`passkey_audit_events_dropped_total 3`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("scrape lacks %s", want)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -138,5 +139,22 @@ func waitRedis(t *testing.T, url string) *redis.Client {
 			t.Fatalf("private redis on %s did not start: %v", url, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStoreErrorsLogSparingly checks that a Redis outage seen by the rate limiter is counted in full but
+// logged once per interval, not once per request.
+func TestStoreErrorsLogSparingly(t *testing.T) {
+	var buf lockedBuffer
+	var s storeErrors
+	record := s.record(newTextLogger(&buf))
+	for range 100 {
+		record(errors.New("redis: connection refused"))
+	}
+	if got := s.count.Load(); got != 100 {
+		t.Errorf("counted %d failures, want 100", got)
+	}
+	if n := strings.Count(buf.String(), "rate limiter: Redis failed"); n != 1 {
+		t.Errorf("logged %d warnings for 100 failures, want 1:\n%s", n, buf.String())
 	}
 }

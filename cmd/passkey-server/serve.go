@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -68,6 +69,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	rules, _ := cfg.rateRules() // validated with the config
 	proxies, _ := api.ParseTrustedProxies(cfg.TrustedProxies)
 	limiter := ratelimit.NewMemory(rules, 0)
+	var limiterErrors storeErrors
 	var sessions credentials.SessionStore
 	if cfg.RedisURL != "" {
 		client, err := db.OpenRedis(ctx, cfg.RedisURL)
@@ -79,7 +81,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 		limiter = ratelimit.New(client, cfg.RedisPrefix, rules)
-		limiter.OnError = func(err error) { log.Warn("rate limiter: Redis failed, request let through", "error", err) }
+		limiter.OnError = limiterErrors.record(log)
 		rs := db.NewRedisSessions(client, cfg.RedisPrefix)
 		sessions = rs
 		ready["redis"] = rs
@@ -113,6 +115,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	d := deps{Log: log, Tenants: tenants, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready, Metrics: m,
 		Limiter: limiter, Proxies: proxies}.
 		withFeatures(database, sessions, aaguids)
+	for _, c := range []struct {
+		name, help string
+		value      func() uint64
+	}{
+		{"passkey_audit_events_dropped_total", "Audit events dropped because the database fell too far behind.", d.Audit.Dropped},
+		{"passkey_audit_events_failed_total", "Audit events lost because the database refused to store them.", d.Audit.Failed},
+		{"passkey_ratelimit_errors_total", "Rate limit checks that failed (Redis down or slow); the requests were let through.", limiterErrors.count.Load},
+	} {
+		if err := m.RegisterCounter(c.name, c.help, c.value); err != nil {
+			return err
+		}
+	}
 	public, admin := newPublicApp(d), newAdminApp(d)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -142,6 +156,26 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	<-done
 	<-auditDone
 	return runErr
+}
+
+// storeErrors counts the failures of a store that the service works around (the rate limiter's Redis)
+// and logs them at most every storeErrorLogInterval, so that an outage is one warning every few
+// seconds, not one per request.
+type storeErrors struct {
+	count   atomic.Uint64
+	lastLog atomic.Int64 // Unix nanoseconds
+}
+
+const storeErrorLogInterval = 10 * time.Second
+
+func (s *storeErrors) record(log *slog.Logger) func(error) {
+	return func(err error) {
+		n := s.count.Add(1)
+		now, last := time.Now().UnixNano(), s.lastLog.Load()
+		if now-last >= int64(storeErrorLogInterval) && s.lastLog.CompareAndSwap(last, now) {
+			log.Warn("rate limiter: Redis failed, requests are let through (logged at most every 10 s)", "error", err, "failures_total", n)
+		}
+	}
 }
 
 func listen(app *fiber.App, addr string) error {
