@@ -368,10 +368,13 @@ func (s *Service) VerifyLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 		UserVerified:   wc.Flags.UserVerified,
 		LastUsedAt:     now,
 	}
+	// WebAuthn §7.2 step 22: a counter that did not grow may mean a cloned authenticator. Which login
+	// is refused is decided by this login's counter alone (the stored warning is not fed back to
+	// go-webauthn), so one regression refuses that login but does not lock the credential for good: a
+	// user whose two tabs finished out of order can log in again at once. The stored warning stays,
+	// for the operator to see.
 	if update.CloneWarning && !snap.Config.WebAuthn.AllowSignCountRegression {
-		// Keep the stored counter, remember the warning, refuse the login.
-		update.SignCount = cred.SignCount
-		if err := s.store.RecordLogin(ctx, snap.ID, id, update); err != nil {
+		if err := s.store.FlagCloneWarning(ctx, snap.ID, id); err != nil {
 			s.log.Warn("recording a clone warning failed", "error", err, "tenant", snap.ID)
 		}
 		return Result{}, ErrClonedAuthenticator

@@ -104,8 +104,11 @@ type Store interface {
 	CredentialsOfUser(ctx context.Context, tenantID, userID uuid.UUID) ([]Credential, error)
 	// ListCredentials returns one page of the tenant's credentials and the total count.
 	ListCredentials(ctx context.Context, tenantID uuid.UUID, f ListFilter) ([]Credential, int, error)
-	// RecordLogin writes back the result of a successful login, or ErrCredentialNotFound.
+	// RecordLogin writes back the result of a successful login, or ErrCredentialNotFound. The stored
+	// counter never decreases and the clone warning, once set, stays.
 	RecordLogin(ctx context.Context, tenantID uuid.UUID, id string, u LoginUpdate) error
+	// FlagCloneWarning sets a credential's clone warning and nothing else, or ErrCredentialNotFound.
+	FlagCloneWarning(ctx context.Context, tenantID uuid.UUID, id string) error
 	// RenameCredential sets a credential's name, or ErrCredentialNotFound.
 	RenameCredential(ctx context.Context, tenantID uuid.UUID, id, name string) error
 	// DeleteCredential removes a credential, or ErrCredentialNotFound.

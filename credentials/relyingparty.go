@@ -160,10 +160,11 @@ func (c Credential) webauthn() (webauthn.Credential, error) {
 			BackupState:    c.BackupState,
 		},
 		Authenticator: webauthn.Authenticator{
-			AAGUID:       c.AAGUID[:],
-			SignCount:    c.SignCount,
-			CloneWarning: c.CloneWarning,
-			Attachment:   protocol.AuthenticatorAttachment(c.AuthenticatorAttachment),
+			AAGUID:    c.AAGUID[:],
+			SignCount: c.SignCount,
+			// Not the stored warning: go-webauthn's flag must say whether this login's counter
+			// regressed (see VerifyLogin).
+			Attachment: protocol.AuthenticatorAttachment(c.AuthenticatorAttachment),
 		},
 	}, nil
 }

@@ -237,8 +237,10 @@ func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUI
 }
 
 // RecordLogin writes back the result of a successful login: the signature counter, the backup and
-// user verification flags, and last_used_at (also written to updated_at). The clone warning is
-// sticky: once set, a later login never clears it. It returns credentials.ErrCredentialNotFound when
+// user verification flags, and last_used_at (also written to updated_at). The counter never goes
+// back: of two concurrent logins, the one with the higher counter wins whatever order they commit in
+// (otherwise a cloned authenticator could replay the lower value). The clone warning is sticky: once
+// set, a later login never clears it. It returns credentials.ErrCredentialNotFound when
 // the tenant has no credential with that id.
 //
 // This is the login hot path, so it is a single UPDATE: no read before the write and no transaction.
@@ -247,7 +249,7 @@ func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUI
 func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, id string, u credentials.LoginUpdate) error {
 	at := dbTime(u.LastUsedAt)
 	res, err := s.db.NewUpdate().Model((*credentialRow)(nil)).
-		Set("sign_count = ?", int64(u.SignCount)).
+		Set("sign_count = CASE WHEN sign_count < ? THEN ? ELSE sign_count END", int64(u.SignCount), int64(u.SignCount)).
 		Set("clone_warning = (clone_warning OR ?)", u.CloneWarning).
 		Set("backup_eligible = ?", u.BackupEligible).
 		Set("backup_state = ?", u.BackupState).
@@ -261,6 +263,24 @@ func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, i
 	}
 	if err := oneRowAffected(res, credentials.ErrCredentialNotFound); err != nil {
 		return fmt.Errorf("record login of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	return nil
+}
+
+// FlagCloneWarning sets the clone warning of one credential of the tenant and nothing else (a refused
+// login is no use: last_used_at, the counter and the flags stay), or returns
+// credentials.ErrCredentialNotFound.
+func (s *CredentialStore) FlagCloneWarning(ctx context.Context, tenantID uuid.UUID, id string) error {
+	res, err := s.db.NewUpdate().Model((*credentialRow)(nil)).
+		Set("clone_warning = ?", true).
+		Set("updated_at = ?", dbTime(s.now())).
+		Where("tenant_id = ? AND id = ?", tenantID, id).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("flag clone warning of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	if err := oneRowAffected(res, credentials.ErrCredentialNotFound); err != nil {
+		return fmt.Errorf("flag clone warning of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
 	}
 	return nil
 }

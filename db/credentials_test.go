@@ -387,6 +387,12 @@ func TestCredentialStoreRecordLogin(t *testing.T) {
 		want.SignCount, want.UserVerified, want.LastUsedAt, want.UpdatedAt = 9, true, &at3, at3
 		mustEqual(t, "after a clean login", credGet(t, s, tenantID, c.ID), want)
 
+		// The counter never goes back (of two concurrent logins, the higher counter wins).
+		if err := s.RecordLogin(ctx, tenantID, c.ID, credentials.LoginUpdate{SignCount: 5, UserVerified: true, LastUsedAt: at3}); err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, "after a login with a lower counter", credGet(t, s, tenantID, c.ID), want)
+
 		// The largest counter fits.
 		if err := s.RecordLogin(ctx, tenantID, c.ID, credentials.LoginUpdate{SignCount: 1<<32 - 1, LastUsedAt: at3}); err != nil {
 			t.Fatal(err)
@@ -397,6 +403,24 @@ func TestCredentialStoreRecordLogin(t *testing.T) {
 
 		mustBe(t, "RecordLogin of a missing credential",
 			s.RecordLogin(ctx, tenantID, "missing", login), credentials.ErrCredentialNotFound)
+	})
+}
+
+// TestCredentialStoreFlagCloneWarning checks that a refused login sets the warning and nothing else.
+func TestCredentialStoreFlagCloneWarning(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := db.NewCredentialStore(d)
+		tenantID := credTenant(t, d, "A")
+		c := credCreate(t, s, credNew(credUser(t, s, tenantID, "alice"), "cred", t0))
+		if err := s.FlagCloneWarning(ctx, tenantID, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		got := credGet(t, s, tenantID, c.ID)
+		want := c
+		want.CloneWarning, want.UpdatedAt = true, got.UpdatedAt
+		mustEqual(t, "after FlagCloneWarning", got, want)
+		mustBe(t, "FlagCloneWarning of a missing credential", s.FlagCloneWarning(ctx, tenantID, "missing"), credentials.ErrCredentialNotFound)
 	})
 }
 
@@ -437,6 +461,9 @@ func TestCredentialStoreRecordLoginConcurrent(t *testing.T) {
 		got := credGet(t, s, tenantID, c.ID)
 		if !got.CloneWarning {
 			t.Error("the clone warning of one concurrent login was lost")
+		}
+		if got.SignCount != workers*logins-1 {
+			t.Errorf("counter %d after concurrent logins, want the highest, %d", got.SignCount, workers*logins-1)
 		}
 		if got.SignCount >= workers*logins || got.LastUsedAt == nil {
 			t.Errorf("after concurrent logins: sign count %d, last used %v", got.SignCount, got.LastUsedAt)
@@ -564,6 +591,7 @@ func TestCredentialStoreCrossTenant(t *testing.T) {
 		// RecordLogin, RenameCredential, DeleteCredential of A's credential from B fail ...
 		login := credentials.LoginUpdate{SignCount: 100, CloneWarning: true, LastUsedAt: t0.Add(48 * time.Hour)}
 		mustBe(t, "B's RecordLogin of A's credential", s.RecordLogin(ctx, b, onlyA.ID, login), credentials.ErrCredentialNotFound)
+		mustBe(t, "B's FlagCloneWarning of A's credential", s.FlagCloneWarning(ctx, b, onlyA.ID), credentials.ErrCredentialNotFound)
 		mustBe(t, "B's RenameCredential of A's credential", s.RenameCredential(ctx, b, onlyA.ID, "pwned"), credentials.ErrCredentialNotFound)
 		mustBe(t, "B's DeleteCredential of A's credential", s.DeleteCredential(ctx, b, onlyA.ID), credentials.ErrCredentialNotFound)
 		mustEqual(t, "A's credential after B's attempts", credGet(t, s, a, onlyA.ID), onlyA)

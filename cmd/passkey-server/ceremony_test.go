@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -465,10 +466,29 @@ func TestLoginRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			stored := func() credentials.Credential {
+				c, err := db.NewCredentialStore(s.db).Credential(context.Background(), uuidOf(t, r.id), credID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			before := stored()
 			expectStatus(t, r.loginFinalize(assertion), 401, "cloned_authenticator")
-			if c := r.credential(credID); !c.CloneWarning {
+			after := stored()
+			if !after.CloneWarning {
 				t.Fatal("clone warning not recorded")
 			}
+			if after.SignCount != before.SignCount || !reflect.DeepEqual(after.LastUsedAt, before.LastUsedAt) {
+				t.Errorf("a refused login changed the credential: counter %d → %d, last used %v → %v",
+					before.SignCount, after.SignCount, before.LastUsedAt, after.LastUsedAt)
+			}
+			// One regression refuses that login only: the next one, with a counter above the stored
+			// one, goes through (two tabs finishing out of order must not lock a user out).
+			if err := a.SetCounter(credID, before.SignCount+10); err != nil {
+				t.Fatal(err)
+			}
+			r.login(a, "alice")
 			cfg := validConfig("example.com")
 			cfg["webauthn"].(map[string]any)["allow_sign_count_regression"] = true
 			expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id+"/config", cfg), 204, "")
