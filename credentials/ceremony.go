@@ -1,6 +1,7 @@
 package credentials
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -337,6 +338,11 @@ func (s *Service) VerifyLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 		if wu, err = s.withCredentials(ctx, snap, ceremony, user); err != nil {
 			return Result{}, api.WithDetails(ErrAssertionFailed, "the user has no usable credential")
 		}
+		if handle := parsed.Response.UserHandle; hankoHandle(user.UserID, handle) {
+			// A credential imported from Hanko: the session names this user, whose handle it is.
+			wu.legacyHandle = bytes.Clone(handle)
+			state.WebAuthn.UserID = wu.legacyHandle
+		}
 		wc, err = rp.ValidateLogin(wu, state.WebAuthn, parsed)
 		if err != nil {
 			return Result{}, withProtocolDetails(ErrAssertionFailed, err)
@@ -414,15 +420,25 @@ func (s *Service) lookupHandle(ctx context.Context, snap *tenant.Snapshot, cerem
 	if api.StorableText(string(handle)) {
 		user, err = s.store.UserByAppID(ctx, snap.ID, string(handle))
 	}
+	legacy := false
 	if errors.Is(err, ErrUserNotFound) && len(handle) == 16 {
 		if id, uerr := uuid.FromBytes(handle); uerr == nil {
 			user, err = s.store.UserByAppID(ctx, snap.ID, id.String())
+			legacy = true
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	return s.withCredentials(ctx, snap, ceremony, user)
+	wu, err := s.withCredentials(ctx, snap, ceremony, user)
+	if err != nil {
+		return nil, err
+	}
+	if legacy {
+		// go-webauthn checks the assertion's handle against WebAuthnID.
+		wu.legacyHandle = bytes.Clone(handle)
+	}
+	return wu, nil
 }
 
 func (s *Service) putSession(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, state sessionState) error {

@@ -1,6 +1,7 @@
 package credentials
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -115,10 +116,30 @@ func (r *relyingParties) get(snap *tenant.Snapshot, mfa bool) (*webauthn.WebAuth
 type webauthnUser struct {
 	user  User
 	creds []Credential
+	// legacyHandle is set when the assertion carried the 16-byte binary form of a UUID user id, as
+	// credentials registered with Hanko's server do (see hankoHandle).
+	legacyHandle []byte
 }
 
-// WebAuthnID is the user handle: the UTF-8 bytes of the application's user id (WebAuthn §5.4.3).
-func (u *webauthnUser) WebAuthnID() []byte { return []byte(u.user.UserID) }
+// WebAuthnID is the user handle: the UTF-8 bytes of the application's user id (WebAuthn §5.4.3), or
+// the legacy binary handle of a credential imported from Hanko.
+func (u *webauthnUser) WebAuthnID() []byte {
+	if u.legacyHandle != nil {
+		return u.legacyHandle
+	}
+	return []byte(u.user.UserID)
+}
+
+// hankoHandle reports whether handle is the handle Hanko's server gave a credential of the user whose
+// application id is userID: Hanko stored a user id that parsed as a UUID as its 16 raw bytes (contract
+// §4.3), so those credentials answer with that handle, not with the id's text.
+func hankoHandle(userID string, handle []byte) bool {
+	if len(handle) != 16 || string(handle) == userID {
+		return false
+	}
+	id, err := uuid.Parse(userID)
+	return err == nil && bytes.Equal(id[:], handle)
+}
 
 // WebAuthnName is the user's account name.
 func (u *webauthnUser) WebAuthnName() string { return u.user.Name }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
@@ -752,5 +753,40 @@ func TestPublishableKeys(t *testing.T) {
 		expectStatus(t, call(t, s.public, "GET", "/credentials", nil, bearer(pk)...), 403, "secret_key_required")
 		expectStatus(t, call(t, s.public, "GET", "/credentials/nope/extra/path", nil, bearer(r.secret)...), 404, "not_found")
 		expectStatus(t, call(t, s.public, "POST", "/credentials/register/finalize", att), 401, "invalid_api_key")
+	})
+}
+
+// TestHankoUserHandles checks the compatibility rule for credentials imported from Hanko's server
+// (contract §4.3): Hanko stored a user id that parses as a UUID as its 16 raw bytes, so such a
+// credential answers with that binary handle. It logs in both usernameless and with the user named,
+// and the binary form of another user's id never does.
+func TestHankoUserHandles(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		r := newRP(t, s, "example.com")
+		userID := uuid.NewString()
+		other := uuid.New()
+		a := authenticatortest.New(authenticatortest.Options{})
+		r.register(a, userID)
+		r.register(authenticatortest.New(authenticatortest.Options{}), other.String())
+		binary := uuid.MustParse(userID)
+
+		for _, named := range []string{"", userID} {
+			assertion, err := a.GetWith(r.loginOptions(named), testOrigin, authenticatortest.Tamper{UserHandle: binary[:]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := r.loginFinalize(assertion)
+			expectStatus(t, resp, 200, "")
+			if sub := r.claims(decode[credentials.TokenResponse](t, resp).Token)["sub"]; sub != userID {
+				t.Errorf("named %q: sub %v, want %s", named, sub, userID)
+			}
+
+			assertion, err = a.GetWith(r.loginOptions(named), testOrigin, authenticatortest.Tamper{UserHandle: other[:]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectStatus(t, r.loginFinalize(assertion), 401, "assertion_failed")
+		}
 	})
 }
