@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -72,14 +74,37 @@ func DecodeJSON(c *fiber.Ctx, v any) error {
 	return nil
 }
 
+// jsonKind names the JSON type a Go type decodes from, so that error details never show Go type names.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.String:
+		return "string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return "value"
+}
+
 func describeJSONError(err error) string {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntax):
 		return fmt.Sprintf("Syntax error: offset=%d, error=%s", syntax.Offset, syntax.Error())
+	case errors.As(err, &typ) && typ.Field == "":
+		return fmt.Sprintf("the body must be a JSON %s, not %s", jsonKind(typ.Type), typ.Value)
 	case errors.As(err, &typ):
-		return fmt.Sprintf("Unmarshal type error: expected=%s, got=%s, field=%s, offset=%d", typ.Type, typ.Value, typ.Field, typ.Offset)
+		return fmt.Sprintf("Unmarshal type error: expected=%s, got=%s, field=%s, offset=%d", jsonKind(typ.Type), typ.Value, typ.Field, typ.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "Syntax error: unexpected end of JSON input"
 	default:
@@ -129,4 +154,27 @@ func (p *Problems) Text(field, value string) {
 	if !StorableText(value) {
 		p.Add("%s must be valid UTF-8 without NUL characters", field)
 	}
+}
+
+// maxIconURL bounds an icon URL (user or relying party icon).
+const maxIconURL = 2048
+
+// IconURL reports whether s is an acceptable icon: an absolute http or https URL, or a data: URL of an
+// image, of at most 2,048 bytes of storable text. Other schemes (javascript:, file:) are refused, as
+// applications may put the icon into a page.
+func IconURL(s string) bool {
+	if len(s) > maxIconURL || !StorableText(s) {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		return u.Host != ""
+	case "data":
+		return strings.HasPrefix(strings.ToLower(u.Opaque), "image/")
+	}
+	return false
 }

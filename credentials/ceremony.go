@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -110,8 +110,8 @@ func (r *RegistrationRequest) Validate() error {
 		p.Add("display_name cannot have more than %d entries", maxNameRunes)
 	}
 	if r.Icon != nil {
-		if u, err := url.Parse(*r.Icon); err != nil || !api.StorableText(*r.Icon) || u.Scheme == "" || (u.Host == "" && u.Opaque == "") || len(*r.Icon) > 2048 {
-			p.Add("icon must be a valid URL")
+		if !api.IconURL(*r.Icon) {
+			p.Add("icon must be a valid URL (http, https or a data: image)")
 		}
 	}
 	return p.Err(api.ErrInvalidRequest)
@@ -164,9 +164,9 @@ type Result struct {
 // FinishRegistration verifies an attestation (WebAuthn §7.1) for a live session of the ceremony and
 // stores the new credential.
 func (s *Service) FinishRegistration(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
-	parsed, err := protocol.ParseCredentialCreationResponseBytes(body)
+	parsed, err := parseAttestation(body)
 	if err != nil {
-		return Result{}, withProtocolDetails(ErrInvalidAttestationResponse, err)
+		return Result{}, err
 	}
 	state, err := s.consume(ctx, snap, ceremony, parsed.Response.CollectedClientData.Challenge, ErrSessionNotFound)
 	if err != nil {
@@ -314,9 +314,9 @@ func (s *Service) FinishLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 
 // VerifyLogin is FinishLogin without the token, for ceremonies that issue their own (transactions).
 func (s *Service) VerifyLogin(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
+	parsed, err := ParseAssertion(body)
 	if err != nil {
-		return Result{}, withProtocolDetails(ErrInvalidAssertionResponse, err)
+		return Result{}, err
 	}
 	state, err := s.consume(ctx, snap, ceremony, parsed.Response.CollectedClientData.Challenge, ErrLoginSessionNotFound)
 	if err != nil {
@@ -534,6 +534,51 @@ func withProtocolDetails(sentinel, err error) error {
 		return api.WithDetails(sentinel, pe.Details)
 	}
 	return api.WithDetails(sentinel, "the credential response is malformed")
+}
+
+// parseAttestation parses a registration's credential (WebAuthn §5.1, PublicKeyCredential with an
+// AuthenticatorAttestationResponse) as browsers' toJSON() and @github/webauthn-json send it; see
+// decodeCredential. Errors wrap ErrInvalidAttestationResponse.
+func parseAttestation(body []byte) (*protocol.ParsedCredentialCreationData, error) {
+	var ccr protocol.CredentialCreationResponse
+	if err := decodeCredential(body, &ccr, &ccr.ID); err != nil {
+		return nil, api.WithDetails(ErrInvalidAttestationResponse, "Parse error for Registration: "+err.Error())
+	}
+	parsed, err := ccr.Parse()
+	if err != nil {
+		return nil, withProtocolDetails(ErrInvalidAttestationResponse, err)
+	}
+	return parsed, nil
+}
+
+// ParseAssertion parses a login's credential (WebAuthn §5.1, PublicKeyCredential with an
+// AuthenticatorAssertionResponse) as browsers' toJSON() and @github/webauthn-json send it; see
+// decodeCredential. Errors wrap ErrInvalidAssertionResponse.
+func ParseAssertion(body []byte) (*protocol.ParsedCredentialAssertionData, error) {
+	var car protocol.CredentialAssertionResponse
+	if err := decodeCredential(body, &car, &car.ID); err != nil {
+		return nil, api.WithDetails(ErrInvalidAssertionResponse, "Parse error for Assertion: "+err.Error())
+	}
+	parsed, err := car.Parse()
+	if err != nil {
+		return nil, withProtocolDetails(ErrInvalidAssertionResponse, err)
+	}
+	return parsed, nil
+}
+
+// decodeCredential decodes exactly one JSON value into v, whose id is *id. Every binary member may be
+// base64url with or without "=" padding: go-webauthn accepts padding everywhere but in id, so the
+// id's padding is dropped here (the id is compared as rawId's bytes anyway).
+func decodeCredential(body []byte, v any, id *string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return errors.New("the body is not a JSON credential object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("the body must hold exactly one JSON value")
+	}
+	*id = strings.TrimRight(*id, "=")
+	return nil
 }
 
 // encodeID encodes a credential id as base64url without padding.

@@ -16,6 +16,11 @@ const maxCredentialNameRunes = 255
 
 // List returns one page of the tenant's credentials and the total count.
 func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, f ListFilter) ([]Credential, int, error) {
+	var p api.Problems
+	p.Text("user_id", f.AppUserID)
+	if err := p.Err(api.ErrInvalidRequest); err != nil {
+		return nil, 0, err
+	}
 	return s.store.ListCredentials(ctx, snap.ID, f)
 }
 

@@ -139,8 +139,8 @@ func (c *Config) Validate() error {
 		p.add("webauthn.relying_party.display_name is a required field")
 	}
 	p.Text("webauthn.relying_party.display_name", rp.DisplayName)
-	if rp.Icon != nil && (!validURL(*rp.Icon) || !api.StorableText(*rp.Icon)) {
-		p.add("webauthn.relying_party.icon must be a valid URL")
+	if rp.Icon != nil && !api.IconURL(*rp.Icon) {
+		p.add("webauthn.relying_party.icon must be a valid URL (http, https or a data: image)")
 	}
 	if len(rp.Origins) == 0 {
 		p.add("webauthn.relying_party.origins must have at least 1 entry")
@@ -258,9 +258,4 @@ func checkOrigin(origin, rpID string) string {
 		return fmt.Sprintf("is not on the relying party id %q or a subdomain of it", rpID)
 	}
 	return ""
-}
-
-func validURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && u.Scheme != "" && (u.Host != "" || u.Opaque != "")
 }

@@ -130,9 +130,9 @@ func zeroJSON(raw json.RawMessage) bool {
 // It also returns the transaction whenever one matched the challenge, also with an error, so that the
 // caller can say which transaction failed.
 func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, Transaction, error) {
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
+	parsed, err := credentials.ParseAssertion(body)
 	if err != nil {
-		return "", Transaction{}, api.WithDetails(credentials.ErrInvalidAssertionResponse, "the body is not a credential request response")
+		return "", Transaction{}, err
 	}
 	tx, err := s.store.ByChallenge(ctx, snap.ID, parsed.Response.CollectedClientData.Challenge)
 	if err != nil {

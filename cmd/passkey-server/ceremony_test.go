@@ -282,7 +282,27 @@ func TestRegistrationRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expectStatus(t, r.registrationFinalize(second), 200, "")
+		// Padded base64url, in the id too, is accepted.
+		expectStatus(t, r.registrationFinalize(padBase64(t, second)), 200, "")
+
+		// An attestation that does not verify is attestation_failed (contract P4 row "failed to
+		// validate attestation"); a user deleted between initialize and finalize is user_not_found.
+		for _, tamper := range []authenticatortest.Tamper{
+			{Origin: "https://evil.example.org"},
+			{Type: "webauthn.get"},
+		} {
+			bad, err := authenticatortest.New(authenticatortest.Options{}).CreateWith(r.registrationOptions("mallory"), testOrigin, tamper)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectStatus(t, r.registrationFinalize(bad), 400, "attestation_failed")
+		}
+		gone, err := authenticatortest.New(authenticatortest.Options{}).Create(r.registrationOptions("gone"), testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectStatus(t, s.adminCall("DELETE", "/tenants/"+r.id+"/users/gone", nil), 204, "")
+		expectStatus(t, r.registrationFinalize(gone), 404, "user_not_found")
 
 		// A credential id that is already registered is a 409, never a 500. With attestation "none" the
 		// client data is not signed, so the same attestation object can be replayed with a fresh
@@ -307,6 +327,7 @@ func TestRegistrationRules(t *testing.T) {
 			{"username too long", map[string]any{"user_id": "x", "username": strings.Repeat("a", 129)}, "username cannot have more than 128"},
 			{"empty icon", map[string]any{"user_id": "x", "username": "x", "icon": ""}, "icon must be a valid URL"},
 			{"bad icon", map[string]any{"user_id": "x", "username": "x", "icon": "not a url"}, "icon must be a valid URL"},
+			{"script icon", map[string]any{"user_id": "x", "username": "x", "icon": "javascript:alert(1)"}, "icon must be a valid URL"},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -317,6 +338,11 @@ func TestRegistrationRules(t *testing.T) {
 			})
 		}
 		expectStatus(t, r.post("/"+r.id+"/registration/initialize", `{"user_id":1}`, true), 400, "invalid_body")
+		// Error details name JSON types, never Go types.
+		if e := expectStatus(t, r.post("/"+r.id+"/registration/initialize", `[]`, true), 400, "invalid_body"); strings.Contains(e.Details, "credentials.") {
+			t.Errorf("details leak a Go type: %q", e.Details)
+		}
+		expectStatus(t, r.post("/"+r.id+"/registration/initialize", map[string]any{"user_id": "icon", "username": "x", "icon": "data:image/png;base64,iVBORw0KGgo="}, true), 200, "")
 		expectStatus(t, r.post("/"+r.id+"/registration/initialize", map[string]any{"user_id": "x", "username": "x"}, false), 401, "api_key_missing")
 		expectStatus(t, r.post("/"+r.id+"/registration/initialize", map[string]any{"user_id": strings.Repeat("a", 64), "username": "x"}, true), 200, "")
 
@@ -515,7 +541,7 @@ func padBase64(t *testing.T, body []byte) []byte {
 		}
 		return s
 	}
-	m["rawId"] = pad(m["rawId"].(string))
+	m["id"], m["rawId"] = pad(m["id"].(string)), pad(m["rawId"].(string))
 	resp := m["response"].(map[string]any)
 	for k, v := range resp {
 		if s, ok := v.(string); ok {
@@ -688,6 +714,9 @@ func TestCredentialManagement(t *testing.T) {
 			}
 			expectStatus(t, r.get(list+"?order=sideways"), 400, "invalid_request")
 			expectStatus(t, r.get(list+"?page=x"), 400, "invalid_request")
+			// Text no database stores is a 400, never a 500.
+			expectStatus(t, r.get(list+"?user_id=%00"), 400, "invalid_request")
+			expectStatus(t, r.get(list+"?user_id=%FF"), 400, "invalid_request")
 
 			one := r.path("/credentials/"+ids[1], "/credentials/"+ids[1])
 			hdr := []string{"apiKey", r.secret}
