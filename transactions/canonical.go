@@ -91,6 +91,7 @@ func canonicalObject(dec *json.Decoder, out *bytes.Buffer, depth int) error {
 		value []byte
 	}
 	var members []member
+	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -101,11 +102,10 @@ func canonicalObject(dec *json.Decoder, out *bytes.Buffer, depth int) error {
 		if err := canonicalValue(dec, &value, depth+1); err != nil {
 			return err
 		}
-		for _, m := range members {
-			if m.name == name {
-				return fmt.Errorf("transaction_data has the member %q twice", name)
-			}
+		if seen[name] {
+			return fmt.Errorf("transaction_data has the member %q twice", name)
 		}
+		seen[name] = true
 		members = append(members, member{name, value.Bytes()})
 	}
 	if _, err := dec.Token(); err != nil {
