@@ -67,6 +67,10 @@ func (s *Service) Begin(ctx context.Context, snap *tenant.Snapshot, req InitRequ
 	var canonical []byte
 	if zeroJSON(req.TransactionData) {
 		p.Add("transaction_data is a required field")
+	} else if !jsonObject(req.TransactionData) {
+		// An object also keeps the binding unambiguous: with scalar data, id "c" and data 12 would
+		// hash like id "c1" and data 2.
+		p.Add("transaction_data must be a JSON object")
 	} else {
 		var err error
 		if canonical, err = Canonicalize(req.TransactionData); err != nil {
@@ -122,6 +126,12 @@ func zeroJSON(raw json.RawMessage) bool {
 	return false
 }
 
+// jsonObject reports whether raw is a JSON object (its first byte after whitespace is "{").
+func jsonObject(raw json.RawMessage) bool {
+	v := bytes.TrimSpace(raw)
+	return len(v) > 0 && v[0] == '{'
+}
+
 // Finish verifies the assertion of a pending transaction as a login of the user named at initialize
 // (not of the assertion's user handle, so non-discoverable credentials work), marks the transaction
 // confirmed or failed, and returns a token whose "trans" is the transaction id and "trans_hash" the
@@ -148,8 +158,10 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transact
 		return "", api.WithDetails(ErrNotFound, "the transaction is "+string(st))
 	}
 	res, err := s.creds.VerifyLogin(ctx, snap, credentials.CeremonyTransaction, body)
-	if errors.Is(err, credentials.ErrLoginSessionNotFound) {
-		return "", err // consumed by a concurrent finalize, or expired: nothing to record here
+	if err != nil && !errors.Is(err, credentials.ErrAssertionFailed) && !errors.Is(err, credentials.ErrClonedAuthenticator) {
+		// The session was consumed by a concurrent finalize or expired, or the database or Redis
+		// failed: the user's assertion was not refused, so the transaction is not failed for it.
+		return "", err
 	}
 	if err != nil {
 		if ferr := s.store.Finish(ctx, snap.ID, tx.ID, StatusFailed, nil, now); ferr != nil && !errors.Is(ferr, ErrNotFound) {

@@ -38,7 +38,7 @@ type Transaction struct {
 	// reads).
 	UserID    uuid.UUID
 	AppUserID string
-	// Identifier is the application's transaction_id, unique in the tenant forever.
+	// Identifier is the application's transaction_id, unique in the tenant while the transaction exists (deleting its user deletes it).
 	Identifier string
 	// Data is the canonical JSON (RFC 8785) of the transaction data; DataHash its SHA-256.
 	Data     string

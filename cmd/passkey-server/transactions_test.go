@@ -127,7 +127,7 @@ func TestTransactions(t *testing.T) {
 			}
 
 			// Expired.
-			options = r.txInit("payer", "tx-4", `["anything", 1]`)
+			options = r.txInit("payer", "tx-4", `{"anything": [1]}`)
 			expireSessions(t, s, r.id)
 			late, _ := key.Get(options, testOrigin)
 			expectStatus(t, r.post(r.txPath("/finalize"), late, true), 401, "session_not_found")
@@ -180,7 +180,10 @@ func TestTransactionInputErrors(t *testing.T) {
 			{"no data", `{"user_id":"payer","transaction_id":"a"}`, 400, "invalid_request"},
 			{"zero data", `{"user_id":"payer","transaction_id":"a","transaction_data":0}`, 400, "invalid_request"},
 			{"duplicate member", `{"user_id":"payer","transaction_id":"a","transaction_data":{"x":1,"x":2}}`, 400, "invalid_request"},
-			{"too deep", `{"user_id":"payer","transaction_id":"a","transaction_data":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, 400, "invalid_request"},
+			{"too deep", `{"user_id":"payer","transaction_id":"a","transaction_data":{"a":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}}`, 400, "invalid_request"},
+			{"array data", `{"user_id":"payer","transaction_id":"a","transaction_data":[1,2]}`, 400, "invalid_request"},
+			{"string data", `{"user_id":"payer","transaction_id":"a","transaction_data":"pay 100 EUR"}`, 400, "invalid_request"},
+			{"lone surrogate", `{"user_id":"payer","transaction_id":"a","transaction_data":{"to":"\ud800"}}`, 400, "invalid_request"},
 			{"too large", `{"user_id":"payer","transaction_id":"a","transaction_data":{"x":"` + strings.Repeat("y", 40<<10) + `"}}`, 413, "transaction_data_too_large"},
 			{"unknown user", `{"user_id":"ghost","transaction_id":"a","transaction_data":{"x":1}}`, 404, "user_not_found"},
 			{"user without credentials", `{"user_id":"nokeys","transaction_id":"a","transaction_data":{"x":1}}`, 400, "no_credentials"},
