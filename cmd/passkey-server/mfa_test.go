@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -82,7 +83,9 @@ func TestMFA(t *testing.T) {
 			}
 			resp := r.post(r.mfaPath("/login/finalize", "/login/finalize"), assertion, true)
 			expectStatus(t, resp, 200, "")
-			if c := r.claims(decode[credentials.TokenResponse](t, resp).Token); c["ceremony"] != "mfa_login" || c["sub"] != "bob" {
+			if c := r.claims(decode[credentials.TokenResponse](t, resp).Token); c["ceremony"] != "mfa_login" || c["sub"] != "bob" ||
+				fmt.Sprint(c["amr"]) != "[hwk user]" {
+				// A roaming security key that verified the user: a device-bound key ("hwk") and "user".
 				t.Fatalf("mfa login claims %v", c)
 			}
 

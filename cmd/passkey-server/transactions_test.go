@@ -132,6 +132,13 @@ func TestTransactions(t *testing.T) {
 			late, _ := key.Get(options, testOrigin)
 			expectStatus(t, r.post(r.txPath("/finalize"), late, true), 401, "session_not_found")
 
+			// A login assertion is no transaction confirmation.
+			loginAssertion, err := key.Get(r.loginOptions("payer"), testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectStatus(t, r.post(r.txPath("/finalize"), loginAssertion, true), 401, "transaction_not_found")
+
 			// Concurrent finalize of one transaction: exactly one wins.
 			options = r.txInit("payer", "tx-5", `{"amount":"5.00"}`)
 			assertion, _ = key.Get(options, testOrigin)
