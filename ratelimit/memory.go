@@ -42,6 +42,13 @@ type memoryStore struct {
 	now     func() time.Time
 }
 
+func (s *memoryStore) exhausted(_ context.Context, key string, limit redis_rate.Limit) (bool, error) {
+	s.mu.Lock()
+	b, ok := s.buckets.Get(memoryKey{key, limit})
+	s.mu.Unlock()
+	return ok && b.TokensAt(s.now()) < 1, nil
+}
+
 func (s *memoryStore) allow(_ context.Context, key string, limit redis_rate.Limit) (result, error) {
 	k := memoryKey{key, limit}
 	s.mu.Lock()

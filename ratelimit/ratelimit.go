@@ -101,6 +101,8 @@ type result struct {
 // store checks and counts one request against one limit.
 type store interface {
 	allow(ctx context.Context, key string, limit redis_rate.Limit) (result, error)
+	// exhausted reports whether key has no request left under limit, without counting one.
+	exhausted(ctx context.Context, key string, limit redis_rate.Limit) (bool, error)
 }
 
 // Limiter checks requests against Rules.
@@ -215,6 +217,50 @@ func (l *Limiter) Middleware(keyOf func(c *fiber.Ctx) Keys) fiber.Handler {
 	}
 }
 
+// Refusals limits, per client IP, the requests that a lookup refused: an unknown tenant id or API key,
+// each of which cost a database query, from a client that has no tenant whose limits could apply. The
+// budget is the default per-IP limit (no per-IP limit, no guard). A client that has used it up gets 429
+// before anything is looked up; requests the lookup accepts cost nothing here. refused tells which
+// errors of the rest of the chain count; ip gives the client address.
+func (l *Limiter) Refusals(ip func(*fiber.Ctx) string, refused func(error) bool) fiber.Handler {
+	if l == nil || l.rules.PerIP.IsZero() {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	limit := l.rules.PerIP
+	bound := func(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+		if l.Timeout > 0 {
+			return context.WithTimeout(c.UserContext(), l.Timeout)
+		}
+		return c.UserContext(), func() {}
+	}
+	return func(c *fiber.Ctx) error {
+		key := l.prefix + "refused:" + ip(c)
+		ctx, cancel := bound(c)
+		over, err := l.store.exhausted(ctx, key, limit)
+		cancel()
+		switch {
+		case err != nil:
+			if l.OnError != nil {
+				l.OnError(fmt.Errorf("rate limit check: %w", err))
+			}
+		case over:
+			secs := max(1, int(math.Ceil((limit.Period / time.Duration(limit.Rate)).Seconds())))
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+			c.Set(HeaderRemaining, "0")
+			return api.WithDetails(ErrRateLimited, fmt.Sprintf("too many refused requests, retry after %d seconds", secs))
+		}
+		err = c.Next()
+		if err != nil && refused(err) {
+			ctx, cancel := bound(c)
+			if _, serr := l.store.allow(ctx, key, limit); serr != nil && l.OnError != nil {
+				l.OnError(fmt.Errorf("rate limit count: %w", serr))
+			}
+			cancel()
+		}
+		return err
+	}
+}
+
 // redisStore checks limits with redis_rate.
 type redisStore struct{ rl *redis_rate.Limiter }
 
@@ -224,6 +270,15 @@ func (s redisStore) allow(ctx context.Context, key string, limit redis_rate.Limi
 		return result{}, err
 	}
 	return result{allowed: res.Allowed > 0, remaining: res.Remaining, retryAfter: res.RetryAfter}, nil
+}
+
+// exhausted asks redis_rate for zero requests: it counts nothing and reports what remains.
+func (s redisStore) exhausted(ctx context.Context, key string, limit redis_rate.Limit) (bool, error) {
+	res, err := s.rl.AllowN(ctx, key, limit, 0)
+	if err != nil {
+		return false, err
+	}
+	return res.Remaining < 1, nil
 }
 
 // ParseLimit parses a limit written "N/period": "600/m", "10/s", "5000/h", or with any Go duration as

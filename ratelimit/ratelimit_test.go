@@ -377,3 +377,62 @@ func TestParseLimit(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestRefusals checks that only refused requests use up a client's budget: accepted ones are never
+// counted, a client over the budget gets 429 before its request reaches the lookup, and another client
+// is unaffected.
+func TestRefusals(t *testing.T) {
+	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: redis_rate.PerMinute(3)}}) {
+		t.Run(name, func(t *testing.T) {
+			lookups := 0
+			app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
+				if errors.Is(err, ratelimit.ErrRateLimited) {
+					return c.SendStatus(fiber.StatusTooManyRequests)
+				}
+				return c.SendStatus(fiber.StatusNotFound)
+			}})
+			errUnknown := errors.New("unknown tenant")
+			app.Use(l.Refusals(func(c *fiber.Ctx) string { return c.Get("X-Client-IP") }, func(err error) bool { return errors.Is(err, errUnknown) }))
+			app.Get("/:tenant", func(c *fiber.Ctx) error {
+				lookups++
+				if c.Params("tenant") == "known" {
+					return c.SendString("ok")
+				}
+				return errUnknown
+			})
+			get := func(ip, tenant string) int {
+				hr := httptest.NewRequest("GET", "/"+tenant, nil)
+				hr.Header.Set("X-Client-IP", ip)
+				resp, err := app.Test(hr, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			for i := range 10 {
+				if st := get("192.0.2.1", "known"); st != 200 {
+					t.Fatalf("accepted request %d: %d", i, st)
+				}
+			}
+			for i := range 3 {
+				if st := get("192.0.2.1", "nope"); st != 404 {
+					t.Fatalf("refused request %d within the budget: %d", i, st)
+				}
+			}
+			before := lookups
+			if st := get("192.0.2.1", "nope"); st != 429 {
+				t.Fatalf("over the budget: %d, want 429", st)
+			}
+			if st := get("192.0.2.1", "known"); st != 429 {
+				t.Fatalf("over the budget, even a known tenant waits: %d, want 429", st)
+			}
+			if lookups != before {
+				t.Error("a request over the budget reached the lookup")
+			}
+			if st := get("192.0.2.2", "nope"); st != 404 {
+				t.Fatalf("another client: %d, want 404", st)
+			}
+		})
+	}
+}

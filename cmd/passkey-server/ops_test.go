@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/passkey-server/passkey-server/api"
@@ -70,6 +71,19 @@ func TestRateLimits(t *testing.T) {
 	if st := call(t, s.public, "GET", "/"+a+"/.well-known/jwks.json", nil, "X-Forwarded-For", "203.0.113.1", "apiKey", "sk_made_up").StatusCode; st != 429 {
 		t.Fatalf("wrong key from a limited address: %d", st)
 	}
+	// Requests naming a tenant or key that does not exist cost a lookup each and have no tenant whose
+	// limits apply: they are limited per address before the lookup.
+	unknown := uuid.NewString()
+	for range 3 {
+		expectStatus(t, call(t, s.public, "GET", "/"+unknown+"/.well-known/jwks.json", nil, "X-Forwarded-For", "203.0.113.9"), 404, "tenant_not_found")
+		expectStatus(t, call(t, s.public, "GET", "/credentials", nil, "X-Forwarded-For", "203.0.113.8", "Authorization", "Bearer sk_made_up"), 401, "invalid_api_key")
+	}
+	expectStatus(t, call(t, s.public, "GET", "/"+unknown+"/.well-known/jwks.json", nil, "X-Forwarded-For", "203.0.113.9"), 429, "rate_limited")
+	expectStatus(t, call(t, s.public, "GET", "/credentials", nil, "X-Forwarded-For", "203.0.113.8", "Authorization", "Bearer sk_made_up"), 429, "rate_limited")
+	if st, _ := jwks(b, "203.0.113.7"); st != 200 {
+		t.Fatalf("a client with no refused requests: %d", st)
+	}
+
 	// The window resets.
 	time.Sleep(1100 * time.Millisecond)
 	if st, _ := jwks(a, "203.0.113.1"); st != 200 {

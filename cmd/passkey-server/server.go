@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -98,17 +99,22 @@ func newPublicApp(d deps) *fiber.App {
 
 	// Key-scoped routes come first: their first path segment would otherwise be taken for a tenant id.
 	limit := rateLimit(d.Limiter, d.Tenants)
-	keyed := app.Group("/credentials", d.Tenants.KeyTenant(), limit)
+	// A client whose requests name no tenant or key that exists is limited before the lookup (each
+	// costs a database query, and no tenant's limits apply to it).
+	refusals := d.Limiter.Refusals(api.ClientIP, func(err error) bool {
+		return errors.Is(err, tenant.ErrNotFound) || errors.Is(err, tenant.ErrInvalidAPIKey)
+	})
+	keyed := app.Group("/credentials", refusals, d.Tenants.KeyTenant(), limit)
 	d.MFA.KeyRoutes(keyed)
 	d.Credentials.KeyRoutes(keyed)
 	keyed.All("/*", notFound)
-	keyedTx := app.Group("/transaction", d.Tenants.KeyTenant(), limit)
+	keyedTx := app.Group("/transaction", refusals, d.Tenants.KeyTenant(), limit)
 	d.Transactions.Routes(keyedTx)
 	keyedTx.All("/*", notFound)
 
 	// Hanko-compatible routes. The tenant middleware runs for every path under /{tenant_id}, so CORS
 	// preflights of any sub-path are answered and unknown sub-paths get a JSON 404 with CORS headers.
-	t := app.Group("/:tenant_id", d.Tenants.PathTenant(), limit)
+	t := app.Group("/:tenant_id", refusals, d.Tenants.PathTenant(), limit)
 	t.Get("/.well-known/jwks.json", tenant.JWKS)
 	t.Get("/audit_logs", d.Tenants.RequireKey(false), d.AuditLogs.PublicList)
 	d.Credentials.TenantRoutes(t)
