@@ -248,21 +248,28 @@ func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUI
 // database, so no update can lose another's warning.
 func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, id string, u credentials.LoginUpdate) error {
 	at := dbTime(u.LastUsedAt)
-	res, err := s.db.NewUpdate().Model((*credentialRow)(nil)).
-		Set("sign_count = CASE WHEN sign_count < ? THEN ? ELSE sign_count END", int64(u.SignCount), int64(u.SignCount)).
-		Set("clone_warning = (clone_warning OR ?)", u.CloneWarning).
-		Set("backup_eligible = ?", u.BackupEligible).
-		Set("backup_state = ?", u.BackupState).
-		Set("user_verified = ?", u.UserVerified).
-		Set("last_used_at = ?", at).
-		Set("updated_at = ?", at).
+	return s.updateOne(ctx, tenantID, id, "record login", at, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("sign_count = CASE WHEN sign_count < ? THEN ? ELSE sign_count END", int64(u.SignCount), int64(u.SignCount)).
+			Set("clone_warning = (clone_warning OR ?)", u.CloneWarning).
+			Set("backup_eligible = ?", u.BackupEligible).
+			Set("backup_state = ?", u.BackupState).
+			Set("user_verified = ?", u.UserVerified).
+			Set("last_used_at = ?", at)
+	})
+}
+
+// updateOne runs one UPDATE of the tenant's credential id with the columns set sets and updated_at,
+// and returns credentials.ErrCredentialNotFound when no row matched. what names the change in errors.
+func (s *CredentialStore) updateOne(ctx context.Context, tenantID uuid.UUID, id, what string, updatedAt time.Time, set func(*bun.UpdateQuery) *bun.UpdateQuery) error {
+	res, err := set(s.db.NewUpdate().Model((*credentialRow)(nil))).
+		Set("updated_at = ?", updatedAt).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
 		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("record login of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
+	if err == nil {
+		err = oneRowAffected(res, credentials.ErrCredentialNotFound)
 	}
-	if err := oneRowAffected(res, credentials.ErrCredentialNotFound); err != nil {
-		return fmt.Errorf("record login of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
+	if err != nil {
+		return fmt.Errorf("%s of credential %s in tenant %s: %w", what, shortCredentialID(id), tenantID, err)
 	}
 	return nil
 }
@@ -271,35 +278,17 @@ func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, i
 // login is no use: last_used_at, the counter and the flags stay), or returns
 // credentials.ErrCredentialNotFound.
 func (s *CredentialStore) FlagCloneWarning(ctx context.Context, tenantID uuid.UUID, id string) error {
-	res, err := s.db.NewUpdate().Model((*credentialRow)(nil)).
-		Set("clone_warning = ?", true).
-		Set("updated_at = ?", dbTime(s.now())).
-		Where("tenant_id = ? AND id = ?", tenantID, id).
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("flag clone warning of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
-	}
-	if err := oneRowAffected(res, credentials.ErrCredentialNotFound); err != nil {
-		return fmt.Errorf("flag clone warning of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
-	}
-	return nil
+	return s.updateOne(ctx, tenantID, id, "flag clone warning", dbTime(s.now()), func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("clone_warning = ?", true)
+	})
 }
 
 // RenameCredential sets the name of one credential of the tenant and its updated_at, or returns
 // credentials.ErrCredentialNotFound.
 func (s *CredentialStore) RenameCredential(ctx context.Context, tenantID uuid.UUID, id, name string) error {
-	res, err := s.db.NewUpdate().Model((*credentialRow)(nil)).
-		Set("name = ?", name).
-		Set("updated_at = ?", dbTime(s.now())).
-		Where("tenant_id = ? AND id = ?", tenantID, id).
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("rename credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
-	}
-	if err := oneRowAffected(res, credentials.ErrCredentialNotFound); err != nil {
-		return fmt.Errorf("rename credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
-	}
-	return nil
+	return s.updateOne(ctx, tenantID, id, "rename", dbTime(s.now()), func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("name = ?", name)
+	})
 }
 
 // DeleteCredential removes one credential of the tenant, or returns
