@@ -67,11 +67,13 @@ type Describe func(err error) (status int, code, details string)
 
 // Middleware records one event per request to a route of routes, after the handlers ran (see
 // Routes.Match: a request that a group middleware rejected before its route ran counts too):
-// "<Type>_succeeded" or "<Type>_failed" for ceremony routes, "<Type>" for plain routes (successes only). Requests to other routes record nothing. The event has the tenant (the request's
-// tenant, else the :tenant_id parameter when it is a UUID), the request id, the client address
-// (api.ClientIP, which believes X-Forwarded-For only from trusted proxies), the User-Agent (at most
-// 1,024 bytes), the actor and transaction set with SetActor and SetTransaction, and for failures the
-// error code and details as describe gives them.
+// "<Type>_succeeded" or "<Type>_failed" for ceremony routes, "<Type>" for plain routes (successes
+// only). Requests to other routes record nothing. The event has the tenant (the request's
+// tenant, else the :tenant_id parameter when it is a UUID; a request with neither records nothing),
+// the request id, the client address (api.ClientIP, which believes X-Forwarded-For only from trusted
+// proxies), the User-Agent (at most 1,024 bytes), the actor and transaction set with SetActor and
+// SetTransaction, for failures the error code and details as describe gives them, and for plain
+// routes what they acted on (plainDetails).
 //
 // A request failed when the handler returned an error or the response status is 400 or more. The
 // handler's error is returned unchanged, after the event is recorded, so the app's error handler

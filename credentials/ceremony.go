@@ -374,7 +374,7 @@ func (s *Service) VerifyLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 		UserVerified:   wc.Flags.UserVerified,
 		LastUsedAt:     now,
 	}
-	// WebAuthn §7.2 step 22: a counter that did not grow may mean a cloned authenticator. Which login
+	// WebAuthn §7.2 (the signature counter step): a counter that did not grow may mean a cloned authenticator. Which login
 	// is refused is decided by this login's counter alone (the stored warning is not fed back to
 	// go-webauthn), so one regression refuses that login but does not lock the credential for good: a
 	// user whose two tabs finished out of order can log in again at once. The stored warning stays,
