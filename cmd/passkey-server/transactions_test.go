@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
@@ -207,6 +208,42 @@ func TestTransactionInputErrors(t *testing.T) {
 		expectStatus(t, r.post(init, `{"user_id":"payer","transaction_id":"a","transaction_data":{"x":1}}`, true), 200, "")
 		if got := r.txList("nobody-at-all"); len(got) != 0 {
 			t.Fatalf("unknown user has %d transactions", len(got))
+		}
+	})
+}
+
+// TestTransactionExpiry checks, through the HTTP API, a transaction whose time ran out while its
+// ceremony session is still there: the list shows it expired and its finalize is refused, and it stays
+// expired (not failed) afterwards.
+func TestTransactionExpiry(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		r := newRP(t, s, "example.com")
+		key := authenticatortest.New(authenticatortest.Options{})
+		r.register(key, "payer")
+		options := r.txInit("payer", "late-1", `{"amount":"5.00"}`)
+		// The transaction's own deadline passes; the session (its own TTL in Redis) is left alone.
+		past := time.Now().Add(-time.Minute).UTC()
+		query, arg := `UPDATE transactions SET expires_at = $1 WHERE identifier = 'late-1'`, any(past)
+		if d.Dialect() == "sqlite" { // Bun keeps SQLite times as text in this form
+			query, arg = `UPDATE transactions SET expires_at = ? WHERE identifier = 'late-1'`, past.Format("2006-01-02 15:04:05.999999-07:00")
+		}
+		if _, err := d.SQL().Exec(query, arg); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.txList("payer"); len(got) != 1 || got[0].Status != transactions.StatusExpired {
+			t.Fatalf("list %+v, want one expired transaction", got)
+		}
+		assertion, err := key.Get(options, testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := expectStatus(t, r.post(r.txPath("/finalize"), assertion, true), 401, "transaction_not_found")
+		if !strings.Contains(e.Details, "expired") {
+			t.Errorf("details %q, want the transaction is expired", e.Details)
+		}
+		if got := r.txList("payer"); got[0].Status != transactions.StatusExpired || got[0].ConfirmedAt != nil {
+			t.Fatalf("after the refused finalize: %+v", got[0])
 		}
 	})
 }
