@@ -70,6 +70,13 @@ func checkSpec(t testing.TB, req *http.Request, resp *http.Response) {
 		}
 		return
 	}
+	if resp.StatusCode >= 400 {
+		var e ErrorBody
+		if json.Unmarshal(body, &e) == nil && e.Code != "" && !slices.Contains(globalErrorCodes, e.Code) &&
+			!slices.Contains(operationErrorCodes(route.Operation), e.Code) {
+			t.Fatalf("%s %s answered error code %q, which its x-error-codes in openapi.yaml do not list", req.Method, route.Path, e.Code)
+		}
+	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{
 			Request: req, PathParams: params, Route: route,
@@ -82,6 +89,43 @@ func checkSpec(t testing.TB, req *http.Request, resp *http.Response) {
 	in.SetBodyBytes(body)
 	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
 		t.Fatalf("%s %s → %d does not match openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+}
+
+// globalErrorCodes may answer any operation, so x-error-codes leave them out: a failure of the server
+// itself, and limits of the HTTP layer.
+var globalErrorCodes = []string{"internal_error", "body_too_large", "headers_too_large", "bad_request"}
+
+// operationErrorCodes returns the x-error-codes of an operation: the error codes it can answer beside
+// globalErrorCodes.
+func operationErrorCodes(op *openapi3.Operation) []string {
+	var codes []string
+	list, _ := op.Extensions["x-error-codes"].([]any)
+	for _, c := range list {
+		if s, ok := c.(string); ok {
+			codes = append(codes, s)
+		}
+	}
+	return codes
+}
+
+// TestEveryOperationListsErrorCodes checks that every operation of openapi.yaml says which error codes
+// it answers (x-error-codes; checkSpec holds every live error response to it), and that each is a
+// code of the ErrorCode enum.
+func TestEveryOperationListsErrorCodes(t *testing.T) {
+	doc, _ := loadSpec(t)
+	known := specErrorCodes(doc)
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if _, ok := op.Extensions["x-error-codes"].([]any); !ok {
+				t.Errorf("%s %s has no x-error-codes", method, path)
+			}
+			for _, c := range operationErrorCodes(op) {
+				if !slices.Contains(known, c) {
+					t.Errorf("%s %s lists %q, which is not an ErrorCode", method, path, c)
+				}
+			}
+		}
 	}
 }
 
