@@ -142,9 +142,12 @@ func jsonObject(raw json.RawMessage) bool {
 func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, Transaction, error) {
 	parsed, err := credentials.ParseAssertion(body)
 	if err != nil {
-		return "", Transaction{}, err
+		return "", Transaction{}, api.WithDetails(ErrInvalidResponse, api.Details(err))
 	}
 	tx, err := s.store.ByChallenge(ctx, snap.ID, parsed.Response.CollectedClientData.Challenge)
+	if errors.Is(err, ErrNotFound) {
+		return "", Transaction{}, api.WithDetails(ErrNotFound, ErrNotFound.Error())
+	}
 	if err != nil {
 		return "", Transaction{}, err
 	}

@@ -14,6 +14,8 @@ var (
 	ErrExists = errors.New("transaction already exists")
 	// ErrNotFound means no pending transaction matches.
 	ErrNotFound = errors.New("no transaction found for this challenge")
+	// ErrInvalidResponse means the body of transaction/finalize is not a credential assertion.
+	ErrInvalidResponse = errors.New("unable to finish transaction")
 	// ErrDataTooLarge means transaction_data is larger than MaxDataBytes.
 	ErrDataTooLarge = errors.New("transaction_data is too large")
 )
