@@ -54,7 +54,9 @@ func Details(err error) string {
 
 // DecodeJSON decodes the request body into v. An empty body decodes as {} (Hanko's clients send no
 // body to some routes). A non-empty body needs a JSON content type (415 otherwise), must hold exactly
-// one JSON value (trailing data is rejected) and must fit v's types; unknown members are ignored.
+// one JSON value (trailing data is rejected), must be UTF-8 (RFC 8259; Go's decoder would otherwise
+// turn invalid bytes into U+FFFD, so two different user ids could become one) and must fit v's types;
+// unknown members are ignored.
 func DecodeJSON(c *fiber.Ctx, v any) error {
 	body := c.Body()
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -63,6 +65,9 @@ func DecodeJSON(c *fiber.Ctx, v any) error {
 	ct := strings.ToLower(c.Get(fiber.HeaderContentType))
 	if ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.Contains(ct, "+json") {
 		return WithDetails(ErrUnsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
+	}
+	if !utf8.Valid(body) {
+		return WithDetails(ErrInvalidBody, "the body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
@@ -177,4 +182,15 @@ func IconURL(s string) bool {
 		return strings.HasPrefix(strings.ToLower(u.Opaque), "image/")
 	}
 	return false
+}
+
+// PathParam returns the path parameter name, percent-decoded: an application's user id may hold any
+// character, and a client may encode a credential id's base64 padding as %3D. A malformed escape is a
+// 400 naming the parameter.
+func PathParam(c *fiber.Ctx, name string) (string, error) {
+	v, err := url.PathUnescape(c.Params(name))
+	if err != nil {
+		return "", Problems{name + " is not a valid percent-encoded path segment"}.Err(ErrInvalidRequest)
+	}
+	return v, nil
 }

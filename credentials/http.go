@@ -204,7 +204,11 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 }
 
 func (h *Handlers) get(c *fiber.Ctx) error {
-	cred, err := h.svc.Get(c.UserContext(), tenant.FromContext(c), c.Params("credential_id"))
+	id, err := api.PathParam(c, "credential_id")
+	if err != nil {
+		return err
+	}
+	cred, err := h.svc.Get(c.UserContext(), tenant.FromContext(c), id)
 	if err != nil {
 		return err
 	}
@@ -218,32 +222,39 @@ func (h *Handlers) rename(c *fiber.Ctx) error {
 	if err := api.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := h.setOwner(c); err != nil {
+	id, err := h.setOwner(c)
+	if err != nil {
 		return err
 	}
-	if err := h.svc.Rename(c.UserContext(), tenant.FromContext(c), c.Params("credential_id"), req.Name); err != nil {
+	if err := h.svc.Rename(c.UserContext(), tenant.FromContext(c), id, req.Name); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (h *Handlers) remove(c *fiber.Ctx) error {
-	if err := h.setOwner(c); err != nil {
+	id, err := h.setOwner(c)
+	if err != nil {
 		return err
 	}
-	if err := h.svc.Delete(c.UserContext(), tenant.FromContext(c), c.Params("credential_id")); err != nil {
+	if err := h.svc.Delete(c.UserContext(), tenant.FromContext(c), id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // setOwner makes the owner of the credential in the path the actor of the request's audit event, so
-// that a user's audit trail (actor_user_id) shows the renaming and deletion of their passkeys.
-func (h *Handlers) setOwner(c *fiber.Ctx) error {
-	cred, err := h.svc.Get(c.UserContext(), tenant.FromContext(c), c.Params("credential_id"))
+// that a user's audit trail (actor_user_id) shows the renaming and deletion of their passkeys. It
+// returns the decoded credential id.
+func (h *Handlers) setOwner(c *fiber.Ctx) (string, error) {
+	id, err := api.PathParam(c, "credential_id")
 	if err != nil {
-		return err
+		return "", err
+	}
+	cred, err := h.svc.Get(c.UserContext(), tenant.FromContext(c), id)
+	if err != nil {
+		return "", err
 	}
 	audit.SetActor(c, cred.AppUserID)
-	return nil
+	return id, nil
 }

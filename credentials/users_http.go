@@ -3,7 +3,6 @@ package credentials
 import (
 	"context"
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 
@@ -75,9 +74,9 @@ func (h *Handlers) adminUser(c *fiber.Ctx) (*tenant.Snapshot, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	ref, err := url.PathUnescape(c.Params("user_id"))
+	ref, err := api.PathParam(c, "user_id")
 	if err != nil {
-		return nil, "", api.Problems{"user_id must be percent-encoded"}.Err(api.ErrInvalidRequest)
+		return nil, "", err
 	}
 	return snap, ref, nil
 }

@@ -2,7 +2,6 @@ package transactions
 
 import (
 	"context"
-	"net/url"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -80,9 +79,9 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	user, err := url.PathUnescape(c.Params("user_id"))
+	user, err := api.PathParam(c, "user_id")
 	if err != nil {
-		return api.Problems{"user_id is not a valid percent-encoded path segment"}.Err(api.ErrInvalidRequest)
+		return err
 	}
 	txs, total, err := h.svc.List(c.UserContext(), tenant.FromContext(c), user, page, perPage)
 	if err != nil {

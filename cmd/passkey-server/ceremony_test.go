@@ -730,6 +730,7 @@ func TestCredentialManagement(t *testing.T) {
 			expectStatus(t, call(t, s.public, "PATCH", one, map[string]any{"name": " "}, hdr...), 400, "invalid_request")
 			expectStatus(t, call(t, s.public, "PATCH", one, map[string]any{"name": strings.Repeat("n", 256)}, hdr...), 400, "invalid_request")
 			expectStatus(t, call(t, s.public, "GET", one+"==", nil, hdr...), 200, "")
+			expectStatus(t, call(t, s.public, "GET", one+"%3D%3D", nil, hdr...), 200, "")
 			expectStatus(t, call(t, s.public, "DELETE", one, nil, hdr...), 204, "")
 			expectStatus(t, call(t, s.public, "DELETE", one, nil, hdr...), 404, "credential_not_found")
 			expectStatus(t, call(t, s.public, "GET", one, nil), 401, "")

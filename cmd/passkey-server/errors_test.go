@@ -91,7 +91,8 @@ func postOversized(t *testing.T, base, path string, size int) *http.Response {
 }
 
 // TestTextThatNoDatabaseStores sends NUL characters into every free-text input: PostgreSQL cannot store
-// them, so each must be a 400, never a 500 (found by FuzzLoginInitialize).
+// them, so each must be a 400, never a 500 (found by FuzzLoginInitialize). Bytes that are not UTF-8 are
+// a 400 too, rather than becoming U+FFFD (which would make "a\xffb" and "a\xfeb" the same user).
 func TestTextThatNoDatabaseStores(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		s := newTestServer(t, d, newTestSealer(t))
@@ -121,6 +122,9 @@ func TestTextThatNoDatabaseStores(t *testing.T) {
 			{"public", "POST", "/" + r.id + "/transaction/initialize", map[string]any{"user_id": "alice", "transaction_id": nul, "transaction_data": map[string]any{"a": 1}}, 400, "invalid_request"},
 			{"public", "PATCH", "/" + r.id + "/credentials/" + credID, map[string]any{"name": nul}, 400, "invalid_request"},
 			{"public", "GET", "/" + r.id + "/credentials/%00", nil, 404, "credential_not_found"},
+			{"public", "POST", "/" + r.id + "/registration/initialize", "{\"user_id\":\"a\xffb\",\"username\":\"x\"}", 400, "invalid_body"},
+			{"public", "POST", "/" + r.id + "/login/initialize", "{\"user_id\":\"a\xfeb\"}", 400, "invalid_body"},
+			{"admin", "POST", "/tenants", "{\"display_name\":\"\xc3\",\"config\":{}}", 400, "invalid_body"},
 		} {
 			if c.app == "admin" {
 				expectStatus(t, s.adminCall(c.method, c.path, c.body), c.status, c.code)
