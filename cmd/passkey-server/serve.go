@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -262,8 +263,12 @@ func ensureDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, s
 			fmt.Fprintf(stdout, "The development tenant in %s no longer exists; making a new one.\n", path)
 			return createDevTenant(ctx, cfg, tenants, stdout, path)
 		}
+		tokenAt := filepath.Join(cfg.DataDir, adminTokenFile)
+		if generatedAdminToken(cfg) == "" {
+			tokenAt = "PASSKEY_ADMIN_TOKENS"
+		}
 		fmt.Fprintf(stdout, "Development tenant %s (keys in %s, admin token in %s; print them with: passkey-server dev-credentials)\n",
-			dc.TenantID, path, filepath.Join(cfg.DataDir, adminTokenFile))
+			dc.TenantID, path, tokenAt)
 		return nil
 	}
 	return createDevTenant(ctx, cfg, tenants, stdout, path)
@@ -292,16 +297,35 @@ func createDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, s
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	fmt.Fprintln(stdout, "Created a development tenant (RP ID localhost, origins http://localhost:8000 and http://localhost:3000).")
-	writeDevCredentials(stdout, dc, cfg.AdminTokens[0])
+	writeDevCredentials(stdout, dc, generatedAdminToken(cfg))
 	fmt.Fprintf(stdout, "These are kept in %s; they are not printed again (passkey-server dev-credentials prints them).\n", cfg.DataDir)
 	return nil
 }
 
+// writeDevCredentials prints the development tenant's credentials; adminToken "" means the operator set
+// the tokens (PASSKEY_ADMIN_TOKENS), which are theirs and never echoed.
 func writeDevCredentials(w io.Writer, dc devCredentials, adminToken string) {
+	if adminToken == "" {
+		adminToken = "(yours, from PASSKEY_ADMIN_TOKENS; not printed)"
+	}
 	fmt.Fprintf(w, "  tenant id:            %s\n", dc.TenantID)
 	fmt.Fprintf(w, "  secret API key:       %s\n", dc.SecretKey)
 	fmt.Fprintf(w, "  publishable API key:  %s\n", dc.PublishableKey)
 	fmt.Fprintf(w, "  admin token:          %s\n", adminToken)
+}
+
+// generatedAdminToken returns the admin token the embedded mode generated into the data dir, or "" when
+// there is none or the operator's PASSKEY_ADMIN_TOKENS replace it.
+func generatedAdminToken(cfg Config) string {
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, adminTokenFile))
+	if err != nil {
+		return ""
+	}
+	v := strings.TrimSpace(string(b))
+	if len(cfg.AdminTokens) > 0 && !slices.Contains(cfg.AdminTokens, v) {
+		return ""
+	}
+	return v
 }
 
 // printDevCredentials prints the development tenant's credentials kept in the data dir.
@@ -314,13 +338,7 @@ func printDevCredentials(cfg Config, stdout io.Writer) error {
 	if err := json.Unmarshal(b, &dc); err != nil {
 		return err
 	}
-	token := ""
-	if len(cfg.AdminTokens) > 0 {
-		token = cfg.AdminTokens[0]
-	} else if t, err := os.ReadFile(filepath.Join(cfg.DataDir, adminTokenFile)); err == nil {
-		token = strings.TrimSpace(string(t))
-	}
-	writeDevCredentials(stdout, dc, token)
+	writeDevCredentials(stdout, dc, generatedAdminToken(cfg))
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -164,11 +165,9 @@ func TestEmbeddedFirstAndSecondStart(t *testing.T) {
 		t.Fatal("development tenant's JWKS changed across restart")
 	}
 	var printed bytes.Buffer
-	if code := run([]string{"dev-credentials"}, &printed, &printed); code != 0 && !strings.Contains(printed.String(), secret[1]) {
-		t.Logf("dev-credentials reads ./data by default; output: %s", printed.String())
-	}
-	if err := printDevCredentials(cfg, &printed); err != nil || !strings.Contains(printed.String(), secret[1]) {
-		t.Fatalf("dev-credentials: %v %s", err, printed.String())
+	t.Setenv("PASSKEY_DATA_DIR", dir)
+	if code := run([]string{"dev-credentials"}, &printed, &printed); code != 0 || !strings.Contains(printed.String(), secret[1]) || !strings.Contains(printed.String(), token[1]) {
+		t.Fatalf("dev-credentials: exit %d\n%s", code, printed.String())
 	}
 	stop()
 
@@ -181,6 +180,29 @@ func TestEmbeddedFirstAndSecondStart(t *testing.T) {
 	third := out.String()
 	if !strings.Contains(third, "no longer exists") || !strings.Contains(third, "sk_") || strings.Contains(third, secret[1]) {
 		t.Fatalf("start on a new database printed:\n%s", third)
+	}
+}
+
+// TestEmbeddedWithOperatorAdminToken: an admin token the operator set is theirs: the first start and
+// dev-credentials never echo it, and it is the one that works.
+func TestEmbeddedWithOperatorAdminToken(t *testing.T) {
+	dir := t.TempDir()
+	token := "operator-token-0123456789abcdef"
+	cfg, out, stop := startServer(t, map[string]string{"PASSKEY_DATA_DIR": dir, "PASSKEY_ADMIN_TOKENS": token})
+	defer stop()
+	first := out.String()
+	if strings.Contains(first, token) || !strings.Contains(first, "PASSKEY_ADMIN_TOKENS") || !strings.Contains(first, "sk_") {
+		t.Fatalf("first start printed:\n%s", first)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "admin-token")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an admin token was generated beside the operator's: %v", err)
+	}
+	if st, body := httpDo(t, "GET", "http://"+cfg.AdminAddress+"/tenants", token, ""); st != 200 {
+		t.Fatalf("operator token: %d %s", st, body)
+	}
+	var printed bytes.Buffer
+	if err := printDevCredentials(cfg, &printed); err != nil || strings.Contains(printed.String(), token) || !strings.Contains(printed.String(), "sk_") {
+		t.Fatalf("dev-credentials: %v\n%s", err, printed.String())
 	}
 }
 
