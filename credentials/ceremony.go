@@ -450,7 +450,7 @@ func (s *Service) putSession(ctx context.Context, snap *tenant.Snapshot, ceremon
 	if expires.IsZero() {
 		expires = s.now().Add(profileOf(snap.Config, ceremony.isMFA()).timeout)
 	}
-	if err := s.sessions.Put(ctx, Session{TenantID: snap.ID, Ceremony: ceremony, Challenge: state.WebAuthn.Challenge, Data: data, ExpiresAt: expires}); err != nil {
+	if err := s.sessions.Put(ctx, Session{TenantID: snap.ID, Ceremony: ceremony, Challenge: state.WebAuthn.Challenge, UserID: state.UserID, Data: data, ExpiresAt: expires}); err != nil {
 		return fmt.Errorf("store session: %w", err)
 	}
 	return nil

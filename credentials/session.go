@@ -33,6 +33,9 @@ type Session struct {
 	Ceremony Ceremony
 	// Challenge is the base64url (unpadded) challenge sent to the browser; it is the session's key.
 	Challenge string
+	// UserID is the internal id of the user the ceremony is for, so that deleting the user deletes its
+	// sessions; uuid.Nil for a discoverable login, which is for nobody yet.
+	UserID uuid.UUID
 	// Data is the opaque ceremony state (go-webauthn's SessionData and what the ceremony adds), JSON.
 	Data []byte
 	// ExpiresAt is when the ceremony times out; the session is unusable from then on.
@@ -47,7 +50,10 @@ type Session struct {
 //     Consume calls for one session, on any number of instances, exactly one succeeds.
 //   - Consume returns ErrSessionNotFound for an unknown, consumed or expired session, and for a session
 //     stored under another tenant or ceremony.
+//   - DeleteUser deletes every session of one user of one tenant (s.UserID), whatever its ceremony;
+//     the sessions of other users and tenants, and discoverable ones, stay.
 type SessionStore interface {
 	Put(ctx context.Context, s Session) error
 	Consume(ctx context.Context, tenantID uuid.UUID, ceremony Ceremony, challenge string) (Session, error)
+	DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) error
 }

@@ -112,6 +112,25 @@ func (m *MemorySessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremo
 	return s, nil
 }
 
+// DeleteUser deletes every session of the tenant's user. It scans the store under the lock: deleting a
+// user is a rare admin call, and one process holds few sessions.
+func (m *MemorySessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete user sessions: %w", err)
+	}
+	if userID == uuid.Nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, s := range m.sessions {
+		if k.tenantID == tenantID && s.UserID == userID {
+			delete(m.sessions, k)
+		}
+	}
+	return nil
+}
+
 // sweepLocked deletes the sessions expired at now and schedules the next sweep for when the map has
 // doubled. m.mu must be held.
 func (m *MemorySessions) sweepLocked(now time.Time) {

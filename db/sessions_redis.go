@@ -55,7 +55,9 @@ func OpenRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
 // one Redis: a session put by one instance can be consumed by another, and exactly once.
 //
 // Each session is one key, <prefix>session:<tenant ID>:<ceremony>:<challenge>, whose value encodes the
-// session and whose TTL ends at the session's ExpiresAt.
+// session and whose TTL ends at the session's ExpiresAt. The sessions of a user are also listed in a set,
+// <prefix>user-sessions:<tenant ID>:<user ID>, that lives as long as the longest of them, so DeleteUser
+// finds them without a scan. Consume leaves its key in the set: deleting a key that is gone is harmless.
 type RedisSessions struct {
 	client redis.UniversalClient
 	prefix string
@@ -71,12 +73,24 @@ func NewRedisSessions(client redis.UniversalClient, prefix string) *RedisSession
 	return &RedisSessions{client: client, prefix: prefix, now: time.Now}
 }
 
+// putUserSession stores a session of a known user and lists it in the user's set in one atomic step:
+// KEYS[1] session key, KEYS[2] user set; ARGV[1] value, ARGV[2] TTL in ms. It returns 0 when a live
+// session holds the key (nothing is written), else 1. The set's TTL only grows (PTTL is -1 on a new set),
+// so it outlives every session it lists. A script rather than SET+SADD+PEXPIRE GT works on Redis < 7.
+var putUserSession = redis.NewScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+redis.call('SADD', KEYS[2], KEYS[1])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1`)
+
 // redisSessionRecord is the value stored for a session. The tenant, ceremony and challenge are in the key
 // and are not repeated.
 type redisSessionRecord struct {
 	Version int `json:"v"`
 	// Data is encoded as base64 by encoding/json, so any bytes round-trip.
 	Data []byte `json:"d,omitempty"`
+	// UserID is the session's user; absent for a discoverable login.
+	UserID *uuid.UUID `json:"u,omitempty"`
 	// ExpiresAt is in Unix nanoseconds.
 	ExpiresAt int64 `json:"x"`
 }
@@ -89,23 +103,49 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
 	if err != nil {
 		return fmt.Errorf("put session: %w", err)
 	}
-	value, err := json.Marshal(redisSessionRecord{
-		Version:   sessionRecordVersion,
-		Data:      s.Data,
-		ExpiresAt: s.ExpiresAt.UnixNano(),
-	})
+	rec := redisSessionRecord{Version: sessionRecordVersion, Data: s.Data, ExpiresAt: s.ExpiresAt.UnixNano()}
+	if s.UserID != uuid.Nil {
+		rec.UserID = &s.UserID
+	}
+	value, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("put session: encode: %w", err)
 	}
 	// PX is relative, so a wall-clock difference between this instance and Redis does not shift the
 	// expiry; truncating to whole milliseconds can only make the key expire earlier, never later.
-	err = r.client.Do(ctx, "set", r.key(s.TenantID, s.Ceremony, s.Challenge), value,
-		"px", int64(ttl/time.Millisecond), "nx").Err()
-	if errors.Is(err, redis.Nil) {
-		return errors.New("put session: a live session already uses this challenge")
+	key, px := r.key(s.TenantID, s.Ceremony, s.Challenge), int64(ttl/time.Millisecond)
+	stored := true
+	if s.UserID == uuid.Nil {
+		err = r.client.Do(ctx, "set", key, value, "px", px, "nx").Err()
+		if errors.Is(err, redis.Nil) {
+			stored, err = false, nil
+		}
+	} else {
+		var n int64
+		n, err = putUserSession.Run(ctx, r.client, []string{key, r.userKey(s.TenantID, s.UserID)}, value, px).Int64()
+		stored = n == 1
 	}
 	if err != nil {
 		return fmt.Errorf("put session: %w", err)
+	}
+	if !stored {
+		return errors.New("put session: a live session already uses this challenge")
+	}
+	return nil
+}
+
+// DeleteUser deletes every session of the tenant's user, and the set that lists them.
+func (r *RedisSessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) error {
+	if userID == uuid.Nil {
+		return nil
+	}
+	set := r.userKey(tenantID, userID)
+	keys, err := r.client.SMembers(ctx, set).Result()
+	if err != nil {
+		return fmt.Errorf("delete user sessions: %w", err)
+	}
+	if err := r.client.Del(ctx, append(keys, set)...).Err(); err != nil {
+		return fmt.Errorf("delete user sessions: %w", err)
 	}
 	return nil
 }
@@ -140,6 +180,9 @@ func (r *RedisSessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremon
 		Data:      rec.Data,
 		ExpiresAt: time.Unix(0, rec.ExpiresAt),
 	}
+	if rec.UserID != nil {
+		s.UserID = *rec.UserID
+	}
 	if !r.now().Before(s.ExpiresAt) {
 		return credentials.Session{}, credentials.ErrSessionNotFound
 	}
@@ -167,6 +210,11 @@ func (r *RedisSessions) key(tenantID uuid.UUID, ceremony credentials.Ceremony, c
 	b.WriteByte(':')
 	b.WriteString(challenge)
 	return b.String()
+}
+
+// userKey returns the Redis key of the set that lists a user's sessions.
+func (r *RedisSessions) userKey(tenantID, userID uuid.UUID) string {
+	return r.prefix + "user-sessions:" + tenantID.String() + ":" + userID.String()
 }
 
 // sessionCheckKey reports whether a session may be stored under tenantID, ceremony and challenge. Both

@@ -74,6 +74,7 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		clock := sessionNewClock()
 		store := newStore(t, clock.Now)
 		want := sessionTestSession(clock.Now(), time.Minute)
+		want.UserID = uuid.New()
 		want.Data = []byte(`{"challenge":"x","user_id":"dXNlcg","allowed_credentials":[]}`)
 		if err := store.Put(t.Context(), want); err != nil {
 			t.Fatalf("Put: %v", err)
@@ -307,6 +308,68 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		sessionAssertEqual(t, got, s)
 		// Once consumed, the key is free again.
 		sessionMustPut(t, store, other)
+
+		// The same holds for a session of a known user (Redis stores those with a script).
+		u := sessionTestSession(clock.Now(), time.Minute)
+		u.UserID = uuid.New()
+		sessionMustPut(t, store, u)
+		replacement := u
+		replacement.Data = []byte("replacement")
+		if err := store.Put(t.Context(), replacement); err == nil {
+			t.Fatal("second Put of a user's session under the same challenge succeeded, want an error")
+		}
+		got, err = store.Consume(t.Context(), u.TenantID, u.Ceremony, u.Challenge)
+		if err != nil {
+			t.Fatalf("Consume: %v", err)
+		}
+		sessionAssertEqual(t, got, u)
+	})
+
+	t.Run("delete user", func(t *testing.T) {
+		clock := sessionNewClock()
+		store := newStore(t, clock.Now)
+		tenantID, otherTenant, alice, bob := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+		session := func(tenant, user uuid.UUID, c credentials.Ceremony) credentials.Session {
+			s := sessionTestSession(clock.Now(), time.Minute)
+			s.TenantID, s.UserID, s.Ceremony = tenant, user, c
+			sessionMustPut(t, store, s)
+			return s
+		}
+		gone := []credentials.Session{
+			session(tenantID, alice, credentials.CeremonyRegistration),
+			session(tenantID, alice, credentials.CeremonyLogin),
+			session(tenantID, alice, credentials.CeremonyTransaction),
+		}
+		kept := []credentials.Session{
+			session(tenantID, bob, credentials.CeremonyLogin),
+			session(otherTenant, alice, credentials.CeremonyLogin), // the same internal id in another tenant
+			session(tenantID, uuid.Nil, credentials.CeremonyLogin), // discoverable: nobody's yet
+		}
+		// A consumed session of alice's does not trouble the delete.
+		if _, err := store.Consume(t.Context(), gone[2].TenantID, gone[2].Ceremony, gone[2].Challenge); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.DeleteUser(t.Context(), tenantID, alice); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+		for _, s := range gone {
+			if _, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge); !errors.Is(err, credentials.ErrSessionNotFound) {
+				t.Errorf("%s session of the deleted user: got %v, want ErrSessionNotFound", s.Ceremony, err)
+			}
+		}
+		// Again, a user without sessions, and nobody (uuid.Nil): no error, nothing else deleted.
+		for _, id := range []uuid.UUID{alice, uuid.New(), uuid.Nil} {
+			if err := store.DeleteUser(t.Context(), tenantID, id); err != nil {
+				t.Fatalf("DeleteUser(%s): %v", id, err)
+			}
+		}
+		for _, s := range kept {
+			got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
+			if err != nil {
+				t.Fatalf("session of user %s in tenant %s: %v", s.UserID, s.TenantID, err)
+			}
+			sessionAssertEqual(t, got, s)
+		}
 	})
 
 	t.Run("binary data", func(t *testing.T) {
@@ -397,6 +460,35 @@ func TestSessionRedisKeyAndTTL(t *testing.T) {
 	}
 	if _, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge); !errors.Is(err, credentials.ErrSessionNotFound) {
 		t.Fatalf("Consume after the TTL: got %v, want ErrSessionNotFound", err)
+	}
+}
+
+// TestSessionRedisUserSet checks that a user's sessions are listed in one set whose TTL covers the
+// longest of them, so the set never outlives them by much nor dies before them, and that DeleteUser
+// removes the set too.
+func TestSessionRedisUserSet(t *testing.T) {
+	client := sessionTestRedis(t)
+	prefix := sessionTestPrefix(t, client)
+	store := NewRedisSessions(client, prefix)
+	long := sessionTestSession(time.Now(), time.Minute)
+	long.UserID = uuid.New()
+	short := sessionTestSession(time.Now(), 10*time.Second)
+	short.TenantID, short.UserID, short.Ceremony = long.TenantID, long.UserID, credentials.CeremonyRegistration
+	sessionMustPut(t, store, long)
+	sessionMustPut(t, store, short)
+	set := prefix + "user-sessions:" + long.TenantID.String() + ":" + long.UserID.String()
+	members, err := client.SMembers(t.Context(), set).Result()
+	if err != nil || len(members) != 2 {
+		t.Fatalf("SMEMBERS %s = %v, %v; want both session keys", set, members, err)
+	}
+	if ttl, err := client.PTTL(t.Context(), set).Result(); err != nil || ttl <= 50*time.Second || ttl > time.Minute {
+		t.Fatalf("PTTL %s = %v, %v; want the longest session's (about 1m)", set, ttl, err)
+	}
+	if err := store.DeleteUser(t.Context(), long.TenantID, long.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := client.Exists(t.Context(), append(members, set)...).Result(); err != nil || n != 0 {
+		t.Fatalf("%d of the user's keys left after DeleteUser (%v)", n, err)
 	}
 }
 
@@ -514,28 +606,37 @@ func TestSessionMemorySweep(t *testing.T) {
 	}
 }
 
-// BenchmarkSessionPutConsume measures one Put followed by its Consume, the store work of one ceremony.
+// BenchmarkSessionPutConsume measures one Put followed by its Consume, the store work of one ceremony:
+// for a discoverable login (no user) and for a known user (Redis also lists the session in the user's
+// set).
 func BenchmarkSessionPutConsume(b *testing.B) {
 	for _, f := range sessionFactories {
-		b.Run(f.name, func(b *testing.B) {
-			store := f.new(b, time.Now)
-			s := sessionTestSession(time.Now(), time.Hour)
-			s.Data = bytes.Repeat([]byte("x"), 300) // about the size of go-webauthn's SessionData
-			base := s.Challenge
-			ctx := context.Background()
-			i := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				i++
-				s.Challenge = base + strconv.Itoa(i)
-				if err := store.Put(ctx, s); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := store.Consume(ctx, s.TenantID, s.Ceremony, s.Challenge); err != nil {
-					b.Fatal(err)
-				}
+		for _, user := range []uuid.UUID{uuid.Nil, uuid.New()} {
+			name := f.name + "/discoverable"
+			if user != uuid.Nil {
+				name = f.name + "/user"
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				store := f.new(b, time.Now)
+				s := sessionTestSession(time.Now(), time.Hour)
+				s.UserID = user
+				s.Data = bytes.Repeat([]byte("x"), 300) // about the size of go-webauthn's SessionData
+				base := s.Challenge
+				ctx := context.Background()
+				i := 0
+				b.ReportAllocs()
+				for b.Loop() {
+					i++
+					s.Challenge = base + strconv.Itoa(i)
+					if err := store.Put(ctx, s); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := store.Consume(ctx, s.TenantID, s.Ceremony, s.Challenge); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -656,7 +757,7 @@ func sessionMustPut(tb testing.TB, store credentials.SessionStore, s credentials
 
 func sessionAssertEqual(tb testing.TB, got, want credentials.Session) {
 	tb.Helper()
-	if got.TenantID != want.TenantID || got.Ceremony != want.Ceremony || got.Challenge != want.Challenge ||
+	if got.TenantID != want.TenantID || got.Ceremony != want.Ceremony || got.Challenge != want.Challenge || got.UserID != want.UserID ||
 		!bytes.Equal(got.Data, want.Data) || !got.ExpiresAt.Equal(want.ExpiresAt) {
 		tb.Fatalf("session mismatch:\n got  %+v\n want %+v", got, want)
 	}

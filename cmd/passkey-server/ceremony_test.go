@@ -302,7 +302,21 @@ func TestRegistrationRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+r.id+"/users/gone", nil), 204, "")
-		expectStatus(t, r.registrationFinalize(gone), 404, "user_not_found")
+		expectStatus(t, r.registrationFinalize(gone), 400, "session_not_found") // the delete took the session
+		// A user deleted while its session survives (the delete could not reach Redis) cannot finish.
+		late, err := authenticatortest.New(authenticatortest.Options{}).Create(r.registrationOptions("late"), testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := db.NewCredentialStore(s.db)
+		lateUser, err := store.UserByAppID(t.Context(), uuid.MustParse(r.id), "late")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.DeleteUser(t.Context(), lateUser.TenantID, lateUser.ID); err != nil {
+			t.Fatal(err)
+		}
+		expectStatus(t, r.registrationFinalize(late), 404, "user_not_found")
 
 		// A credential id that is already registered is a 409, never a 500. With attestation "none" the
 		// client data is not signed, so the same attestation object can be replayed with a fresh

@@ -95,10 +95,27 @@ func TestAdminUsers(t *testing.T) {
 		expectStatus(t, s.adminCall("DELETE", users+"/"+bAlice.ID.String(), nil), 404, "user_not_found")
 		expectStatus(t, s.adminCall("GET", users+"/alice", nil), 200, "")
 
-		// Deleting A's alice: her passkey no longer logs in, her credential and transactions are gone,
-		// and B's alice stays.
+		// Deleting A's alice: her passkey no longer logs in, her credential, transactions and pending
+		// ceremony sessions are gone, and B's alice (with her pending session) stays.
 		a.login(aliceKey, "")
+		before, bBefore := sessionKeys(t, s, a.id), sessionKeys(t, s, b.id)
+		pending, err := authenticatortest.New(authenticatortest.Options{}).Create(a.registrationOptions("alice"), testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.loginOptions("alice")
+		a.loginOptions("") // discoverable: nobody's session, it stays
+		b.loginOptions("alice")
+		if n := sessionKeys(t, s, a.id); n != before+3 {
+			t.Fatalf("%d sessions after three initializes, %d before", n, before)
+		}
 		expectStatus(t, s.adminCall("DELETE", users+"/alice", nil), 204, "")
+		// All of A's earlier pending sessions were alice's (her transaction tx-1): only the
+		// discoverable one is left.
+		if n, nb := sessionKeys(t, s, a.id), sessionKeys(t, s, b.id); before == 0 || n != 1 || nb != bBefore+1 {
+			t.Fatalf("sessions after the delete: A %d of %d (want 1), B %d (want %d)", n, before+3, nb, bBefore+1)
+		}
+		expectStatus(t, a.registrationFinalize(pending), 400, "session_not_found")
 		expectStatus(t, s.adminCall("DELETE", users+"/alice", nil), 404, "user_not_found")
 		expectStatus(t, s.adminCall("GET", users+"/"+detail.ID.String(), nil), 404, "user_not_found")
 		expectStatus(t, a.get("/"+a.id+"/credentials/"+aliceCred), 404, "credential_not_found")
@@ -116,6 +133,16 @@ func TestAdminUsers(t *testing.T) {
 			t.Fatalf("A lists %d users after the delete", len(n))
 		}
 	})
+}
+
+// sessionKeys counts the tenant's live ceremony sessions in Redis.
+func sessionKeys(t *testing.T, s *testServer, tenantID string) int {
+	t.Helper()
+	keys, err := s.redis.Keys(t.Context(), s.redisPrefix+"session:"+tenantID+":*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(keys)
 }
 
 // adminUserDetail decodes credentials.UserDetailResponse with its transactions.
