@@ -171,14 +171,24 @@ func (c *Config) Validate() error {
 		if o == "*" {
 			continue
 		}
-		if _, err := compileOriginPattern(o); err != nil || !strings.Contains(o, "://") || !api.StorableText(o) {
-			p.add(fmt.Sprintf("cors.allowed_origins: %q must be an origin such as https://app.example.com (wildcards * and ? allowed) or *", o))
+		if _, err := compileOriginPattern(o); err != nil || !corsOriginShape(o) || !api.StorableText(o) {
+			p.add(fmt.Sprintf("cors.allowed_origins: %q must be an origin such as https://app.example.com (http or https, no path; wildcards * and ? allowed) or *", o))
 		}
 	}
 	if !c.SigningAlgorithm.Valid() {
 		p.add("signing_algorithm must be one of 'ES256 RS256'")
 	}
 	return p.Err(ErrInvalidConfig)
+}
+
+// corsOriginShape reports whether a CORS entry looks like a browser's Origin header: http or https,
+// a host, and nothing after it (an entry with a path or a trailing slash would never match one).
+func corsOriginShape(o string) bool {
+	rest, ok := strings.CutPrefix(o, "https://")
+	if !ok {
+		rest, ok = strings.CutPrefix(o, "http://")
+	}
+	return ok && rest != "" && !strings.ContainsAny(rest, "/#")
 }
 
 type problems struct{ api.Problems }
