@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -745,6 +746,17 @@ func TestCredentialManagement(t *testing.T) {
 			expectStatus(t, call(t, s.public, "PATCH", one, map[string]any{"name": strings.Repeat("n", 256)}, hdr...), 400, "invalid_request")
 			expectStatus(t, call(t, s.public, "GET", one+"==", nil, hdr...), 200, "")
 			expectStatus(t, call(t, s.public, "GET", one+"%3D%3D", nil, hdr...), 200, "")
+			// A malformed escape, sent as raw bytes (Go's URL parser would refuse to build it).
+			raw := httptest.NewRequest("GET", one, nil)
+			raw.RequestURI = one + "%zz"
+			raw.Header.Set(hdr[0], hdr[1])
+			resp, err := s.public.Test(raw, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := expectStatus(t, resp, 400, "invalid_request"); !strings.Contains(e.Details, "credential_id") {
+				t.Fatalf("malformed escape: details %q", e.Details)
+			}
 			expectStatus(t, call(t, s.public, "DELETE", one, nil, hdr...), 204, "")
 			expectStatus(t, call(t, s.public, "DELETE", one, nil, hdr...), 404, "credential_not_found")
 			expectStatus(t, call(t, s.public, "GET", one, nil), 401, "")
