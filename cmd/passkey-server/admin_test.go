@@ -115,8 +115,12 @@ func TestTenantConfigValidation(t *testing.T) {
 			{"bad enum", mutate(func(c map[string]any) { c["webauthn"].(map[string]any)["user_verification"] = "always" }), []string{"user_verification must be one of"}, "invalid_config"},
 			{"bad mfa", mutate(func(c map[string]any) { c["mfa"] = map[string]any{"timeout": 60000, "attachment": "usb"} }), []string{"mfa.attachment"}, "invalid_config"},
 			{"bad cors", mutate(func(c map[string]any) { c["cors"] = map[string]any{"allowed_origins": []string{"not an origin"}} }), []string{"cors.allowed_origins"}, "invalid_config"},
-			{"cors scheme", mutate(func(c map[string]any) { c["cors"] = map[string]any{"allowed_origins": []string{"ftp://app.example.com"}} }), []string{"cors.allowed_origins"}, "invalid_config"},
-			{"cors path", mutate(func(c map[string]any) { c["cors"] = map[string]any{"allowed_origins": []string{"https://app.example.com/"}} }), []string{"cors.allowed_origins"}, "invalid_config"},
+			{"cors scheme", mutate(func(c map[string]any) {
+				c["cors"] = map[string]any{"allowed_origins": []string{"ftp://app.example.com"}}
+			}), []string{"cors.allowed_origins"}, "invalid_config"},
+			{"cors path", mutate(func(c map[string]any) {
+				c["cors"] = map[string]any{"allowed_origins": []string{"https://app.example.com/"}}
+			}), []string{"cors.allowed_origins"}, "invalid_config"},
 			{"bad algorithm", mutate(func(c map[string]any) { c["signing_algorithm"] = "HS256" }), []string{"signing_algorithm"}, "invalid_config"},
 			{"every problem at once", map[string]any{}, []string{"relying_party.id is a required field", "display_name is a required field", "origins must have at least 1", "webauthn.timeout", "cors.allowed_origins"}, "invalid_config"},
 			{"wrong type", `{"webauthn":{"timeout":"soon"}}`, []string{"Unmarshal type error"}, "invalid_body"},
