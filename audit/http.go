@@ -134,13 +134,19 @@ func Middleware(rec *Recorder, routes *Routes, describe Describe) fiber.Handler 
 }
 
 // plainDetails returns what a plain route acted on: its path parameters other than the tenant (the
-// credential, API key or user) and the members of the response that route.ResponseDetails names.
+// credential, API key or user), percent-decoded as the handlers read them (raw when malformed), and the
+// members of the response that route.ResponseDetails names.
 func plainDetails(c *fiber.Ctx, route Route) map[string]any {
 	d := map[string]any{}
 	for _, name := range c.Route().Params {
-		if name != "tenant_id" && c.Params(name) != "" {
-			d[name] = strings.Clone(c.Params(name))
+		if name == "tenant_id" || c.Params(name) == "" {
+			continue
 		}
+		v, err := api.PathParam(c, name)
+		if err != nil {
+			v = c.Params(name)
+		}
+		d[name] = strings.Clone(v)
 	}
 	if len(route.ResponseDetails) == 0 {
 		return d

@@ -568,8 +568,12 @@ func ParseAssertion(body []byte) (*protocol.ParsedCredentialAssertionData, error
 
 // decodeCredential decodes exactly one JSON value into v, whose id is *id. Every binary member may be
 // base64url with or without "=" padding: go-webauthn accepts padding everywhere but in id, so the
-// id's padding is dropped here (the id is compared as rawId's bytes anyway).
+// id's padding is dropped here (the id is compared as rawId's bytes anyway). Like every body, it must
+// be UTF-8 (see api.DecodeJSON).
 func decodeCredential(body []byte, v any, id *string) error {
+	if !utf8.Valid(body) {
+		return errors.New("the body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return errors.New("the body is not a JSON credential object")

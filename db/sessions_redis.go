@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,8 +58,10 @@ func OpenRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
 //
 // Each session is one key, <prefix>session:<tenant ID>:<ceremony>:<challenge>, whose value encodes the
 // session and whose TTL ends at the session's ExpiresAt. The sessions of a user are also listed in a set,
-// <prefix>user-sessions:<tenant ID>:<user ID>, that outlives all of them (userSetTTL), so DeleteUser
-// finds them without a scan. Consume leaves its key in the set: deleting a key that is gone is harmless.
+// <prefix>user-sessions:<tenant ID>:<user ID>, a sorted set scored by expiry, so DeleteUser finds them
+// without a scan. Consume leaves its key in the set (deleting a key that is gone is harmless); each Put
+// drops the entries that have expired, so a busy user's set holds at most the ceremonies of the last
+// ceremony timeout, and the set itself expires userSetTTL after the user's last Put.
 type RedisSessions struct {
 	client redis.UniversalClient
 	prefix string
@@ -75,9 +78,9 @@ func NewRedisSessions(client redis.UniversalClient, prefix string) *RedisSession
 }
 
 // userSetTTL is how long the set listing a user's sessions lives after the user's last Put: the longest
-// ceremony timeout a tenant can set, so the set outlives every session it lists (a session's own TTL is
-// used should it ever be longer). A fixed TTL needs no PEXPIRE GT (Redis 7) and no script: a Lua script
-// cost ≈ 70 µs more per Put here than the pipeline (BenchmarkSessionPutConsume).
+// ceremony timeout a tenant config may set, so the set outlives every session it lists. A fixed TTL
+// needs no PEXPIRE GT (Redis 7) and no script (a Lua script cost ≈ 70 µs more per Put here than the
+// MULTI/EXEC, in BenchmarkSessionPutConsume).
 const userSetTTL = tenant.MaxTimeout * time.Millisecond
 
 // redisSessionRecord is the value stored for a session. The tenant, ceremony and challenge are in the key
@@ -118,13 +121,15 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
 			stored, err = false, nil
 		}
 	} else {
-		// One MULTI/EXEC: the session, its entry in the user's set, the set's TTL. When SET NX finds a
-		// live session, EXEC answers redis.Nil for it; the SADD of the same key is then harmless.
+		// One MULTI/EXEC: the session, its entry in the user's set (scored by its expiry in Unix ms), the
+		// removal of expired entries, the set's TTL. When SET NX finds a live session, EXEC answers
+		// redis.Nil for it; the ZADD of the same key is then harmless.
 		set := r.userKey(s.TenantID, s.UserID)
 		_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Do(ctx, "set", key, value, "px", px, "nx")
-			p.SAdd(ctx, set, key)
-			p.PExpire(ctx, set, max(ttl, userSetTTL))
+			p.ZAdd(ctx, set, redis.Z{Score: float64(s.ExpiresAt.UnixMilli()), Member: key})
+			p.ZRemRangeByScore(ctx, set, "-inf", "("+strconv.FormatInt(r.now().UnixMilli(), 10))
+			p.PExpire(ctx, set, userSetTTL)
 			return nil
 		})
 		if errors.Is(err, redis.Nil) {
@@ -146,7 +151,7 @@ func (r *RedisSessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UU
 		return nil
 	}
 	set := r.userKey(tenantID, userID)
-	keys, err := r.client.SMembers(ctx, set).Result()
+	keys, err := r.client.ZRange(ctx, set, 0, -1).Result()
 	if err != nil {
 		return fmt.Errorf("delete user sessions: %w", err)
 	}

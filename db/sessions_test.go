@@ -298,8 +298,8 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		sessionMustPut(t, store, s)
 		other := s
 		other.Data = []byte("replacement")
-		if err := store.Put(t.Context(), other); err == nil {
-			t.Fatal("second Put under the same challenge succeeded, want an error")
+		if err := store.Put(t.Context(), other); err == nil || !strings.Contains(err.Error(), "already uses this challenge") {
+			t.Fatalf("second Put under the same challenge: %v, want the live-session error", err)
 		}
 		got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
 		if err != nil {
@@ -309,14 +309,14 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		// Once consumed, the key is free again.
 		sessionMustPut(t, store, other)
 
-		// The same holds for a session of a known user (Redis stores those with a script).
+		// The same holds for a session of a known user (Redis also lists those in the user's set).
 		u := sessionTestSession(clock.Now(), time.Minute)
 		u.UserID = uuid.New()
 		sessionMustPut(t, store, u)
 		replacement := u
 		replacement.Data = []byte("replacement")
-		if err := store.Put(t.Context(), replacement); err == nil {
-			t.Fatal("second Put of a user's session under the same challenge succeeded, want an error")
+		if err := store.Put(t.Context(), replacement); err == nil || !strings.Contains(err.Error(), "already uses this challenge") {
+			t.Fatalf("second Put of a user's session under the same challenge: %v, want the live-session error", err)
 		}
 		got, err = store.Consume(t.Context(), u.TenantID, u.Ceremony, u.Challenge)
 		if err != nil {
@@ -464,26 +464,36 @@ func TestSessionRedisKeyAndTTL(t *testing.T) {
 }
 
 // TestSessionRedisUserSet checks that a user's sessions are listed in one set that outlives them
-// (userSetTTL, the longest ceremony timeout), and that DeleteUser removes the set too.
+// (userSetTTL, the longest ceremony timeout), that a Put drops the entries that have expired (so the set
+// of a user who never stops logging in stays small), and that DeleteUser removes the set too.
 func TestSessionRedisUserSet(t *testing.T) {
 	client := sessionTestRedis(t)
 	prefix := sessionTestPrefix(t, client)
 	store := NewRedisSessions(client, prefix)
-	long := sessionTestSession(time.Now(), time.Minute)
-	long.UserID = uuid.New()
-	short := sessionTestSession(time.Now(), 10*time.Second)
-	short.TenantID, short.UserID, short.Ceremony = long.TenantID, long.UserID, credentials.CeremonyRegistration
-	sessionMustPut(t, store, long)
-	sessionMustPut(t, store, short)
-	set := prefix + "user-sessions:" + long.TenantID.String() + ":" + long.UserID.String()
-	members, err := client.SMembers(t.Context(), set).Result()
-	if err != nil || len(members) != 2 {
-		t.Fatalf("SMEMBERS %s = %v, %v; want both session keys", set, members, err)
+	clock := sessionNewClock()
+	store.now = clock.Now
+	user := func(ttl time.Duration, c credentials.Ceremony, like credentials.Session) credentials.Session {
+		s := sessionTestSession(clock.Now(), ttl)
+		s.TenantID, s.UserID, s.Ceremony = like.TenantID, like.UserID, c
+		sessionMustPut(t, store, s)
+		return s
+	}
+	first := sessionTestSession(clock.Now(), time.Second)
+	first.UserID = uuid.New()
+	sessionMustPut(t, store, first)
+	long := user(time.Minute, credentials.CeremonyLogin, first)
+	clock.Advance(2 * time.Second) // first has expired
+	short := user(10*time.Second, credentials.CeremonyRegistration, first)
+	set := prefix + "user-sessions:" + first.TenantID.String() + ":" + first.UserID.String()
+	members, err := client.ZRange(t.Context(), set, 0, -1).Result()
+	want := []string{store.key(short.TenantID, short.Ceremony, short.Challenge), store.key(long.TenantID, long.Ceremony, long.Challenge)}
+	if err != nil || strings.Join(members, " ") != strings.Join(want, " ") {
+		t.Fatalf("ZRANGE %s = %v, %v; want the two live sessions, soonest expiry first: %v", set, members, err, want)
 	}
 	if ttl, err := client.PTTL(t.Context(), set).Result(); err != nil || ttl <= userSetTTL-10*time.Second || ttl > userSetTTL {
 		t.Fatalf("PTTL %s = %v, %v; want about %v, longer than any session", set, ttl, err, userSetTTL)
 	}
-	if err := store.DeleteUser(t.Context(), long.TenantID, long.UserID); err != nil {
+	if err := store.DeleteUser(t.Context(), first.TenantID, first.UserID); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := client.Exists(t.Context(), append(members, set)...).Result(); err != nil || n != 0 {

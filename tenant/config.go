@@ -181,14 +181,16 @@ func (c *Config) Validate() error {
 	return p.Err(ErrInvalidConfig)
 }
 
-// corsOriginShape reports whether a CORS entry looks like a browser's Origin header: http or https,
-// a host, and nothing after it (an entry with a path or a trailing slash would never match one).
+// corsOriginShape reports whether a CORS entry can match a browser's Origin header: an http or https
+// scheme (or a wildcard one, such as *), a host, and no path. Trailing slashes are allowed: the matcher
+// ignores them (compileOriginPattern), as Hanko's does.
 func corsOriginShape(o string) bool {
-	rest, ok := strings.CutPrefix(o, "https://")
-	if !ok {
-		rest, ok = strings.CutPrefix(o, "http://")
+	scheme, rest, ok := strings.Cut(o, "://")
+	if !ok || (scheme != "http" && scheme != "https" && !strings.ContainsAny(scheme, "*?")) {
+		return false
 	}
-	return ok && rest != "" && !strings.ContainsAny(rest, "/#")
+	rest = strings.TrimRight(rest, "/")
+	return rest != "" && !strings.ContainsAny(rest, "/#")
 }
 
 type problems struct{ api.Problems }

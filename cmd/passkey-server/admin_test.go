@@ -119,7 +119,7 @@ func TestTenantConfigValidation(t *testing.T) {
 				c["cors"] = map[string]any{"allowed_origins": []string{"ftp://app.example.com"}}
 			}), []string{"cors.allowed_origins"}, "invalid_config"},
 			{"cors path", mutate(func(c map[string]any) {
-				c["cors"] = map[string]any{"allowed_origins": []string{"https://app.example.com/"}}
+				c["cors"] = map[string]any{"allowed_origins": []string{"https://app.example.com/login"}}
 			}), []string{"cors.allowed_origins"}, "invalid_config"},
 			{"bad algorithm", mutate(func(c map[string]any) { c["signing_algorithm"] = "HS256" }), []string{"signing_algorithm"}, "invalid_config"},
 			{"every problem at once", map[string]any{}, []string{"relying_party.id is a required field", "display_name is a required field", "origins must have at least 1", "webauthn.timeout", "cors.allowed_origins"}, "invalid_config"},
@@ -159,7 +159,8 @@ func TestLocalhostAndWildcardConfigs(t *testing.T) {
 		s := newTestServer(t, d, newTestSealer(t))
 		s.createTenant("localhost")
 		c := validConfig("login.example.com")
-		c["cors"] = map[string]any{"allowed_origins": []string{"https://*.example.com", "*"}}
+		// A trailing slash is ignored when matching (as Hanko does), so it is accepted; so is a wildcard scheme.
+		c["cors"] = map[string]any{"allowed_origins": []string{"https://*.example.com", "*", "https://app.example.com/", "*://b.example.com"}}
 		c["webauthn"].(map[string]any)["relying_party"].(map[string]any)["origins"] = []string{"https://login.example.com", "android:apk-key-hash:abc"}
 		expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"display_name": "w", "config": c}), 201, "")
 	})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -463,6 +464,15 @@ func TestLoginRules(t *testing.T) {
 			for _, body := range []string{`{}`, `{"id":"x","type":"public-key"}`, `"string"`} {
 				expectStatus(t, r.loginFinalize([]byte(body)), 400, "invalid_credential_response")
 			}
+			// A body that is not UTF-8 is refused before its session is touched, even when the bad bytes
+			// are in a member nobody reads; the same assertion without them then logs in.
+			good, err := a.Get(r.loginOptions(""), testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			notUTF8 := append(bytes.TrimSuffix(bytes.TrimSpace(bytes.Clone(good)), []byte("}")), []byte(",\"extra\":\"\xff\"}")...)
+			expectStatus(t, r.loginFinalize(notUTF8), 400, "invalid_credential_response")
+			expectStatus(t, r.loginFinalize(good), 200, "")
 		})
 
 		t.Run("padded base64url is accepted", func(t *testing.T) {
