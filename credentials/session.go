@@ -52,8 +52,10 @@ type Session struct {
 //     stored under another tenant or ceremony.
 //   - DeleteUser deletes every session of one user of one tenant (s.UserID), whatever its ceremony;
 //     the sessions of other users and tenants, and discoverable ones, stay.
+//   - DeleteTenant deletes every session of one tenant; other tenants' sessions stay.
 type SessionStore interface {
 	Put(ctx context.Context, s Session) error
 	Consume(ctx context.Context, tenantID uuid.UUID, ceremony Ceremony, challenge string) (Session, error)
 	DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) error
+	DeleteTenant(ctx context.Context, tenantID uuid.UUID) error
 }

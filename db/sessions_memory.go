@@ -131,6 +131,21 @@ func (m *MemorySessions) DeleteUser(ctx context.Context, tenantID, userID uuid.U
 	return nil
 }
 
+// DeleteTenant deletes every session of the tenant, scanning the store under the lock like DeleteUser.
+func (m *MemorySessions) DeleteTenant(ctx context.Context, tenantID uuid.UUID) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete tenant sessions: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.sessions {
+		if k.tenantID == tenantID {
+			delete(m.sessions, k)
+		}
+	}
+	return nil
+}
+
 // sweepLocked deletes the sessions expired at now and schedules the next sweep for when the map has
 // doubled. m.mu must be held.
 func (m *MemorySessions) sweepLocked(now time.Time) {

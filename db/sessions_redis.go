@@ -161,6 +161,37 @@ func (r *RedisSessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UU
 	return nil
 }
 
+// DeleteTenant deletes every session of the tenant and its users' sets. It SCANs for their keys (a
+// tenant's keys share a prefix; deleting a tenant is rare, so no index is kept for it) and UNLINKs them
+// in batches, so Redis is never blocked for long.
+func (r *RedisSessions) DeleteTenant(ctx context.Context, tenantID uuid.UUID) error {
+	for _, kind := range []string{"session:", "user-sessions:"} {
+		iter := r.client.Scan(ctx, 0, globEscaper.Replace(r.prefix+kind+tenantID.String()+":")+"*", 1000).Iterator()
+		batch := make([]string, 0, 1000)
+		for iter.Next(ctx) {
+			if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
+				if err := r.client.Unlink(ctx, batch...).Err(); err != nil {
+					return fmt.Errorf("delete tenant sessions: %w", err)
+				}
+				batch = batch[:0]
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return fmt.Errorf("delete tenant sessions: %w", err)
+		}
+		if len(batch) > 0 {
+			if err := r.client.Unlink(ctx, batch...).Err(); err != nil {
+				return fmt.Errorf("delete tenant sessions: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// globEscaper escapes the characters SCAN MATCH patterns treat specially, so that a key prefix is
+// matched literally.
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+
 // Consume returns the session stored under tenantID, ceremony and challenge and deletes it, in one GETDEL:
 // of any number of concurrent calls, on any number of instances, exactly one gets the session. It returns
 // credentials.ErrSessionNotFound if there is no such session or if the session has expired by this store's

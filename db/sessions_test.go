@@ -409,6 +409,40 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		}
 	})
 
+	t.Run("delete tenant", func(t *testing.T) {
+		clock := sessionNewClock()
+		store := newStore(t, clock.Now)
+		gone, stays := uuid.New(), uuid.New()
+		var put []credentials.Session
+		for _, tenantID := range []uuid.UUID{gone, stays} {
+			for _, user := range []uuid.UUID{uuid.Nil, uuid.New()} {
+				for _, c := range []credentials.Ceremony{credentials.CeremonyLogin, credentials.CeremonyMFARegistration} {
+					s := sessionTestSession(clock.Now(), time.Minute)
+					s.TenantID, s.UserID, s.Ceremony = tenantID, user, c
+					sessionMustPut(t, store, s)
+					put = append(put, s)
+				}
+			}
+		}
+		if err := store.DeleteTenant(t.Context(), gone); err != nil {
+			t.Fatalf("DeleteTenant: %v", err)
+		}
+		if err := store.DeleteTenant(t.Context(), uuid.New()); err != nil { // a tenant without sessions
+			t.Fatalf("DeleteTenant of nobody: %v", err)
+		}
+		for _, s := range put {
+			got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
+			switch {
+			case s.TenantID == gone && !errors.Is(err, credentials.ErrSessionNotFound):
+				t.Errorf("session of the deleted tenant: got %v, want ErrSessionNotFound", err)
+			case s.TenantID == stays && err != nil:
+				t.Errorf("session of another tenant: %v", err)
+			case s.TenantID == stays:
+				sessionAssertEqual(t, got, s)
+			}
+		}
+	})
+
 	t.Run("canceled context", func(t *testing.T) {
 		clock := sessionNewClock()
 		store := newStore(t, clock.Now)
@@ -498,6 +532,33 @@ func TestSessionRedisUserSet(t *testing.T) {
 	}
 	if n, err := client.Exists(t.Context(), append(members, set)...).Result(); err != nil || n != 0 {
 		t.Fatalf("%d of the user's keys left after DeleteUser (%v)", n, err)
+	}
+}
+
+// TestSessionRedisDeleteTenant checks that DeleteTenant leaves no key of the tenant behind, user sets
+// included, also when there are more than one SCAN batch of them, and matches its prefix literally.
+func TestSessionRedisDeleteTenant(t *testing.T) {
+	client := sessionTestRedis(t)
+	prefix := sessionTestPrefix(t, client) + "[*?]:" // glob characters in the prefix are matched literally
+	store := NewRedisSessions(client, prefix)
+	other := NewRedisSessions(client, strings.TrimSuffix(prefix, "[*?]:")+"x:")
+	tenantID, user := uuid.New(), uuid.New()
+	for i := range 1200 {
+		s := sessionTestSession(time.Now(), time.Minute)
+		s.TenantID = tenantID
+		if i%2 == 0 {
+			s.UserID = user
+		}
+		sessionMustPut(t, store, s)
+		if i < 3 {
+			sessionMustPut(t, other, s) // the same tenant id under another prefix: not ours to delete
+		}
+	}
+	if err := store.DeleteTenant(t.Context(), tenantID); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := client.Keys(t.Context(), strings.TrimSuffix(prefix, "[*?]:")+"*"+tenantID.String()+"*").Result(); err != nil || len(keys) != 4 {
+		t.Fatalf("keys left: %d (%v), want the other prefix's 3 sessions and its user set", len(keys), err)
 	}
 }
 

@@ -48,6 +48,8 @@ type Service struct {
 
 	usedMu sync.Mutex
 	used   map[uuid.UUID]time.Time // API key id → last use not yet written
+
+	onDelete func(ctx context.Context, id uuid.UUID) error // see OnDelete
 }
 
 // NewService returns a Service. Call Run to keep its cache fresh.
@@ -198,14 +200,26 @@ func (s *Service) save(ctx context.Context, t Tenant) error {
 	return nil
 }
 
-// Delete removes a tenant and everything it owns.
+// Delete removes a tenant and everything it owns: its database rows, then what OnDelete's function
+// removes elsewhere (the ceremony sessions). The database delete decides the outcome: should the
+// function fail, the failure is logged and the delete still succeeds (what it leaves behind belongs to
+// a tenant that no request can reach any more, and expires).
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	if err := s.store.DeleteTenant(ctx, id); err != nil {
 		return err
 	}
 	s.evict(id)
+	if s.onDelete != nil {
+		if err := s.onDelete(ctx, id); err != nil {
+			s.log.WarnContext(ctx, "deleted tenant's data outside the database left to expire", "tenant", id, "err", err)
+		}
+	}
 	return nil
 }
+
+// OnDelete sets the function Delete calls after a tenant's rows are gone, for what the tenant owns
+// outside the database. Call it while wiring the service, before serving.
+func (s *Service) OnDelete(fn func(ctx context.Context, id uuid.UUID) error) { s.onDelete = fn }
 
 // CreateAPIKey makes a new API key for the tenant and returns its secret, shown once, and its record.
 func (s *Service) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name string, kind KeyKind, expiresAt *time.Time) (string, APIKey, error) {

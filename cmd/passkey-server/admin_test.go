@@ -75,9 +75,22 @@ func TestTenantLifecycle(t *testing.T) {
 			t.Fatalf("config not replaced: %+v", got.Config)
 		}
 
-		// The key created with the tenant works on its routes until the tenant is deleted.
+		// The key created with the tenant works on its routes until the tenant is deleted; the
+		// tenant's pending ceremony sessions go with it, another tenant's stay.
 		expectStatus(t, call(t, s.public, "GET", "/"+id+"/.well-known/jwks.json", nil, "apiKey", secret), 200, "")
+		otherID, otherSecret := s.createTenant("example.com")
+		for _, c := range []struct{ id, secret string }{{id, secret}, {otherID, otherSecret}} {
+			body := map[string]any{"user_id": "alice", "username": "alice"}
+			expectStatus(t, call(t, s.public, "POST", "/"+c.id+"/registration/initialize", body, "apiKey", c.secret), 200, "")
+			expectStatus(t, call(t, s.public, "POST", "/"+c.id+"/login/initialize", nil), 200, "")
+		}
+		if n := sessionKeys(t, s, id); n != 2 {
+			t.Fatalf("%d sessions before the delete", n)
+		}
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+id, nil), 204, "")
+		if n, other := sessionKeys(t, s, id), sessionKeys(t, s, otherID); n != 0 || other != 2 {
+			t.Fatalf("sessions after the delete: %d of the deleted tenant, %d of the other (want 0 and 2)", n, other)
+		}
 		expectStatus(t, s.adminCall("GET", "/tenants/"+id, nil), 404, "tenant_not_found")
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+id, nil), 404, "tenant_not_found")
 		expectStatus(t, call(t, s.public, "GET", "/"+id+"/.well-known/jwks.json", nil), 404, "tenant_not_found")

@@ -112,6 +112,18 @@ func (r *replaySessions) DeleteUser(_ context.Context, tenantID, userID uuid.UUI
 	return nil
 }
 
+// DeleteTenant deletes the tenant's sessions.
+func (r *replaySessions) DeleteTenant(_ context.Context, tenantID uuid.UUID) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, s := range r.sessions {
+		if s.TenantID == tenantID {
+			delete(r.sessions, k)
+		}
+	}
+	return nil
+}
+
 // newFuzzRP builds an instance on SQLite with replayable sessions and a tenant whose sessions live ten
 // minutes (the longest timeout), so a seed's session outlives a fuzzing run of a few minutes.
 func newFuzzRP(f *testing.F) *rp {

@@ -55,6 +55,7 @@ type deps struct {
 // and the tests wire the features through this one function.
 func (d deps) withFeatures(database *db.DB, sessions credentials.SessionStore, aaguids *credentials.AAGUIDTable) deps {
 	ceremonies := credentials.NewService(db.NewCredentialStore(database), sessions, aaguids, time.Now, d.Log)
+	d.Tenants.OnDelete(sessions.DeleteTenant)
 	d.Credentials = credentials.NewHandlers(ceremonies, d.Tenants)
 	d.MFA = mfa.NewHandlers(d.Credentials, d.Tenants)
 	auditStore := db.NewAuditStore(database)
