@@ -83,6 +83,11 @@ func NewRedisSessions(client redis.UniversalClient, prefix string) *RedisSession
 // MULTI/EXEC, in BenchmarkSessionPutConsume).
 const userSetTTL = tenant.MaxTimeout * time.Millisecond
 
+// userSetTrimMargin is how long past its expiry an entry stays in a user's set: the expiry was computed
+// by whichever instance wrote it, so a clock that runs ahead on another instance cannot trim a live
+// session's entry.
+const userSetTrimMargin = time.Minute
+
 // redisSessionRecord is the value stored for a session. The tenant, ceremony and challenge are in the key
 // and are not repeated.
 type redisSessionRecord struct {
@@ -128,8 +133,8 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
 		_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Do(ctx, "set", key, value, "px", px, "nx")
 			p.ZAdd(ctx, set, redis.Z{Score: float64(s.ExpiresAt.UnixMilli()), Member: key})
-			p.ZRemRangeByScore(ctx, set, "-inf", "("+strconv.FormatInt(r.now().UnixMilli(), 10))
-			p.PExpire(ctx, set, userSetTTL)
+			p.ZRemRangeByScore(ctx, set, "-inf", "("+strconv.FormatInt(r.now().Add(-userSetTrimMargin).UnixMilli(), 10))
+			p.PExpire(ctx, set, max(ttl, userSetTTL))
 			return nil
 		})
 		if errors.Is(err, redis.Nil) {

@@ -498,8 +498,9 @@ func TestSessionRedisKeyAndTTL(t *testing.T) {
 }
 
 // TestSessionRedisUserSet checks that a user's sessions are listed in one set that outlives them
-// (userSetTTL, the longest ceremony timeout), that a Put drops the entries that have expired (so the set
-// of a user who never stops logging in stays small), and that DeleteUser removes the set too.
+// (userSetTTL, the longest ceremony timeout), that a Put drops the entries that expired more than
+// userSetTrimMargin ago (so the set of a user who never stops logging in stays small), and that
+// DeleteUser removes the set too.
 func TestSessionRedisUserSet(t *testing.T) {
 	client := sessionTestRedis(t)
 	prefix := sessionTestPrefix(t, client)
@@ -515,8 +516,8 @@ func TestSessionRedisUserSet(t *testing.T) {
 	first := sessionTestSession(clock.Now(), time.Second)
 	first.UserID = uuid.New()
 	sessionMustPut(t, store, first)
+	clock.Advance(time.Second + userSetTrimMargin + time.Millisecond) // first expired more than the margin ago
 	long := user(time.Minute, credentials.CeremonyLogin, first)
-	clock.Advance(2 * time.Second) // first has expired
 	short := user(10*time.Second, credentials.CeremonyRegistration, first)
 	set := prefix + "user-sessions:" + first.TenantID.String() + ":" + first.UserID.String()
 	members, err := client.ZRange(t.Context(), set, 0, -1).Result()
