@@ -119,16 +119,11 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
 	// PX is relative, so a wall-clock difference between this instance and Redis does not shift the
 	// expiry; truncating to whole milliseconds can only make the key expire earlier, never later.
 	key, px := r.key(s.TenantID, s.Ceremony, s.Challenge), int64(ttl/time.Millisecond)
-	stored := true
 	if s.UserID == uuid.Nil {
 		err = r.client.Do(ctx, "set", key, value, "px", px, "nx").Err()
-		if errors.Is(err, redis.Nil) {
-			stored, err = false, nil
-		}
 	} else {
 		// One MULTI/EXEC: the session, its entry in the user's set (scored by its expiry in Unix ms), the
-		// removal of expired entries, the set's TTL. When SET NX finds a live session, EXEC answers
-		// redis.Nil for it; the ZADD of the same key is then harmless.
+		// removal of expired entries, the set's TTL.
 		set := r.userKey(s.TenantID, s.UserID)
 		_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Do(ctx, "set", key, value, "px", px, "nx")
@@ -137,15 +132,14 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
 			p.PExpire(ctx, set, max(ttl, userSetTTL))
 			return nil
 		})
-		if errors.Is(err, redis.Nil) {
-			stored, err = false, nil
-		}
+	}
+	// SET NX answers nil when a live session holds the key; EXEC passes that on as its error (the ZADD of
+	// the same key is then harmless).
+	if errors.Is(err, redis.Nil) {
+		return errors.New("put session: a live session already uses this challenge")
 	}
 	if err != nil {
 		return fmt.Errorf("put session: %w", err)
-	}
-	if !stored {
-		return errors.New("put session: a live session already uses this challenge")
 	}
 	return nil
 }

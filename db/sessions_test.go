@@ -292,37 +292,26 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 	})
 
 	t.Run("put does not replace a live session", func(t *testing.T) {
-		clock := sessionNewClock()
-		store := newStore(t, clock.Now)
-		s := sessionTestSession(clock.Now(), time.Minute)
-		sessionMustPut(t, store, s)
-		other := s
-		other.Data = []byte("replacement")
-		if err := store.Put(t.Context(), other); err == nil || !strings.Contains(err.Error(), "already uses this challenge") {
-			t.Fatalf("second Put under the same challenge: %v, want the live-session error", err)
+		// For a discoverable session and for one of a known user (Redis also lists those in the user's set).
+		for _, user := range []uuid.UUID{uuid.Nil, uuid.New()} {
+			clock := sessionNewClock()
+			store := newStore(t, clock.Now)
+			s := sessionTestSession(clock.Now(), time.Minute)
+			s.UserID = user
+			sessionMustPut(t, store, s)
+			other := s
+			other.Data = []byte("replacement")
+			if err := store.Put(t.Context(), other); err == nil || !strings.Contains(err.Error(), "already uses this challenge") {
+				t.Fatalf("user %s: second Put under the same challenge: %v, want the live-session error", user, err)
+			}
+			got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
+			if err != nil {
+				t.Fatalf("user %s: Consume: %v", user, err)
+			}
+			sessionAssertEqual(t, got, s)
+			// Once consumed, the key is free again.
+			sessionMustPut(t, store, other)
 		}
-		got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
-		if err != nil {
-			t.Fatalf("Consume: %v", err)
-		}
-		sessionAssertEqual(t, got, s)
-		// Once consumed, the key is free again.
-		sessionMustPut(t, store, other)
-
-		// The same holds for a session of a known user (Redis also lists those in the user's set).
-		u := sessionTestSession(clock.Now(), time.Minute)
-		u.UserID = uuid.New()
-		sessionMustPut(t, store, u)
-		replacement := u
-		replacement.Data = []byte("replacement")
-		if err := store.Put(t.Context(), replacement); err == nil || !strings.Contains(err.Error(), "already uses this challenge") {
-			t.Fatalf("second Put of a user's session under the same challenge: %v, want the live-session error", err)
-		}
-		got, err = store.Consume(t.Context(), u.TenantID, u.Ceremony, u.Challenge)
-		if err != nil {
-			t.Fatalf("Consume: %v", err)
-		}
-		sessionAssertEqual(t, got, u)
 	})
 
 	t.Run("delete user", func(t *testing.T) {
