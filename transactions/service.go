@@ -185,14 +185,10 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transact
 }
 
 // List returns one page of a user's transactions. The user is named by the application's user id or,
-// for compatibility with Hanko (contract §4.4), by our internal id. An unknown user has none.
+// for compatibility with Hanko (contract §4.4), by our internal id (credentials.Service.UserByRef). An
+// unknown user has none.
 func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, user string, page, perPage int) ([]Transaction, int, error) {
-	u, err := s.creds.User(ctx, snap, user)
-	if errors.Is(err, credentials.ErrUserNotFound) {
-		if id, perr := uuid.Parse(user); perr == nil {
-			u, err = s.creds.UserByID(ctx, snap, id)
-		}
-	}
+	u, err := s.creds.UserByRef(ctx, snap, user)
 	if errors.Is(err, credentials.ErrUserNotFound) {
 		return []Transaction{}, 0, nil
 	}
