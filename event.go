@@ -1,0 +1,169 @@
+package passkey
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// EventType names what happened. Services emit an Event of one of these types at the point where the
+// change or failure happens; the audit log, metrics and (later) webhooks subscribe to them.
+type EventType string
+
+// Ceremony events: one step of a WebAuthn ceremony (Event.Ceremony names which) began or finished.
+const (
+	// CeremonyStarted: an initialize step answered with options.
+	CeremonyStarted EventType = "ceremony.started"
+	// CeremonyStartFailed: an initialize step was refused (Event.Err says why).
+	CeremonyStartFailed EventType = "ceremony.start_failed"
+	// CeremonySucceeded: a finalize step verified the credential and issued a token.
+	CeremonySucceeded EventType = "ceremony.succeeded"
+	// CeremonyFailed: a finalize step was refused (Event.Err says why).
+	CeremonyFailed EventType = "ceremony.failed"
+)
+
+// Credential and user events.
+const (
+	// CredentialRenamed: a credential got a new name.
+	CredentialRenamed EventType = "credential.renamed"
+	// CredentialDeleted: a credential was deleted; it can never log in again.
+	CredentialDeleted EventType = "credential.deleted"
+	// CredentialCloneFlagged: a login showed a signature counter that did not grow, and the credential
+	// now carries a clone warning.
+	CredentialCloneFlagged EventType = "credential.clone_flagged"
+	// CredentialBackupStateChanged: a login reported a backup state other than the stored one (a
+	// passkey was synced, or stopped being).
+	CredentialBackupStateChanged EventType = "credential.backup_state_changed"
+	// UserDeleted: a user was deleted with all its credentials and transactions.
+	UserDeleted EventType = "user.deleted"
+)
+
+// Tenant events.
+const (
+	// TenantCreated: a tenant was made.
+	TenantCreated EventType = "tenant.created"
+	// TenantRenamed: a tenant got a new display name.
+	TenantRenamed EventType = "tenant.renamed"
+	// TenantConfigChanged: a tenant's config was replaced.
+	TenantConfigChanged EventType = "tenant.config_changed"
+	// TenantDeleted: a tenant was deleted with everything it owned.
+	TenantDeleted EventType = "tenant.deleted"
+	// APIKeyCreated: an API key was made (Details: api_key_id, name, kind; never the secret).
+	APIKeyCreated EventType = "api_key.created"
+	// APIKeyRevoked: an API key was deleted (Details: secret_id).
+	APIKeyRevoked EventType = "api_key.revoked"
+	// SigningKeyRotated: a tenant has a new active signing key (Details: kid, algorithm).
+	SigningKeyRotated EventType = "signing_key.rotated"
+)
+
+// Ceremony steps, as in Event.Step.
+const (
+	StepInitialize = "initialize"
+	StepFinalize   = "finalize"
+)
+
+// Event is one thing that happened in a tenant. Only what a subscriber may show is put here: ids and
+// names, never a secret, a key or a credential's public key.
+type Event struct {
+	Type EventType
+	// TenantID is the tenant the event happened in; uuid.Nil when it belongs to no tenant yet (a
+	// request whose tenant could not be found).
+	TenantID uuid.UUID
+	// Ceremony is the ceremony of a ceremony event ("registration", "login", "mfa_registration",
+	// "mfa_login", "transaction"); Step is StepInitialize or StepFinalize.
+	Ceremony string
+	Step     string
+	// Err is why a ceremony step failed: a domain error (ErrorCode and Details say what the caller was
+	// told) or any other error (CodeInternal).
+	Err error
+	// AppUserID is the application's id of the user the event concerns, when known.
+	AppUserID string
+	// CredentialID is the credential the event concerns, base64url.
+	CredentialID string
+	// TransactionID is the application's transaction id of a transaction event.
+	TransactionID string
+	// Details says what an admin or credential change acted on, as flat string values.
+	Details map[string]string
+	// At is when it happened; Request where (both filled by Bus.Emit).
+	At      time.Time
+	Request Request
+}
+
+// Failed reports whether e is the failure of a ceremony step.
+func (e Event) Failed() bool { return e.Type == CeremonyStartFailed || e.Type == CeremonyFailed }
+
+// Request describes the API request an event happened in, for the audit log.
+type Request struct {
+	ID        string
+	SourceIP  string
+	UserAgent string
+	// emitted is set once any event was emitted in the request (see Emitted).
+	emitted *atomic.Bool
+}
+
+type requestKey struct{}
+
+// WithRequest returns a context for one API request: events emitted with it carry r.
+func WithRequest(ctx context.Context, r Request) context.Context {
+	r.emitted = new(atomic.Bool)
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// RequestOf returns the request of ctx (the zero Request outside a request).
+func RequestOf(ctx context.Context) Request {
+	r, _ := ctx.Value(requestKey{}).(Request)
+	return r
+}
+
+// Emitted reports whether an event was emitted with ctx's request. The transport layer uses it to
+// emit the failure of a ceremony that was refused before its service saw it (a missing API key, a
+// malformed body), and only then.
+func Emitted(ctx context.Context) bool {
+	r := RequestOf(ctx)
+	return r.emitted != nil && r.emitted.Load()
+}
+
+// Sink receives events. Emit must neither block nor fail the operation that emitted: a subscriber
+// that stores or sends events queues them.
+type Sink interface {
+	Emit(ctx context.Context, e Event)
+}
+
+// Bus is the one sink services emit to: it stamps each event with its time and request and hands it
+// to every subscriber, in order. A nil *Bus drops events.
+type Bus struct {
+	subscribers []Sink
+	now         func() time.Time
+}
+
+// NewBus returns a Bus that hands events to subscribers.
+func NewBus(subscribers ...Sink) *Bus { return &Bus{subscribers: subscribers, now: time.Now} }
+
+// Subscribe adds a subscriber. Call it while wiring, before any event is emitted.
+func (b *Bus) Subscribe(s Sink) { b.subscribers = append(b.subscribers, s) }
+
+// Emit implements Sink.
+func (b *Bus) Emit(ctx context.Context, e Event) {
+	if b == nil {
+		return
+	}
+	if e.At.IsZero() {
+		e.At = b.now()
+	}
+	r := RequestOf(ctx)
+	if r.emitted != nil {
+		r.emitted.Store(true)
+	}
+	e.Request = r
+	for _, s := range b.subscribers {
+		s.Emit(ctx, e)
+	}
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ctx context.Context, e Event)
+
+// Emit implements Sink.
+func (f SinkFunc) Emit(ctx context.Context, e Event) { f(ctx, e) }
