@@ -19,6 +19,7 @@ import (
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -54,7 +55,7 @@ func tenants(t *testing.T, d *db.DB) (*tenant.Service, uuid.UUID, uuid.UUID) {
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := tenant.NewSealer(key)
+	sealer, err := signing.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func tenantConfig(rpID string) tenant.Config {
 			AttestationPreference:  "none",
 			ResidentKeyRequirement: "required",
 		},
-		SigningAlgorithm: tenant.ES256,
+		SigningAlgorithm: signing.ES256,
 	}
 }
 

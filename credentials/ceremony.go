@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -479,12 +480,12 @@ func (s *Service) consume(ctx context.Context, snap *tenant.Snapshot, ceremony C
 
 // Token signs the token of a finished ceremony (contract §2.2 plus iss, jti, ceremony and amr); extra,
 // when not nil, adds to the claims (a transaction's trans and trans_hash).
-func (s *Service) Token(snap *tenant.Snapshot, ceremony Ceremony, res Result, extra func(*tenant.Claims)) (string, error) {
+func (s *Service) Token(snap *tenant.Snapshot, ceremony Ceremony, res Result, extra func(*signing.Claims)) (string, error) {
 	return s.issue(snap, ceremony, res.User, res.Credential, extra)
 }
 
-func (s *Service) issue(snap *tenant.Snapshot, ceremony Ceremony, user User, cred Credential, extra func(*tenant.Claims)) (string, error) {
-	claims := tenant.Claims{
+func (s *Service) issue(snap *tenant.Snapshot, ceremony Ceremony, user User, cred Credential, extra func(*signing.Claims)) (string, error) {
+	claims := signing.Claims{
 		Issuer:       snap.Issuer,
 		Subject:      user.UserID,
 		Audience:     []string{snap.Config.WebAuthn.RelyingParty.ID},

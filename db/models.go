@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -116,7 +117,7 @@ type signingKeyRow struct {
 	ExpiresAt  *time.Time `bun:"expires_at"`
 }
 
-func newSigningKeyRow(k tenant.SigningKey) signingKeyRow {
+func newSigningKeyRow(k signing.Key) signingKeyRow {
 	return signingKeyRow{
 		ID:         k.ID,
 		TenantID:   k.TenantID,
@@ -129,11 +130,11 @@ func newSigningKeyRow(k tenant.SigningKey) signingKeyRow {
 	}
 }
 
-func (r signingKeyRow) signingKey() tenant.SigningKey {
-	return tenant.SigningKey{
+func (r signingKeyRow) signingKey() signing.Key {
+	return signing.Key{
 		ID:                  r.ID,
 		TenantID:            r.TenantID,
-		Algorithm:           tenant.Algorithm(r.Algorithm),
+		Algorithm:           signing.Algorithm(r.Algorithm),
 		EncryptedPrivateKey: r.PrivateKey,
 		PublicJWK:           []byte(r.PublicJWK),
 		CreatedAt:           r.CreatedAt.UTC(),

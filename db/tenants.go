@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -31,7 +32,7 @@ func NewTenantStore(d *DB) *TenantStore {
 // CreateTenant stores a new tenant with its first API keys and signing key in one transaction. Its
 // revision is t.Revision, or 1 when that is not positive. Every key must belong to t; two keys with
 // one name give tenant.ErrAPIKeyNameTaken.
-func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []tenant.APIKey, signing tenant.SigningKey) error {
+func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []tenant.APIKey, signingKey signing.Key) error {
 	row, err := newTenantRow(t)
 	if err != nil {
 		return fmt.Errorf("create tenant: %w", err)
@@ -49,8 +50,8 @@ func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []
 		}
 		names[k.Name] = true
 	}
-	if signing.TenantID != t.ID {
-		return fmt.Errorf("create tenant: signing key %s belongs to tenant %s, not %s", signing.ID, signing.TenantID, t.ID)
+	if signingKey.TenantID != t.ID {
+		return fmt.Errorf("create tenant: signing key %s belongs to tenant %s, not %s", signingKey.ID, signingKey.TenantID, t.ID)
 	}
 
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -63,7 +64,7 @@ func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []
 				return fmt.Errorf("insert api key: %w", translate(err))
 			}
 		}
-		signingRow := newSigningKeyRow(signing)
+		signingRow := newSigningKeyRow(signingKey)
 		if _, err := tx.NewInsert().Model(&signingRow).Exec(ctx); err != nil {
 			return fmt.Errorf("insert signing key: %w", translate(err))
 		}
@@ -266,7 +267,7 @@ func (s *TenantStore) TouchAPIKeys(ctx context.Context, lastUsed map[uuid.UUID]t
 
 // ListSigningKeys returns all signing keys of the tenant, newest first. A tenant that does not exist
 // has none.
-func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) ([]tenant.SigningKey, error) {
+func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) ([]signing.Key, error) {
 	var rows []signingKeyRow
 	err := s.db.NewSelect().Model(&rows).
 		Where("tenant_id = ?", tenantID).
@@ -275,7 +276,7 @@ func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) (
 	if err != nil {
 		return nil, fmt.Errorf("list signing keys of tenant %s: %w", tenantID, err)
 	}
-	keys := make([]tenant.SigningKey, 0, len(rows))
+	keys := make([]signing.Key, 0, len(rows))
 	for _, row := range rows {
 		keys = append(keys, row.signingKey())
 	}
@@ -285,7 +286,7 @@ func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) (
 // RotateSigningKey retires the tenant's active keys (retired_at = next.CreatedAt, expires_at =
 // retiredExpiresAt), stores next as the active key and increments the tenant's revision, all in one
 // transaction. It returns tenant.ErrNotFound when the tenant does not exist.
-func (s *TenantStore) RotateSigningKey(ctx context.Context, next tenant.SigningKey, retiredExpiresAt time.Time) error {
+func (s *TenantStore) RotateSigningKey(ctx context.Context, next signing.Key, retiredExpiresAt time.Time) error {
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := bumpRevision(ctx, tx, next.TenantID, next.CreatedAt); err != nil {
 			return err

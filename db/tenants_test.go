@@ -12,6 +12,7 @@ import (
 
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -25,7 +26,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
 type fixture struct {
 	tenant  tenant.Tenant
 	keys    []tenant.APIKey
-	signing tenant.SigningKey
+	signing signing.Key
 }
 
 func testConfig(rpID string) tenant.Config {
@@ -46,7 +47,7 @@ func testConfig(rpID string) tenant.Config {
 			Timeout: 60000, UserVerification: "discouraged", Attachment: "cross-platform",
 			AttestationPreference: "none", ResidentKeyRequirement: "discouraged",
 		},
-		SigningAlgorithm: tenant.ES256,
+		SigningAlgorithm: signing.ES256,
 	}
 }
 
@@ -59,12 +60,12 @@ func newAPIKey(t *testing.T, tenantID uuid.UUID, name string, kind tenant.KeyKin
 	return k
 }
 
-func newSigningKey(tenantID uuid.UUID, at time.Time) tenant.SigningKey {
+func newSigningKey(tenantID uuid.UUID, at time.Time) signing.Key {
 	id := uuid.NewString()
-	return tenant.SigningKey{
+	return signing.Key{
 		ID:                  id,
 		TenantID:            tenantID,
-		Algorithm:           tenant.ES256,
+		Algorithm:           signing.ES256,
 		EncryptedPrivateKey: []byte("sealed " + id),
 		PublicJWK:           []byte(`{"kty":"EC","kid":"` + id + `"}`),
 		CreatedAt:           at,
@@ -133,11 +134,11 @@ func TestTenantStoreCreateAndGet(t *testing.T) {
 		}
 		mustEqual(t, "api keys", keys, f.keys)
 
-		signing, err := s.ListSigningKeys(ctx, f.tenant.ID)
+		signingKeys, err := s.ListSigningKeys(ctx, f.tenant.ID)
 		if err != nil {
 			t.Fatalf("ListSigningKeys: %v", err)
 		}
-		mustEqual(t, "signing keys", signing, []tenant.SigningKey{f.signing})
+		mustEqual(t, "signing keys", signingKeys, []signing.Key{f.signing})
 
 		if _, err := s.GetTenant(ctx, uuid.New()); !errors.Is(err, tenant.ErrNotFound) {
 			t.Errorf("GetTenant of a missing tenant: got %v, want tenant.ErrNotFound", err)
@@ -290,11 +291,11 @@ func TestTenantStoreDeleteTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustEqual(t, "B's keys", keys, b.keys)
-		signing, err := s.ListSigningKeys(ctx, b.tenant.ID)
+		signingKeys, err := s.ListSigningKeys(ctx, b.tenant.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustEqual(t, "B's signing keys", signing, []tenant.SigningKey{b.signing})
+		mustEqual(t, "B's signing keys", signingKeys, []signing.Key{b.signing})
 		revs, err := s.TenantRevisions(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -578,7 +579,7 @@ func TestTenantStoreSigningKeys(t *testing.T) {
 		b := createTenant(t, s, "B", t0)
 
 		second := newSigningKey(a.tenant.ID, t0.Add(time.Hour))
-		second.Algorithm = tenant.RS256
+		second.Algorithm = signing.RS256
 		expires1 := t0.Add(2 * time.Hour)
 		if err := s.RotateSigningKey(ctx, second, expires1); err != nil {
 			t.Fatalf("RotateSigningKey: %v", err)
@@ -599,14 +600,14 @@ func TestTenantStoreSigningKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustEqual(t, "A's signing keys", got, []tenant.SigningKey{third, second, first})
+		mustEqual(t, "A's signing keys", got, []signing.Key{third, second, first})
 
 		// Cross-tenant: B's active key was not retired.
 		gotB, err := s.ListSigningKeys(ctx, b.tenant.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustEqual(t, "B's signing keys", gotB, []tenant.SigningKey{b.signing})
+		mustEqual(t, "B's signing keys", gotB, []signing.Key{b.signing})
 
 		// A missing tenant: ErrNotFound, nothing stored.
 		orphan := newSigningKey(uuid.New(), t0)
@@ -626,7 +627,7 @@ func TestTenantStoreSigningKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustEqual(t, "A's signing keys after a failed rotation", got, []tenant.SigningKey{third, second, first})
+		mustEqual(t, "A's signing keys after a failed rotation", got, []signing.Key{third, second, first})
 	})
 }
 
@@ -646,10 +647,10 @@ func TestTenantStoreLongAndUnicodeStrings(t *testing.T) {
 		tn := tenant.Tenant{ID: id, DisplayName: long + quote, Config: cfg, Revision: 1, CreatedAt: t0, UpdatedAt: t0}
 		key := newAPIKey(t, id, long, tenant.KindSecret, t0)
 		key.Hint = quote
-		signing := newSigningKey(id, t0)
-		signing.ID = strings.Repeat("k", 1023)
-		signing.PublicJWK = []byte(`{"kid":"` + long + `"}`)
-		if err := s.CreateTenant(ctx, tn, []tenant.APIKey{key}, signing); err != nil {
+		signingKey := newSigningKey(id, t0)
+		signingKey.ID = strings.Repeat("k", 1023)
+		signingKey.PublicJWK = []byte(`{"kid":"` + long + `"}`)
+		if err := s.CreateTenant(ctx, tn, []tenant.APIKey{key}, signingKey); err != nil {
 			t.Fatalf("CreateTenant: %v", err)
 		}
 		got, err := s.GetTenant(ctx, id)
@@ -666,6 +667,6 @@ func TestTenantStoreLongAndUnicodeStrings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustEqual(t, "signing keys", signings, []tenant.SigningKey{signing})
+		mustEqual(t, "signing keys", signings, []signing.Key{signingKey})
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/signing"
 )
 
 // Config is a tenant's configuration, in the shape of Hanko's admin API (contract §3.1) plus the
@@ -20,7 +21,7 @@ type Config struct {
 	MFA *MFAConfig `json:"mfa,omitempty"`
 	// SigningAlgorithm is the JWT algorithm of the tenant's tokens: ES256 (default) or RS256. A change
 	// takes effect at the next signing key rotation.
-	SigningAlgorithm Algorithm `json:"signing_algorithm,omitempty"`
+	SigningAlgorithm signing.Algorithm `json:"signing_algorithm,omitempty"`
 }
 
 // CORSConfig says which browser origins may call the tenant's public routes.
@@ -118,7 +119,7 @@ func (c *Config) Normalize() {
 		m.ResidentKeyRequirement = "discouraged"
 	}
 	if c.SigningAlgorithm == "" {
-		c.SigningAlgorithm = ES256
+		c.SigningAlgorithm = signing.ES256
 	}
 	for i, o := range w.RelyingParty.Origins {
 		w.RelyingParty.Origins[i] = strings.TrimRight(strings.TrimSpace(o), "/")

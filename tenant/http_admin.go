@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/signing"
 )
 
 // AdminRoutes registers the tenant, API key and signing key routes of the admin API (contract §1.2,
@@ -75,13 +76,13 @@ type CreateAPIKeyRequest struct {
 
 // SigningKeyDTO is a signing key on the wire: its public half and its life cycle, never the private key.
 type SigningKeyDTO struct {
-	KID       string          `json:"kid"`
-	Algorithm Algorithm       `json:"algorithm"`
-	Active    bool            `json:"active"`
-	PublicJWK json.RawMessage `json:"public_jwk"`
-	CreatedAt time.Time       `json:"created_at"`
-	RetiredAt *time.Time      `json:"retired_at"`
-	ExpiresAt *time.Time      `json:"expires_at"`
+	KID       string            `json:"kid"`
+	Algorithm signing.Algorithm `json:"algorithm"`
+	Active    bool              `json:"active"`
+	PublicJWK json.RawMessage   `json:"public_jwk"`
+	CreatedAt time.Time         `json:"created_at"`
+	RetiredAt *time.Time        `json:"retired_at"`
+	ExpiresAt *time.Time        `json:"expires_at"`
 }
 
 // RotateSigningKeyRequest is the optional body of POST /tenants/{id}/signing_keys.
@@ -237,7 +238,7 @@ func (s *Service) deleteAPIKey(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-func toSigningKeyDTO(k SigningKey) SigningKeyDTO {
+func toSigningKeyDTO(k signing.Key) SigningKeyDTO {
 	return SigningKeyDTO{KID: k.ID, Algorithm: k.Algorithm, Active: k.RetiredAt == nil, PublicJWK: k.PublicJWK,
 		CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, ExpiresAt: k.ExpiresAt}
 }

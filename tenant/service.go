@@ -13,12 +13,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/signing"
 )
 
 // Options configure a Service.
 type Options struct {
 	Store  Store
-	Sealer *Sealer
+	Sealer *signing.Sealer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// RotationOverlap is how long a rotated-out signing key stays in the JWKS, so tokens it signed
@@ -35,7 +36,7 @@ type Options struct {
 // Service manages tenants and serves everything a request needs about its tenant from memory.
 type Service struct {
 	store     Store
-	sealer    *Sealer
+	sealer    *signing.Sealer
 	now       func() time.Time
 	overlap   time.Duration
 	refresh   time.Duration
@@ -87,7 +88,7 @@ type Snapshot struct {
 	Tenant
 	// Issuer is the "iss" of the tenant's tokens.
 	Issuer string
-	Signer *Signer
+	Signer *signing.Signer
 	keys   map[[32]byte]APIKey
 	cors   fiber.Handler
 }
@@ -124,7 +125,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Tenant, *CreatedK
 	}
 	now := s.now().UTC()
 	t := Tenant{ID: uuid.New(), DisplayName: in.DisplayName, Config: in.Config, Revision: 1, CreatedAt: now, UpdatedAt: now}
-	signing, err := GenerateSigningKey(t.ID, in.Config.SigningAlgorithm, s.sealer, now)
+	signingKey, err := signing.GenerateKey(t.ID, in.Config.SigningAlgorithm, s.sealer, now)
 	if err != nil {
 		return Tenant{}, nil, err
 	}
@@ -138,7 +139,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Tenant, *CreatedK
 		keys = append(keys, k)
 		created = &CreatedKey{Secret: secret, Key: k}
 	}
-	if err := s.store.CreateTenant(ctx, t, keys, signing); err != nil {
+	if err := s.store.CreateTenant(ctx, t, keys, signingKey); err != nil {
 		return Tenant{}, nil, fmt.Errorf("create tenant: %w", err)
 	}
 	return t, created, nil
@@ -273,7 +274,7 @@ func (s *Service) DeleteAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) e
 }
 
 // SigningKeys returns the tenant's signing keys, newest first.
-func (s *Service) SigningKeys(ctx context.Context, tenantID uuid.UUID) ([]SigningKey, error) {
+func (s *Service) SigningKeys(ctx context.Context, tenantID uuid.UUID) ([]signing.Key, error) {
 	if _, err := s.store.GetTenant(ctx, tenantID); err != nil {
 		return nil, err
 	}
@@ -282,21 +283,21 @@ func (s *Service) SigningKeys(ctx context.Context, tenantID uuid.UUID) ([]Signin
 
 // RotateSigningKey makes a new active signing key with the tenant's configured algorithm. The previous
 // key stops signing at once and stays in the JWKS for overlap (the service default when zero).
-func (s *Service) RotateSigningKey(ctx context.Context, tenantID uuid.UUID, overlap time.Duration) (SigningKey, error) {
+func (s *Service) RotateSigningKey(ctx context.Context, tenantID uuid.UUID, overlap time.Duration) (signing.Key, error) {
 	if overlap <= 0 {
 		overlap = s.overlap
 	}
 	t, err := s.store.GetTenant(ctx, tenantID)
 	if err != nil {
-		return SigningKey{}, err
+		return signing.Key{}, err
 	}
 	now := s.now().UTC()
-	next, err := GenerateSigningKey(tenantID, t.Config.SigningAlgorithm, s.sealer, now)
+	next, err := signing.GenerateKey(tenantID, t.Config.SigningAlgorithm, s.sealer, now)
 	if err != nil {
-		return SigningKey{}, err
+		return signing.Key{}, err
 	}
 	if err := s.store.RotateSigningKey(ctx, next, now.Add(overlap)); err != nil {
-		return SigningKey{}, err
+		return signing.Key{}, err
 	}
 	s.evict(tenantID)
 	return next, nil
@@ -322,11 +323,11 @@ func (s *Service) load(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load api keys: %w", err)
 	}
-	signing, err := s.store.ListSigningKeys(ctx, id)
+	signingKeys, err := s.store.ListSigningKeys(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
-	signer, err := NewSigner(signing, s.sealer, s.now())
+	signer, err := signing.NewSigner(signingKeys, s.sealer, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s signer: %w", id, err)
 	}

@@ -1,5 +1,6 @@
 // Package tenant holds tenants, their WebAuthn, CORS and MFA configuration, their API keys and signing
-// keys, token signing and the JWKS, and the Fiber middleware that resolves the tenant of a request.
+// keys (signed and published by package signing), and the Fiber middleware that resolves the tenant of
+// a request.
 //
 // Everything a ceremony needs about its tenant is served from an in-memory cache (see Service.Resolve):
 // the hot path never reloads a tenant from the database and never decrypts a key.
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server/signing"
 )
 
 // Sentinel errors of this package. The HTTP error handler maps each to a status and a stable code.
@@ -31,8 +34,6 @@ var (
 	ErrAPIKeyMissing = errors.New("api key is missing")
 	// ErrForbiddenKey means a publishable key was used on a route that needs a secret key.
 	ErrForbiddenKey = errors.New("this route needs a secret api key")
-	// ErrNoSigningKey means the tenant has no active signing key (never happens for tenants made by Service).
-	ErrNoSigningKey = errors.New("tenant has no active signing key")
 )
 
 // Tenant is one customer of the service: an isolated set of users, credentials and keys with its own
@@ -53,7 +54,7 @@ type Tenant struct {
 // ErrAPIKeyNotFound and ErrAPIKeyNameTaken for those conditions.
 type Store interface {
 	// CreateTenant stores a new tenant with its first API keys and signing key, all or nothing.
-	CreateTenant(ctx context.Context, t Tenant, keys []APIKey, signing SigningKey) error
+	CreateTenant(ctx context.Context, t Tenant, keys []APIKey, signingKey signing.Key) error
 	// GetTenant returns one tenant.
 	GetTenant(ctx context.Context, id uuid.UUID) (Tenant, error)
 	// ListTenants returns every tenant, oldest first.
@@ -78,8 +79,8 @@ type Store interface {
 	TouchAPIKeys(ctx context.Context, lastUsed map[uuid.UUID]time.Time) error
 
 	// ListSigningKeys returns all signing keys of the tenant, newest first.
-	ListSigningKeys(ctx context.Context, tenantID uuid.UUID) ([]SigningKey, error)
+	ListSigningKeys(ctx context.Context, tenantID uuid.UUID) ([]signing.Key, error)
 	// RotateSigningKey retires the tenant's active key(s) (RetiredAt = next.CreatedAt,
 	// ExpiresAt = retiredExpiresAt) and stores next as the active key, all or nothing.
-	RotateSigningKey(ctx context.Context, next SigningKey, retiredExpiresAt time.Time) error
+	RotateSigningKey(ctx context.Context, next signing.Key, retiredExpiresAt time.Time) error
 }

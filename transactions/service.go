@@ -17,6 +17,7 @@ import (
 
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -178,7 +179,7 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transact
 	if err := s.store.Finish(ctx, snap.ID, tx.ID, StatusConfirmed, &res.Credential.ID, now); err != nil {
 		return "", err
 	}
-	return s.creds.Token(snap, credentials.CeremonyTransaction, res, func(c *tenant.Claims) {
+	return s.creds.Token(snap, credentials.CeremonyTransaction, res, func(c *signing.Claims) {
 		c.TransactionID = tx.Identifier
 		c.TransactionHash = base64.RawURLEncoding.EncodeToString(tx.DataHash)
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -58,7 +59,7 @@ func TestTenantLifecycle(t *testing.T) {
 		if m := detail.Config.MFA; m == nil || m.Attachment != "cross-platform" || m.UserVerification != "preferred" || m.Timeout != 60000 {
 			t.Fatalf("mfa defaults not applied: %+v", m)
 		}
-		if detail.Config.SigningAlgorithm != tenant.ES256 {
+		if detail.Config.SigningAlgorithm != signing.ES256 {
 			t.Fatalf("signing algorithm %q", detail.Config.SigningAlgorithm)
 		}
 
@@ -71,7 +72,7 @@ func TestTenantLifecycle(t *testing.T) {
 		cfg := validConfig("example.com")
 		cfg["signing_algorithm"] = "RS256"
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", cfg), 204, "")
-		if got := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil)); got.Config.SigningAlgorithm != tenant.RS256 {
+		if got := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil)); got.Config.SigningAlgorithm != signing.RS256 {
 			t.Fatalf("config not replaced: %+v", got.Config)
 		}
 

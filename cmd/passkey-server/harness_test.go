@@ -24,6 +24,7 @@ import (
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/metrics"
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -49,12 +50,12 @@ type testServer struct {
 	logs *lockedBuffer
 }
 
-func newTestSealer(t testing.TB) *tenant.Sealer {
+func newTestSealer(t testing.TB) *signing.Sealer {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
-	s, err := tenant.NewSealer(key)
+	s, err := signing.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func newTestSealer(t testing.TB) *tenant.Sealer {
 // newTestServer builds an instance on d, with its sessions in Redis. Instances made with the same sealer
 // share keys, like replicas sharing a master key. options change the deps before the apps are built;
 // one can put the sessions elsewhere with dp.withFeatures.
-func newTestServer(t testing.TB, d *db.DB, sealer *tenant.Sealer, options ...func(*deps)) *testServer {
+func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...func(*deps)) *testServer {
 	t.Helper()
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))

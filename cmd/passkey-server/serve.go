@@ -24,6 +24,7 @@ import (
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/ratelimit"
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -48,7 +49,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
-	sealer, err := tenant.NewSealer(masterKey)
+	sealer, err := signing.NewSealer(masterKey)
 	if err != nil {
 		return err
 	}

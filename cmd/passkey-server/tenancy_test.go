@@ -14,6 +14,7 @@ import (
 
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -212,7 +213,7 @@ func TestJWKSAndRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		token, err := snap.Signer.Sign(tenant.Claims{Subject: "user-1", Audience: []string{"example.com"}, CredentialID: "cred", Ceremony: "login", Issuer: snap.Issuer, IssuedAt: time.Now()})
+		token, err := snap.Signer.Sign(signing.Claims{Subject: "user-1", Audience: []string{"example.com"}, CredentialID: "cred", Ceremony: "login", Issuer: snap.Issuer, IssuedAt: time.Now()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +226,7 @@ func TestJWKSAndRotation(t *testing.T) {
 		resp := s.adminCall("POST", "/tenants/"+id+"/signing_keys", map[string]any{"overlap_seconds": 3600})
 		expectStatus(t, resp, 201, "")
 		next := decode[tenant.SigningKeyDTO](t, resp)
-		if next.Algorithm != tenant.RS256 || !next.Active || next.KID == k0.KeyID() {
+		if next.Algorithm != signing.RS256 || !next.Active || next.KID == k0.KeyID() {
 			t.Fatalf("rotated key %+v", next)
 		}
 		set = jwks()

@@ -1,4 +1,4 @@
-package tenant
+package signing
 
 import (
 	"bytes"
@@ -24,11 +24,11 @@ func testSealer(t testing.TB) *Sealer {
 }
 
 // genKey generates a signing key or fails the test.
-func genKey(t testing.TB, tenantID uuid.UUID, alg Algorithm, sealer *Sealer, createdAt time.Time) SigningKey {
+func genKey(t testing.TB, tenantID uuid.UUID, alg Algorithm, sealer *Sealer, createdAt time.Time) Key {
 	t.Helper()
-	k, err := GenerateSigningKey(tenantID, alg, sealer, createdAt)
+	k, err := GenerateKey(tenantID, alg, sealer, createdAt)
 	if err != nil {
-		t.Fatalf("GenerateSigningKey(%s): %v", alg, err)
+		t.Fatalf("GenerateKey(%s): %v", alg, err)
 	}
 	return k
 }
@@ -98,13 +98,13 @@ func TestSealerTamper(t *testing.T) {
 func TestSealerWrongAdditionalData(t *testing.T) {
 	s := testSealer(t)
 	tenantA, tenantB := uuid.New(), uuid.New()
-	sealed, err := s.Seal([]byte("k"), SigningKeyAdditionalData(tenantA, "kid-1"))
+	sealed, err := s.Seal([]byte("k"), KeyAdditionalData(tenantA, "kid-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, ad := range map[string][]byte{
-		"other kid":    SigningKeyAdditionalData(tenantA, "kid-2"),
-		"other tenant": SigningKeyAdditionalData(tenantB, "kid-1"),
+		"other kid":    KeyAdditionalData(tenantA, "kid-2"),
+		"other tenant": KeyAdditionalData(tenantB, "kid-1"),
 		"none":         nil,
 	} {
 		if _, err := s.Open(sealed, ad); err == nil {
@@ -174,16 +174,16 @@ func TestGenerateSigningKey(t *testing.T) {
 			if pub["kid"] != k.ID || pub["alg"] != string(tc.alg) || pub["use"] != "sig" {
 				t.Errorf("public JWK kid/alg/use wrong: %s", k.PublicJWK)
 			}
-			if _, err := sealer.Open(k.EncryptedPrivateKey, SigningKeyAdditionalData(tenantID, k.ID)); err != nil {
+			if _, err := sealer.Open(k.EncryptedPrivateKey, KeyAdditionalData(tenantID, k.ID)); err != nil {
 				t.Errorf("private key does not open with its row's additional data: %v", err)
 			}
 		})
 	}
-	if _, err := GenerateSigningKey(tenantID, "HS256", sealer, now); err == nil {
-		t.Error("GenerateSigningKey(HS256) succeeded")
+	if _, err := GenerateKey(tenantID, "HS256", sealer, now); err == nil {
+		t.Error("GenerateKey(HS256) succeeded")
 	}
-	if _, err := GenerateSigningKey(tenantID, "", sealer, now); err == nil {
-		t.Error("GenerateSigningKey(\"\") succeeded")
+	if _, err := GenerateKey(tenantID, "", sealer, now); err == nil {
+		t.Error("GenerateKey(\"\") succeeded")
 	}
 }
 
@@ -239,7 +239,7 @@ func TestNewSignerRotation(t *testing.T) {
 	current := genKey(t, tenantID, ES256, sealer, now.Add(-time.Hour))
 
 	// Before rotation, previous is the active key and signs a token.
-	before, err := NewSigner([]SigningKey{previous, expired, justExpired}, sealer, now.Add(-2*time.Hour))
+	before, err := NewSigner([]Key{previous, expired, justExpired}, sealer, now.Add(-2*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestNewSignerRotation(t *testing.T) {
 	}
 
 	previous.RetiredAt, previous.ExpiresAt = ptr(current.CreatedAt), ptr(now.Add(24*time.Hour))
-	keys := []SigningKey{expired, previous, justExpired, current} // order must not matter
+	keys := []Key{expired, previous, justExpired, current} // order must not matter
 	s, err := NewSigner(keys, sealer, now)
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +293,7 @@ func TestNewSignerNewestActiveKeySigns(t *testing.T) {
 	now := time.Now()
 	older := genKey(t, tenantID, ES256, sealer, now.Add(-time.Hour))
 	newer := genKey(t, tenantID, ES256, sealer, now.Add(-time.Minute))
-	s, err := NewSigner([]SigningKey{older, newer}, sealer, now)
+	s, err := NewSigner([]Key{older, newer}, sealer, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,14 +317,14 @@ func TestNewSignerNoActiveKey(t *testing.T) {
 	past := now.Add(-time.Second)
 	gone.ExpiresAt = &past
 
-	for name, keys := range map[string][]SigningKey{
+	for name, keys := range map[string][]Key{
 		"none":             nil,
 		"only retired":     {retired},
 		"active expired":   {gone},
 		"retired and gone": {retired, gone},
 	} {
-		if _, err := NewSigner(keys, sealer, now); !errors.Is(err, ErrNoSigningKey) {
-			t.Errorf("%s: NewSigner error = %v, want ErrNoSigningKey", name, err)
+		if _, err := NewSigner(keys, sealer, now); !errors.Is(err, ErrNoActiveKey) {
+			t.Errorf("%s: NewSigner error = %v, want ErrNoActiveKey", name, err)
 		}
 	}
 }
@@ -351,18 +351,18 @@ func TestNewSignerRejectsBadRows(t *testing.T) {
 		return raw
 	}()
 
-	for name, mutate := range map[string]func(k *SigningKey){
-		"ciphertext of another row":    func(k *SigningKey) { k.EncryptedPrivateKey = b.EncryptedPrivateKey },
-		"row moved to another tenant":  func(k *SigningKey) { k.TenantID = uuid.New() },
-		"public key of another row":    func(k *SigningKey) { k.PublicJWK = b.PublicJWK },
-		"algorithm changed":            func(k *SigningKey) { k.Algorithm = RS256 },
-		"private material in the JWKS": func(k *SigningKey) { k.PublicJWK = privJWK },
-		"public JWK not JSON":          func(k *SigningKey) { k.PublicJWK = []byte("{") },
+	for name, mutate := range map[string]func(k *Key){
+		"ciphertext of another row":    func(k *Key) { k.EncryptedPrivateKey = b.EncryptedPrivateKey },
+		"row moved to another tenant":  func(k *Key) { k.TenantID = uuid.New() },
+		"public key of another row":    func(k *Key) { k.PublicJWK = b.PublicJWK },
+		"algorithm changed":            func(k *Key) { k.Algorithm = RS256 },
+		"private material in the JWKS": func(k *Key) { k.PublicJWK = privJWK },
+		"public JWK not JSON":          func(k *Key) { k.PublicJWK = []byte("{") },
 	} {
 		k := a
 		mutate(&k)
-		s, err := NewSigner([]SigningKey{k}, sealer, now)
-		if err == nil || errors.Is(err, ErrNoSigningKey) {
+		s, err := NewSigner([]Key{k}, sealer, now)
+		if err == nil || errors.Is(err, ErrNoActiveKey) {
 			t.Errorf("%s: NewSigner = %v, %v; want a key error", name, s, err)
 		}
 	}
@@ -372,12 +372,12 @@ func TestNewSignerRejectsBadRows(t *testing.T) {
 	bad.PublicJWK = privJWK
 	retiredAt, expiresAt := now, now.Add(time.Hour)
 	bad.RetiredAt, bad.ExpiresAt = &retiredAt, &expiresAt
-	if _, err := NewSigner([]SigningKey{a, bad}, sealer, now); err == nil {
+	if _, err := NewSigner([]Key{a, bad}, sealer, now); err == nil {
 		t.Error("NewSigner published a retired key with private material")
 	}
 
 	other, _ := NewSealer(bytes.Repeat([]byte{7}, 32))
-	if _, err := NewSigner([]SigningKey{a}, other, now); err == nil {
+	if _, err := NewSigner([]Key{a}, other, now); err == nil {
 		t.Error("NewSigner succeeded with another master key")
 	}
 }

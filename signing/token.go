@@ -1,4 +1,4 @@
-package tenant
+package signing
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package tenant
+package signing
 
 import (
 	"encoding/base64"
@@ -52,11 +52,11 @@ func tokenHeader(t *testing.T, token string) map[string]any {
 	return out
 }
 
-func newTestSigner(t testing.TB, alg Algorithm) (*Signer, SigningKey) {
+func newTestSigner(t testing.TB, alg Algorithm) (*Signer, Key) {
 	t.Helper()
 	sealer := testSealer(t)
 	k := genKey(t, uuid.New(), alg, sealer, time.Now())
-	s, err := NewSigner([]SigningKey{k}, sealer, time.Now())
+	s, err := NewSigner([]Key{k}, sealer, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

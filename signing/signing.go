@@ -1,4 +1,11 @@
-package tenant
+// Package signing signs a tenant's tokens and publishes its JWKS: the supported JWS algorithms, the
+// stored signing keys and their generation, the Sealer that encrypts private keys at rest under the
+// server's master key, and the Signer that a tenant's cached snapshot holds.
+//
+// It knows nothing of tenants beyond their ids and nothing of HTTP or storage: package tenant stores
+// the keys and builds one Signer per tenant revision, so that signing on the ceremony path never
+// touches the master key or parses key material.
+package signing
 
 import (
 	"bytes"
@@ -20,6 +27,10 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 )
+
+// ErrNoActiveKey means a tenant has no active signing key (never happens for tenants made by
+// tenant.Service).
+var ErrNoActiveKey = errors.New("tenant has no active signing key")
 
 // Algorithm is the JWS algorithm a tenant's tokens are signed with (RFC 7518 §3.1).
 type Algorithm string
@@ -46,23 +57,25 @@ func (a Algorithm) Valid() bool { return a == ES256 || a == RS256 }
 // generation cost matters for the admin API's latency, and the signing cost on every finalize call.
 const rsaKeyBits = 2048
 
-// SigningKey is one stored token signing key of a tenant. The private key is only ever stored sealed
+// Key is one stored token signing key of a tenant. The private key is only ever stored sealed
 // (see Sealer); the public half is stored as a ready-to-publish JWK.
 //
 // A tenant has one active key (RetiredAt == nil) that signs new tokens. Rotation retires it and adds a
 // new active key; the retired key stays in the JWKS until ExpiresAt so that tokens it signed can still
 // be verified.
-type SigningKey struct {
+type Key struct {
 	// ID is the key id (the JWK and JWS "kid"), a random UUID string.
-	ID       string
+	ID string
+	// TenantID is the tenant the key belongs to.
 	TenantID uuid.UUID
 	// Algorithm is the JWS algorithm the key signs with.
 	Algorithm Algorithm
 	// EncryptedPrivateKey is the PKCS #8 DER private key sealed by Sealer.Seal with
-	// SigningKeyAdditionalData(TenantID, ID) as additional data.
+	// KeyAdditionalData(TenantID, ID) as additional data.
 	EncryptedPrivateKey []byte
 	// PublicJWK is the JSON of the public JWK, with "kid", "alg" and "use":"sig".
 	PublicJWK []byte
+	// CreatedAt is when the key was generated; the newest active key signs.
 	CreatedAt time.Time
 	// RetiredAt is when the key stopped signing; nil while it is the active key.
 	RetiredAt *time.Time
@@ -71,12 +84,12 @@ type SigningKey struct {
 }
 
 // Active reports whether k signs new tokens at now: it is not retired and has not left the JWKS.
-func (k SigningKey) Active(now time.Time) bool {
+func (k Key) Active(now time.Time) bool {
 	return k.RetiredAt == nil && k.published(now)
 }
 
 // published reports whether k belongs in the JWKS at now.
-func (k SigningKey) published(now time.Time) bool {
+func (k Key) published(now time.Time) bool {
 	return k.ExpiresAt == nil || k.ExpiresAt.After(now)
 }
 
@@ -138,19 +151,19 @@ func (s *Sealer) Open(ciphertext, additionalData []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// SigningKeyAdditionalData returns the additional data a signing key's private key is sealed with: the
+// KeyAdditionalData returns the additional data a signing key's private key is sealed with: the
 // 16 tenant id bytes followed by the kid. It binds the ciphertext to its row, so a ciphertext copied
 // to another key or tenant cannot be opened (and so cannot be made to sign for that tenant).
-func SigningKeyAdditionalData(tenantID uuid.UUID, kid string) []byte {
+func KeyAdditionalData(tenantID uuid.UUID, kid string) []byte {
 	ad := make([]byte, 0, len(tenantID)+len(kid))
 	ad = append(ad, tenantID[:]...)
 	return append(ad, kid...)
 }
 
-// GenerateSigningKey makes a new active signing key for the tenant, its private key sealed by sealer.
+// GenerateKey makes a new active signing key for the tenant, its private key sealed by sealer.
 // ES256 keys are P-256; RS256 keys are 2048-bit RSA (see rsaKeyBits for why not 4096). It is called
 // when a tenant is created or rotates its key, never while serving a ceremony.
-func GenerateSigningKey(tenantID uuid.UUID, alg Algorithm, sealer *Sealer, now time.Time) (SigningKey, error) {
+func GenerateKey(tenantID uuid.UUID, alg Algorithm, sealer *Sealer, now time.Time) (Key, error) {
 	var (
 		priv crypto.Signer
 		err  error
@@ -161,31 +174,31 @@ func GenerateSigningKey(tenantID uuid.UUID, alg Algorithm, sealer *Sealer, now t
 	case RS256:
 		priv, err = rsa.GenerateKey(rand.Reader, rsaKeyBits)
 	default:
-		return SigningKey{}, fmt.Errorf("generate signing key: unsupported algorithm %q", alg)
+		return Key{}, fmt.Errorf("generate signing key: unsupported algorithm %q", alg)
 	}
 	if err != nil {
-		return SigningKey{}, fmt.Errorf("generate %s signing key: %w", alg, err)
+		return Key{}, fmt.Errorf("generate %s signing key: %w", alg, err)
 	}
 
 	kid := uuid.NewString()
 	pub, err := publicJWK(priv.Public(), kid, alg)
 	if err != nil {
-		return SigningKey{}, fmt.Errorf("generate signing key: %w", err)
+		return Key{}, fmt.Errorf("generate signing key: %w", err)
 	}
 	pubJSON, err := json.Marshal(pub)
 	if err != nil {
-		return SigningKey{}, fmt.Errorf("generate signing key: marshal public jwk: %w", err)
+		return Key{}, fmt.Errorf("generate signing key: marshal public jwk: %w", err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return SigningKey{}, fmt.Errorf("generate signing key: marshal private key: %w", err)
+		return Key{}, fmt.Errorf("generate signing key: marshal private key: %w", err)
 	}
-	sealed, err := sealer.Seal(der, SigningKeyAdditionalData(tenantID, kid))
+	sealed, err := sealer.Seal(der, KeyAdditionalData(tenantID, kid))
 	clear(der)
 	if err != nil {
-		return SigningKey{}, fmt.Errorf("generate signing key: %w", err)
+		return Key{}, fmt.Errorf("generate signing key: %w", err)
 	}
-	return SigningKey{
+	return Key{
 		ID:                  kid,
 		TenantID:            tenantID,
 		Algorithm:           alg,
@@ -231,9 +244,9 @@ type Signer struct {
 // opened with sealer and must match its stored public JWK and algorithm. The JWKS holds the public JWK
 // of every key whose ExpiresAt is nil or after now, active key first, then newest first. Each public
 // JWK is parsed and re-serialized, so a corrupt row can never publish private key material. If no key
-// is active, NewSigner returns ErrNoSigningKey.
-func NewSigner(keys []SigningKey, sealer *Sealer, now time.Time) (*Signer, error) {
-	var active *SigningKey
+// is active, NewSigner returns ErrNoActiveKey.
+func NewSigner(keys []Key, sealer *Sealer, now time.Time) (*Signer, error) {
+	var active *Key
 	for i := range keys {
 		k := &keys[i]
 		if !k.Active(now) {
@@ -245,7 +258,7 @@ func NewSigner(keys []SigningKey, sealer *Sealer, now time.Time) (*Signer, error
 		}
 	}
 	if active == nil {
-		return nil, ErrNoSigningKey
+		return nil, ErrNoActiveKey
 	}
 
 	s := &Signer{kid: active.ID, alg: active.Algorithm}
@@ -253,7 +266,7 @@ func NewSigner(keys []SigningKey, sealer *Sealer, now time.Time) (*Signer, error
 		return nil, fmt.Errorf("signing key %s: %w", active.ID, err)
 	}
 
-	published := make([]SigningKey, 0, len(keys))
+	published := make([]Key, 0, len(keys))
 	for _, k := range keys {
 		if k.ID != active.ID && k.published(now) {
 			published = append(published, k)
@@ -261,7 +274,7 @@ func NewSigner(keys []SigningKey, sealer *Sealer, now time.Time) (*Signer, error
 	}
 	sort.SliceStable(published, func(i, j int) bool { return published[i].CreatedAt.After(published[j].CreatedAt) })
 	set := jwk.NewSet()
-	for _, k := range append([]SigningKey{*active}, published...) {
+	for _, k := range append([]Key{*active}, published...) {
 		pub, err := parsePublicJWK(k)
 		if err != nil {
 			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
@@ -281,8 +294,8 @@ func NewSigner(keys []SigningKey, sealer *Sealer, now time.Time) (*Signer, error
 }
 
 // loadPrivateKey opens k's private key and checks it against k's algorithm and public JWK.
-func (s *Signer) loadPrivateKey(k SigningKey, sealer *Sealer) error {
-	der, err := sealer.Open(k.EncryptedPrivateKey, SigningKeyAdditionalData(k.TenantID, k.ID))
+func (s *Signer) loadPrivateKey(k Key, sealer *Sealer) error {
+	der, err := sealer.Open(k.EncryptedPrivateKey, KeyAdditionalData(k.TenantID, k.ID))
 	if err != nil {
 		return err
 	}
@@ -332,7 +345,7 @@ func (s *Signer) loadPrivateKey(k SigningKey, sealer *Sealer) error {
 
 // parsePublicJWK parses k.PublicJWK and checks it is a public key with k's kid and algorithm. It returns
 // the key with use=sig set.
-func parsePublicJWK(k SigningKey) (jwk.Key, error) {
+func parsePublicJWK(k Key) (jwk.Key, error) {
 	key, err := jwk.ParseKey(k.PublicJWK)
 	if err != nil {
 		return nil, fmt.Errorf("parse public jwk: %w", err)
