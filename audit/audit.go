@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server"
 )
 
 // ErrInvalidFilter means an audit log query has a filter that is not valid; details say which.
@@ -48,9 +50,8 @@ type Filter struct {
 	ActorUserID string
 	SourceIP    string
 	Q           string
-	// Page counts from 1 (a page below 1 is page 1); PerPage below 1 means api.DefaultPerPage.
-	Page    int
-	PerPage int
+	// Page is the page to return (passkey.Page.Normalized applies the defaults).
+	Page passkey.Page
 }
 
 // Store persists audit events.

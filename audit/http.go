@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/tenant"
 )
@@ -388,7 +389,7 @@ func (h *Handlers) list(c *fiber.Ctx, tenantID *uuid.UUID) error {
 	for _, e := range events {
 		out = append(out, NewEntry(e))
 	}
-	api.SetPaginationHeaders(c, f.Page, f.PerPage, total)
+	api.SetPaginationHeaders(c, f.Page.Number, f.Page.Size, total)
 	return c.JSON(out)
 }
 
@@ -407,7 +408,7 @@ func (h *Handlers) ParseFilter(c *fiber.Ctx) (Filter, error) {
 	case err != nil:
 		p.Add("%s", api.Details(err))
 	}
-	f.Page, f.PerPage = page, perPage
+	f.Page = passkey.Page{Number: page, Size: perPage}
 
 	seen := map[string]bool{}
 	for _, raw := range c.Context().QueryArgs().PeekMulti("type") {

@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/db"
@@ -34,7 +35,7 @@ func TestRecorderSQLite(t *testing.T) {
 		rec.Record(audit.Event{TenantID: &a, Type: "webauthn_credential_updated", ActorUserID: strings.Repeat("a", i%5+1)})
 	}
 	flush(t, rec)
-	list, total, err := store.List(context.Background(), audit.Filter{TenantID: &a, PerPage: 1000})
+	list, total, err := store.List(context.Background(), audit.Filter{TenantID: &a, Page: passkey.Page{Size: 1000}})
 	if err != nil || total != 450 || len(list) != 450 {
 		t.Fatalf("List = %d events, total %d, %v; want 450", len(list), total, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server"
 )
 
 // Sentinel errors of this package. The HTTP error handler maps each to a status and a stable code.
@@ -77,9 +79,8 @@ type LoginUpdate struct {
 type ListFilter struct {
 	// AppUserID restricts the list to one application user; empty means every user of the tenant.
 	AppUserID string
-	// Page counts from 1; PerPage is the page size.
-	Page    int
-	PerPage int
+	// Page is the page to return (passkey.Page.Normalized applies the defaults).
+	Page passkey.Page
 	// Ascending orders by created_at ascending; the default is newest first.
 	Ascending bool
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/tenant"
@@ -183,7 +184,7 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f := ListFilter{AppUserID: c.Query("user_id"), Page: page, PerPage: perPage}
+	f := ListFilter{AppUserID: c.Query("user_id"), Page: passkey.Page{Number: page, Size: perPage}}
 	switch strings.ToLower(c.Query("order", "desc")) {
 	case "desc":
 	case "asc":

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/tenant"
 )
@@ -21,9 +22,8 @@ const (
 
 // UserFilter selects and pages the users of a tenant.
 type UserFilter struct {
-	// Page counts from 1; PerPage is the page size.
-	Page    int
-	PerPage int
+	// Page is the page to return (passkey.Page.Normalized applies the defaults).
+	Page passkey.Page
 	// Ascending reverses the default order, which is descending (newest first for UserSortCreatedAt).
 	Ascending bool
 	// SortBy is UserSortCreatedAt (also when empty) or UserSortUserID.

@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/tenant"
 )
@@ -93,7 +94,7 @@ func userFilter(c *fiber.Ctx) (UserFilter, error) {
 		}
 		p = append(p, invalid.Problems...)
 	}
-	f := UserFilter{Page: page, PerPage: perPage}
+	f := UserFilter{Page: passkey.Page{Number: page, Size: perPage}}
 	switch strings.ToLower(c.Query("sort_direction", "desc")) {
 	case "desc":
 	case "asc":
@@ -127,7 +128,7 @@ func (h *Handlers) listUsers(c *fiber.Ctx) error {
 	for _, u := range users {
 		out = append(out, userResponse(u))
 	}
-	api.SetPaginationHeaders(c, f.Page, f.PerPage, total)
+	api.SetPaginationHeaders(c, f.Page.Number, f.Page.Size, total)
 	return c.JSON(out)
 }
 

@@ -28,12 +28,6 @@ func NewAuditStore(d *DB) *AuditStore {
 	return &AuditStore{db: d.bun, now: time.Now}
 }
 
-// Defaults of List for a missing page or page size (Hanko's).
-const (
-	auditListDefaultPage    = 1
-	auditListDefaultPerPage = 20
-)
-
 // auditDeleteChunk is how many rows one DELETE of DeleteBefore removes, so that retention never
 // holds one long transaction over a large table.
 const auditDeleteChunk = 5000
@@ -114,53 +108,22 @@ func (s *AuditStore) withExistingTenants(ctx context.Context, rows []auditLogRow
 	return kept, nil
 }
 
-// List returns one page of the events that match f, newest first (ties broken by id), and how many
-// match on all pages. f.TenantID nil selects deployment-wide events only. Types match exactly; Start
-// and End bound created_at exclusively; ActorUserID, SourceIP and Q (source IP or actor) match
-// substrings literally: LIKE wildcards in them are escaped. Matching is case-sensitive on PostgreSQL
-// and ASCII-case-insensitive on SQLite (SQLite's LIKE). Page counts from 1 (a page below 1 is page
-// 1); a page size below 1 is 20. A page beyond the end is an empty, non-nil list.
-//
-// The count and the page are two statements, so a concurrent insert can make them disagree.
+// List returns the page f.Page of the events that match f, newest first (ties broken by id), and how
+// many match on all pages (listPage). f.TenantID nil selects deployment-wide events only. Types match
+// exactly; Start and End bound created_at exclusively; ActorUserID, SourceIP and Q (source IP or
+// actor) match substrings literally: LIKE wildcards in them are escaped. Matching is case-sensitive on
+// PostgreSQL and ASCII-case-insensitive on SQLite (SQLite's LIKE).
 func (s *AuditStore) List(ctx context.Context, f audit.Filter) ([]audit.Event, int, error) {
-	page, perPage := f.Page, f.PerPage
-	if page < 1 {
-		page = auditListDefaultPage
-	}
-	if perPage < 1 {
-		perPage = auditListDefaultPerPage
-	}
-	scope := "deployment-wide"
-	if f.TenantID != nil {
-		scope = "tenant " + f.TenantID.String()
-	}
-
-	count, err := s.db.NewSelect().TableExpr("audit_logs").Apply(auditFilter(f)).Count(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("count audit events of %s: %w", scope, err)
-	}
-	total := int(count)
-
-	limit, offset, ok := pageWindow(page, perPage, total)
-	if !ok {
-		return []audit.Event{}, total, nil
-	}
-	var rows []auditLogRow
-	err = s.db.NewSelect().Model(&rows).ColumnExpr(auditColumns).
+	q := s.db.NewSelect().Model((*auditLogRow)(nil)).ColumnExpr(auditColumns).
 		Apply(auditFilter(f)).
-		OrderExpr("created_at DESC, id DESC").
-		Limit(limit).Offset(offset).
-		Scan(ctx)
+		OrderExpr("created_at DESC, id DESC")
+	list, total, err := listPage(ctx, q, f.Page, auditLogRow.event)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list audit events of %s: %w", scope, err)
-	}
-	list := make([]audit.Event, 0, len(rows))
-	for _, row := range rows {
-		e, err := row.event()
-		if err != nil {
-			return nil, 0, fmt.Errorf("list audit events of %s: %w", scope, err)
+		scope := "deployment-wide"
+		if f.TenantID != nil {
+			scope = "tenant " + f.TenantID.String()
 		}
-		list = append(list, e)
+		return nil, 0, fmt.Errorf("list audit events of %s: %w", scope, err)
 	}
 	return list, total, nil
 }

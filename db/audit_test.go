@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
@@ -278,7 +279,7 @@ func TestAuditStoreCrossTenant(t *testing.T) {
 			{Q: "bob"},
 			{Q: `' OR tenant_id IS NOT NULL OR '' = '`},
 			{Start: t0.Add(-time.Hour), End: t0.Add(time.Hour)},
-			{Page: 1, PerPage: 1000},
+			{Page: passkey.Page{Number: 1, Size: 1000}},
 		} {
 			f.TenantID = &a
 			list, _ := auditList(t, s, f)
@@ -310,7 +311,7 @@ func TestAuditStorePagination(t *testing.T) {
 		}
 		auditInsert(t, s, events...)
 
-		all, total := auditList(t, s, audit.Filter{TenantID: &tenantID, PerPage: 100})
+		all, total := auditList(t, s, audit.Filter{TenantID: &tenantID, Page: passkey.Page{Size: 100}})
 		if total != 25 || len(all) != 25 {
 			t.Fatalf("all: %d events, total %d; want 25", len(all), total)
 		}
@@ -321,22 +322,22 @@ func TestAuditStorePagination(t *testing.T) {
 			}
 		}
 		for page, want := range map[int]int{1: 10, 2: 10, 3: 5, 4: 0} {
-			list, total := auditList(t, s, audit.Filter{TenantID: &tenantID, Page: page, PerPage: 10})
+			list, total := auditList(t, s, audit.Filter{TenantID: &tenantID, Page: passkey.Page{Number: page, Size: 10}})
 			if len(list) != want || total != 25 {
 				t.Errorf("page %d: %d events, total %d; want %d, 25", page, len(list), total, want)
 			}
 		}
 		var paged []uuid.UUID
 		for page := 1; page <= 3; page++ {
-			list, _ := auditList(t, s, audit.Filter{TenantID: &tenantID, Page: page, PerPage: 10})
+			list, _ := auditList(t, s, audit.Filter{TenantID: &tenantID, Page: passkey.Page{Number: page, Size: 10}})
 			paged = append(paged, auditIDs(list)...)
 		}
 		mustEqual(t, "pages in sequence", paged, auditIDs(all))
 
 		// Defaults: page 1, 20 per page. A huge page is empty, not an error.
-		list, _ := auditList(t, s, audit.Filter{TenantID: &tenantID, Page: -3, PerPage: 0})
+		list, _ := auditList(t, s, audit.Filter{TenantID: &tenantID, Page: passkey.Page{Number: -3, Size: 0}})
 		mustEqual(t, "default page", auditIDs(list), auditIDs(all[:20]))
-		list, total = auditList(t, s, audit.Filter{TenantID: &tenantID, Page: 1 << 62, PerPage: 1000})
+		list, total = auditList(t, s, audit.Filter{TenantID: &tenantID, Page: passkey.Page{Number: 1 << 62, Size: 1000}})
 		if len(list) != 0 || total != 25 {
 			t.Errorf("page far beyond the end: %d events, total %d", len(list), total)
 		}

@@ -33,12 +33,6 @@ func NewCredentialStore(d *DB) *CredentialStore {
 	return &CredentialStore{db: d.bun, now: time.Now}
 }
 
-// Defaults of ListCredentials for a missing page or page size.
-const (
-	credentialListDefaultPage    = 1
-	credentialListDefaultPerPage = 20
-)
-
 // credentialTable and credentialColumns select a credential with its user's application id. The
 // columns are named, not "c.*", so a column added by a later migration does not break reads of a
 // binary that does not know it yet.
@@ -186,50 +180,26 @@ func (s *CredentialStore) CredentialsOfUser(ctx context.Context, tenantID, userI
 	return list, nil
 }
 
-// ListCredentials returns one page of the tenant's credentials, restricted to one application user
-// when f.AppUserID is set, and the number of credentials that match the filter on all pages. The
-// order is by creation time, newest first unless f.Ascending, then by id. Page counts from 1 (a page
-// below 1 is page 1); a page size below 1 is 20. A page beyond the end is an empty, non-nil list.
-//
-// The count and the page are two statements, so a concurrent change can make them disagree by the
-// rows it added or removed.
+// ListCredentials returns the page f.Page of the tenant's credentials, restricted to one application
+// user when f.AppUserID is set, and the number of credentials that match the filter on all pages
+// (listPage). The order is by creation time, newest first unless f.Ascending, then by id.
 func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUID, f credentials.ListFilter) ([]credentials.Credential, int, error) {
-	page, perPage := f.Page, f.PerPage
-	if page < 1 {
-		page = credentialListDefaultPage
-	}
-	if perPage < 1 {
-		perPage = credentialListDefaultPerPage
-	}
-
-	countQuery := s.db.NewSelect().TableExpr(credentialTable).Where("c.tenant_id = ?", tenantID)
-	if f.AppUserID != "" {
-		countQuery = countQuery.Join(credentialJoin).Where("u.user_id = ?", f.AppUserID)
-	}
-	count, err := countQuery.Count(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("count credentials of tenant %s: %w", tenantID, err)
-	}
-	total := int(count)
-
-	limit, offset, ok := pageWindow(page, perPage, total)
-	if !ok {
-		return []credentials.Credential{}, total, nil
-	}
 	order := "c.created_at DESC, c.id DESC"
 	if f.Ascending {
 		order = "c.created_at ASC, c.id ASC"
 	}
-	var rows []credentialRow
-	q := s.selectCredentials(&rows).Where("c.tenant_id = ?", tenantID)
+	// A LEFT JOIN reads the same rows as selectCredentials' JOIN (the foreign key gives every
+	// credential its user), and lets PostgreSQL leave users out of the count when no condition
+	// reads u.
+	q := s.db.NewSelect().Model((*credentialRow)(nil)).
+		ModelTableExpr(credentialTable).
+		ColumnExpr(credentialColumns).
+		Join("LEFT "+credentialJoin).
+		Where("c.tenant_id = ?", tenantID)
 	if f.AppUserID != "" {
 		q = q.Where("u.user_id = ?", f.AppUserID)
 	}
-	err = q.OrderExpr(order).Limit(limit).Offset(offset).Scan(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list credentials of tenant %s: %w", tenantID, err)
-	}
-	list, err := credentialsOf(rows)
+	list, total, err := listPage(ctx, q.OrderExpr(order), f.Page, credentialRow.credential)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list credentials of tenant %s: %w", tenantID, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
@@ -309,16 +310,16 @@ func TestCredentialStoreListCredentials(t *testing.T) {
 			wantTotal int
 		}{
 			{"defaults: page 1 of 20, newest first", credentials.ListFilter{}, descending[:20], 25},
-			{"negative page and size are the defaults", credentials.ListFilter{Page: -3, PerPage: -1}, descending[:20], 25},
-			{"second page", credentials.ListFilter{Page: 2, PerPage: 10}, descending[10:20], 25},
-			{"last, partial page", credentials.ListFilter{Page: 3, PerPage: 10}, descending[20:], 25},
-			{"beyond the end", credentials.ListFilter{Page: 4, PerPage: 10}, []string{}, 25},
-			{"far beyond the end", credentials.ListFilter{Page: 1 << 62, PerPage: 1 << 40}, []string{}, 25},
-			{"ascending", credentials.ListFilter{Ascending: true, PerPage: 5}, ascending[:5], 25},
-			{"ascending, last page", credentials.ListFilter{Ascending: true, Page: 3, PerPage: 10}, ascending[20:], 25},
-			{"one user", credentials.ListFilter{AppUserID: "bob", PerPage: 3, Ascending: true}, []string{"cred-01", "cred-03", "cred-05"}, 12},
-			{"one user, newest first", credentials.ListFilter{AppUserID: "alice", PerPage: 2}, []string{"cred-24", "cred-22"}, 13},
-			{"one user, beyond the end", credentials.ListFilter{AppUserID: "alice", Page: 2, PerPage: 13}, []string{}, 13},
+			{"negative page and size are the defaults", credentials.ListFilter{Page: passkey.Page{Number: -3, Size: -1}}, descending[:20], 25},
+			{"second page", credentials.ListFilter{Page: passkey.Page{Number: 2, Size: 10}}, descending[10:20], 25},
+			{"last, partial page", credentials.ListFilter{Page: passkey.Page{Number: 3, Size: 10}}, descending[20:], 25},
+			{"beyond the end", credentials.ListFilter{Page: passkey.Page{Number: 4, Size: 10}}, []string{}, 25},
+			{"far beyond the end", credentials.ListFilter{Page: passkey.Page{Number: 1 << 62, Size: 1 << 40}}, []string{}, 25},
+			{"ascending", credentials.ListFilter{Ascending: true, Page: passkey.Page{Size: 5}}, ascending[:5], 25},
+			{"ascending, last page", credentials.ListFilter{Ascending: true, Page: passkey.Page{Number: 3, Size: 10}}, ascending[20:], 25},
+			{"one user", credentials.ListFilter{AppUserID: "bob", Page: passkey.Page{Size: 3}, Ascending: true}, []string{"cred-01", "cred-03", "cred-05"}, 12},
+			{"one user, newest first", credentials.ListFilter{AppUserID: "alice", Page: passkey.Page{Size: 2}}, []string{"cred-24", "cred-22"}, 13},
+			{"one user, beyond the end", credentials.ListFilter{AppUserID: "alice", Page: passkey.Page{Number: 2, Size: 13}}, []string{}, 13},
 			{"a user without credentials", credentials.ListFilter{AppUserID: "carol"}, []string{}, 0},
 			{"an unknown user", credentials.ListFilter{AppUserID: "nobody"}, []string{}, 0},
 		}
@@ -342,7 +343,7 @@ func TestCredentialStoreListCredentials(t *testing.T) {
 		}
 
 		// Listed credentials are complete, like those Credential returns.
-		page, _, err := s.ListCredentials(ctx, tenantID, credentials.ListFilter{PerPage: 1})
+		page, _, err := s.ListCredentials(ctx, tenantID, credentials.ListFilter{Page: passkey.Page{Size: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/passkey-server/passkey-server/credentials"
-	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -288,10 +287,19 @@ func sessionCheckPut(s credentials.Session, now time.Time) (time.Duration, error
 	return ttl, nil
 }
 
-// RedisPoolStats returns the connection pool statistics of a Redis client, for metrics.
-func RedisPoolStats(client *redis.Client) func() metrics.RedisPoolStats {
-	return func() metrics.RedisPoolStats {
-		s := client.PoolStats()
-		return metrics.RedisPoolStats{Hits: s.Hits, Misses: s.Misses, Timeouts: s.Timeouts, Total: s.TotalConns, Idle: s.IdleConns, Stale: s.StaleConns}
-	}
+// RedisPoolStats is a snapshot of a Redis client's connection pool: the fields of go-redis's
+// PoolStats as plain numbers, so that whoever exports them (cmd, to metrics) needs no go-redis.
+type RedisPoolStats struct {
+	Hits     uint32 // times a free connection was found in the pool
+	Misses   uint32 // times a free connection was not found in the pool
+	Timeouts uint32 // times a wait for a connection timed out
+	Total    uint32 // connections in the pool
+	Idle     uint32 // idle connections in the pool
+	Stale    uint32 // stale connections removed from the pool
+}
+
+// ReadRedisPoolStats returns the current connection pool statistics of client.
+func ReadRedisPoolStats(client *redis.Client) RedisPoolStats {
+	s := client.PoolStats()
+	return RedisPoolStats{Hits: s.Hits, Misses: s.Misses, Timeouts: s.Timeouts, Total: s.TotalConns, Idle: s.IdleConns, Stale: s.StaleConns}
 }

@@ -30,12 +30,6 @@ func NewTransactionStore(d *DB) *TransactionStore {
 	return &TransactionStore{db: d.bun, now: time.Now}
 }
 
-// Defaults of List for a missing page or page size.
-const (
-	transactionListDefaultPage    = 1
-	transactionListDefaultPerPage = 20
-)
-
 // transactionTable and transactionColumns select a transaction with its user's application id. The
 // columns are named, not "t.*", so a column added by a later migration does not break reads of a
 // binary that does not know it yet.
@@ -144,46 +138,23 @@ func (s *TransactionStore) Finish(ctx context.Context, tenantID, id uuid.UUID, s
 	return nil
 }
 
-// List returns one page of the transactions of one user (by internal id) of the tenant, newest
-// first (by creation time, then by id), each with its AppUserID, and the number of the user's
-// transactions on all pages. Page counts from 1 (a page below 1 is page 1); a page size below 1 is
-// 20. A page beyond the end, or a user that is not in the tenant, gives an empty, non-nil list.
-//
-// The count and the page are two statements, so a concurrent change can make them disagree by the
-// rows it added or removed.
+// List returns the page f.Page of the transactions of one user (by internal id) of the tenant,
+// newest first (by creation time, then by id), each with its AppUserID, and the number of the user's
+// transactions on all pages (listPage). A user that is not in the tenant has none.
 func (s *TransactionStore) List(ctx context.Context, tenantID uuid.UUID, f transactions.ListFilter) ([]transactions.Transaction, int, error) {
-	page, perPage := f.Page, f.PerPage
-	if page < 1 {
-		page = transactionListDefaultPage
-	}
-	if perPage < 1 {
-		perPage = transactionListDefaultPerPage
-	}
-
-	count, err := s.db.NewSelect().TableExpr(transactionTable).
+	// A LEFT JOIN reads the same rows as selectTransactions' JOIN (the foreign key gives every
+	// transaction its user), and lets PostgreSQL leave users out of the count.
+	q := s.db.NewSelect().Model((*transactionReadRow)(nil)).
+		ModelTableExpr(transactionTable).
+		ColumnExpr(transactionColumns).
+		Join("LEFT "+transactionJoin).
 		Where("t.tenant_id = ? AND t.user_id = ?", tenantID, f.UserID).
-		Count(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("count transactions of user %s in tenant %s: %w", f.UserID, tenantID, err)
-	}
-	total := int(count)
-
-	limit, offset, ok := pageWindow(page, perPage, total)
-	if !ok {
-		return []transactions.Transaction{}, total, nil
-	}
-	var rows []transactionReadRow
-	err = s.selectTransactions(&rows).
-		Where("t.tenant_id = ? AND t.user_id = ?", tenantID, f.UserID).
-		OrderExpr("t.created_at DESC, t.id DESC").
-		Limit(limit).Offset(offset).
-		Scan(ctx)
+		OrderExpr("t.created_at DESC, t.id DESC")
+	list, total, err := listPage(ctx, q, f.Page, func(r transactionReadRow) (transactions.Transaction, error) {
+		return r.transaction(), nil
+	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list transactions of user %s in tenant %s: %w", f.UserID, tenantID, err)
-	}
-	list := make([]transactions.Transaction, 0, len(rows))
-	for _, row := range rows {
-		list = append(list, row.transaction())
 	}
 	return list, total, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
@@ -348,15 +349,15 @@ func TestTransactionStoreList(t *testing.T) {
 		list, total := txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID})
 		mustEqual(t, "total", total, 28)
 		mustEqual(t, "default page", list, want[:20])
-		list, _ = txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID, Page: -1, PerPage: -5})
+		list, _ = txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID, Page: passkey.Page{Number: -1, Size: -5}})
 		mustEqual(t, "page and size below 1", list, want[:20])
-		list, _ = txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID, Page: 2})
+		list, _ = txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID, Page: passkey.Page{Number: 2}})
 		mustEqual(t, "second default page", list, want[20:])
 
 		// Walking pages of 3 gives every transaction once, in order.
 		var walked []transactions.Transaction
 		for page := 1; ; page++ {
-			list, total := txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID, Page: page, PerPage: 3})
+			list, total := txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID, Page: passkey.Page{Number: page, Size: 3}})
 			mustEqual(t, "total on every page", total, 28)
 			if len(list) == 0 {
 				break
@@ -367,12 +368,12 @@ func TestTransactionStoreList(t *testing.T) {
 
 		// Beyond the end, even far beyond: empty and non-nil, with the total.
 		for _, f := range []transactions.ListFilter{
-			{UserID: alice.ID, Page: 100, PerPage: 20},
-			{UserID: alice.ID, Page: 1 << 62, PerPage: 1 << 30},
-			{UserID: alice.ID, Page: int(^uint(0) >> 1), PerPage: int(^uint(0) >> 1)},
+			{UserID: alice.ID, Page: passkey.Page{Number: 100, Size: 20}},
+			{UserID: alice.ID, Page: passkey.Page{Number: 1 << 62, Size: 1 << 30}},
+			{UserID: alice.ID, Page: passkey.Page{Number: int(^uint(0) >> 1), Size: int(^uint(0) >> 1)}},
 		} {
 			list, total := txList(t, s, tenantID, f)
-			mustEqual(t, fmt.Sprintf("page %d of %d", f.Page, f.PerPage), len(list), 0)
+			mustEqual(t, fmt.Sprintf("page %d of %d", f.Page.Number, f.Page.Size), len(list), 0)
 			mustEqual(t, "total beyond the end", total, 28)
 		}
 

@@ -239,8 +239,8 @@ type RedisPoolStats struct {
 }
 
 // RegisterRedisPool exports the pool statistics that stats returns at each scrape as
-// passkey_redis_pool_* metrics with name=name. The db package passes a func that converts
-// client.PoolStats().
+// passkey_redis_pool_* metrics with name=name. cmd passes a func that converts
+// db.ReadRedisPoolStats.
 func (m *Metrics) RegisterRedisPool(name string, stats func() RedisPoolStats) error {
 	if err := m.reg.Register(newRedisPoolCollector(name, stats)); err != nil {
 		return fmt.Errorf("register redis pool stats %q: %w", name, err)

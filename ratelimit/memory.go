@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 )
@@ -32,7 +31,7 @@ func NewMemory(rules Rules, maxKeys int) *Limiter {
 // memoryKey is a bucket's key with its limit, so that a changed limit starts a new bucket.
 type memoryKey struct {
 	key   string
-	limit redis_rate.Limit
+	limit Limit
 }
 
 // memoryStore checks limits with in-process token buckets.
@@ -42,14 +41,14 @@ type memoryStore struct {
 	now     func() time.Time
 }
 
-func (s *memoryStore) exhausted(_ context.Context, key string, limit redis_rate.Limit) (bool, error) {
+func (s *memoryStore) exhausted(_ context.Context, key string, limit Limit) (bool, error) {
 	s.mu.Lock()
 	b, ok := s.buckets.Get(memoryKey{key, limit})
 	s.mu.Unlock()
 	return ok && b.TokensAt(s.now()) < 1, nil
 }
 
-func (s *memoryStore) allow(_ context.Context, key string, limit redis_rate.Limit) (result, error) {
+func (s *memoryStore) allow(_ context.Context, key string, limit Limit) (result, error) {
 	k := memoryKey{key, limit}
 	s.mu.Lock()
 	b, ok := s.buckets.Get(k)

@@ -36,14 +36,34 @@ const HeaderRemaining = "X-RateLimit-Remaining"
 // DefaultTimeout bounds one request's rate limit checks; past it the request goes through.
 const DefaultTimeout = 250 * time.Millisecond
 
+// Limit allows Rate requests per Period, with bursts of up to Burst requests (New and NewMemory give
+// a Limit with no burst a burst of Rate). The zero Limit is no limit: it disables its dimension.
+type Limit struct {
+	Rate   int
+	Burst  int
+	Period time.Duration
+}
+
+// IsZero reports whether l is the zero Limit, which disables its dimension.
+func (l Limit) IsZero() bool { return l == Limit{} }
+
+// PerSecond returns a Limit of rate requests per second, with a burst of rate.
+func PerSecond(rate int) Limit { return Limit{Rate: rate, Burst: rate, Period: time.Second} }
+
+// PerMinute returns a Limit of rate requests per minute, with a burst of rate.
+func PerMinute(rate int) Limit { return Limit{Rate: rate, Burst: rate, Period: time.Minute} }
+
+// PerHour returns a Limit of rate requests per hour, with a burst of rate.
+func PerHour(rate int) Limit { return Limit{Rate: rate, Burst: rate, Period: time.Hour} }
+
 // Limits are the limits of each dimension. A zero Limit disables its dimension.
 type Limits struct {
 	// PerTenant limits the requests of one tenant, all clients together.
-	PerTenant redis_rate.Limit
+	PerTenant Limit
 	// PerIP limits the requests of one client IP address to one tenant.
-	PerIP redis_rate.Limit
+	PerIP Limit
 	// PerKey limits the requests made with one API key.
-	PerKey redis_rate.Limit
+	PerKey Limit
 }
 
 // Rules are a deployment's limits: defaults for every tenant, and overrides for some.
@@ -58,7 +78,7 @@ type Rules struct {
 // Override is one tenant's own limits. A set field replaces the default of its dimension (a zero Limit
 // switches the dimension off for the tenant); a nil field keeps the default.
 type Override struct {
-	PerTenant, PerIP, PerKey *redis_rate.Limit
+	PerTenant, PerIP, PerKey *Limit
 }
 
 // limitsFor returns the limits that apply to tenant.
@@ -69,8 +89,8 @@ func (r Rules) limitsFor(tenant string) Limits {
 		return l
 	}
 	for _, f := range []struct {
-		dst *redis_rate.Limit
-		o   *redis_rate.Limit
+		dst *Limit
+		o   *Limit
 	}{{&l.PerTenant, o.PerTenant}, {&l.PerIP, o.PerIP}, {&l.PerKey, o.PerKey}} {
 		if f.o != nil {
 			*f.dst = *f.o
@@ -100,9 +120,9 @@ type result struct {
 
 // store checks and counts one request against one limit.
 type store interface {
-	allow(ctx context.Context, key string, limit redis_rate.Limit) (result, error)
+	allow(ctx context.Context, key string, limit Limit) (result, error)
 	// exhausted reports whether key has no request left under limit, without counting one.
-	exhausted(ctx context.Context, key string, limit redis_rate.Limit) (bool, error)
+	exhausted(ctx context.Context, key string, limit Limit) (bool, error)
 }
 
 // Limiter checks requests against Rules.
@@ -133,7 +153,7 @@ func newLimiter(s store, prefix string, rules Rules) *Limiter {
 	r := Rules{Limits: norm(rules.Limits), Overrides: make(map[string]Override, len(rules.Overrides))}
 	for id, o := range rules.Overrides {
 		var n Override
-		for _, f := range []struct{ dst, src **redis_rate.Limit }{{&n.PerTenant, &o.PerTenant}, {&n.PerIP, &o.PerIP}, {&n.PerKey, &o.PerKey}} {
+		for _, f := range []struct{ dst, src **Limit }{{&n.PerTenant, &o.PerTenant}, {&n.PerIP, &o.PerIP}, {&n.PerKey, &o.PerKey}} {
 			if *f.src != nil {
 				l := withBurst(**f.src)
 				*f.dst = &l
@@ -144,7 +164,7 @@ func newLimiter(s store, prefix string, rules Rules) *Limiter {
 	return &Limiter{store: s, prefix: prefix, rules: r, Timeout: DefaultTimeout}
 }
 
-func withBurst(l redis_rate.Limit) redis_rate.Limit {
+func withBurst(l Limit) Limit {
 	if l.Burst == 0 {
 		l.Burst = l.Rate
 	}
@@ -154,7 +174,7 @@ func withBurst(l redis_rate.Limit) redis_rate.Limit {
 // check is one dimension to check: its store key and limit.
 type check struct {
 	key   string
-	limit redis_rate.Limit
+	limit Limit
 }
 
 // checks lists the dimensions that apply to keys, most specific first: a client that exhausted its own
@@ -264,8 +284,13 @@ func (l *Limiter) Refusals(ip func(*fiber.Ctx) string, refused func(error) bool)
 // redisStore checks limits with redis_rate.
 type redisStore struct{ rl *redis_rate.Limiter }
 
-func (s redisStore) allow(ctx context.Context, key string, limit redis_rate.Limit) (result, error) {
-	res, err := s.rl.Allow(ctx, key, limit)
+// redisLimit converts l to redis_rate's Limit, which has the same fields.
+func redisLimit(l Limit) redis_rate.Limit {
+	return redis_rate.Limit{Rate: l.Rate, Burst: l.Burst, Period: l.Period}
+}
+
+func (s redisStore) allow(ctx context.Context, key string, limit Limit) (result, error) {
+	res, err := s.rl.Allow(ctx, key, redisLimit(limit))
 	if err != nil {
 		return result{}, err
 	}
@@ -273,8 +298,8 @@ func (s redisStore) allow(ctx context.Context, key string, limit redis_rate.Limi
 }
 
 // exhausted asks redis_rate for zero requests: it counts nothing and reports what remains.
-func (s redisStore) exhausted(ctx context.Context, key string, limit redis_rate.Limit) (bool, error) {
-	res, err := s.rl.AllowN(ctx, key, limit, 0)
+func (s redisStore) exhausted(ctx context.Context, key string, limit Limit) (bool, error) {
+	res, err := s.rl.AllowN(ctx, key, redisLimit(limit), 0)
 	if err != nil {
 		return false, err
 	}
@@ -284,18 +309,18 @@ func (s redisStore) exhausted(ctx context.Context, key string, limit redis_rate.
 // ParseLimit parses a limit written "N/period": "600/m", "10/s", "5000/h", or with any Go duration as
 // period, "100/10m". The burst equals N. "", "0" and "off" give the zero Limit, which disables a
 // dimension.
-func ParseLimit(s string) (redis_rate.Limit, error) {
+func ParseLimit(s string) (Limit, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "0" || strings.EqualFold(s, "off") {
-		return redis_rate.Limit{}, nil
+		return Limit{}, nil
 	}
 	n, per, ok := strings.Cut(s, "/")
 	if !ok {
-		return redis_rate.Limit{}, fmt.Errorf("rate limit %q: want N/period, e.g. 600/m", s)
+		return Limit{}, fmt.Errorf("rate limit %q: want N/period, e.g. 600/m", s)
 	}
 	rate, err := strconv.Atoi(strings.TrimSpace(n))
 	if err != nil || rate <= 0 {
-		return redis_rate.Limit{}, fmt.Errorf("rate limit %q: N must be a positive integer", s)
+		return Limit{}, fmt.Errorf("rate limit %q: N must be a positive integer", s)
 	}
 	var period time.Duration
 	switch per = strings.TrimSpace(strings.ToLower(per)); per {
@@ -308,8 +333,8 @@ func ParseLimit(s string) (redis_rate.Limit, error) {
 	default:
 		period, err = time.ParseDuration(per)
 		if err != nil || period < time.Second {
-			return redis_rate.Limit{}, fmt.Errorf("rate limit %q: period must be s, m, h or a duration of at least 1s", s)
+			return Limit{}, fmt.Errorf("rate limit %q: period must be s, m, h or a duration of at least 1s", s)
 		}
 	}
-	return redis_rate.Limit{Rate: rate, Burst: rate, Period: period}, nil
+	return Limit{Rate: rate, Burst: rate, Period: period}, nil
 }

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 
@@ -129,7 +128,7 @@ func stores(t *testing.T, rules ratelimit.Rules) map[string]*ratelimit.Limiter {
 }
 
 func TestTripsAfterN(t *testing.T) {
-	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: redis_rate.PerMinute(3)}}) {
+	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerMinute(3)}}) {
 		t.Run(name, func(t *testing.T) {
 			var onError atomic.Int32
 			l.OnError = func(error) { onError.Add(1) }
@@ -166,11 +165,11 @@ func TestTripsAfterN(t *testing.T) {
 
 func TestOverride(t *testing.T) {
 	rules := ratelimit.Rules{
-		Limits: ratelimit.Limits{PerTenant: redis_rate.PerMinute(2), PerIP: redis_rate.PerMinute(100)},
+		Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(100)},
 		Overrides: map[string]ratelimit.Override{
-			"big": {PerTenant: ptr(redis_rate.PerMinute(5))},
+			"big": {PerTenant: ptr(ratelimit.PerMinute(5))},
 			// A zero limit switches the dimension off for the tenant; the per-IP default still applies.
-			"unlimited": {PerTenant: ptr(redis_rate.Limit{})},
+			"unlimited": {PerTenant: ptr(ratelimit.Limit{})},
 		},
 	}
 	for name, l := range stores(t, rules) {
@@ -191,7 +190,7 @@ func TestOverride(t *testing.T) {
 
 func TestDimensionsIndependent(t *testing.T) {
 	rules := ratelimit.Rules{Limits: ratelimit.Limits{
-		PerTenant: redis_rate.PerMinute(100), PerIP: redis_rate.PerMinute(2), PerKey: redis_rate.PerMinute(3),
+		PerTenant: ratelimit.PerMinute(100), PerIP: ratelimit.PerMinute(2), PerKey: ratelimit.PerMinute(3),
 	}}
 	for name, l := range stores(t, rules) {
 		t.Run(name, func(t *testing.T) {
@@ -224,7 +223,7 @@ func TestDimensionsIndependent(t *testing.T) {
 }
 
 func TestTightestRemaining(t *testing.T) {
-	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: redis_rate.PerMinute(2), PerIP: redis_rate.PerMinute(10)}}
+	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(10)}}
 	for name, l := range stores(t, rules) {
 		t.Run(name, func(t *testing.T) {
 			resp := do(t, newApp(l), req{tenant: "t", ip: "192.0.2.1"})
@@ -236,7 +235,7 @@ func TestTightestRemaining(t *testing.T) {
 }
 
 func TestNoDimensions(t *testing.T) {
-	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: redis_rate.PerSecond(1)}}) {
+	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerSecond(1)}}) {
 		t.Run(name, func(t *testing.T) {
 			// No IP given, and no tenant or key limits: nothing to check.
 			if got := allowedCount(t, newApp(l), req{tenant: "t", key: "k"}, 5); got != 5 {
@@ -247,7 +246,7 @@ func TestNoDimensions(t *testing.T) {
 }
 
 func TestWindowReset(t *testing.T) {
-	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: redis_rate.PerSecond(2)}}) {
+	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerSecond(2)}}) {
 		t.Run(name, func(t *testing.T) {
 			app := newApp(l)
 			r := req{tenant: "t", ip: "192.0.2.7"}
@@ -264,7 +263,7 @@ func TestWindowReset(t *testing.T) {
 
 func TestConcurrentRequestsShareOneBudget(t *testing.T) {
 	client := redisClient(t)
-	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: redis_rate.PerMinute(10)}}
+	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(10)}}
 	// Two limiters, as two instances behind a load balancer.
 	prefix := testPrefix(t, client)
 	apps := []*fiber.App{newApp(ratelimit.New(client, prefix, rules)), newApp(ratelimit.New(client, prefix, rules))}
@@ -296,7 +295,7 @@ func TestConcurrentRequestsShareOneBudget(t *testing.T) {
 func TestAPIKeyNotStoredInClear(t *testing.T) {
 	client := redisClient(t)
 	prefix := testPrefix(t, client)
-	l := ratelimit.New(client, prefix, ratelimit.Rules{Limits: ratelimit.Limits{PerKey: redis_rate.PerMinute(5)}})
+	l := ratelimit.New(client, prefix, ratelimit.Rules{Limits: ratelimit.Limits{PerKey: ratelimit.PerMinute(5)}})
 	do(t, newApp(l), req{tenant: "t", key: "sk_live_supersecret"})
 	keys, err := client.Keys(context.Background(), "rate:"+prefix+"*").Result()
 	if err != nil {
@@ -323,7 +322,7 @@ func TestRedisDownFailsOpen(t *testing.T) {
 	var mu sync.Mutex
 	var errs []error
 	l := ratelimit.New(client, "down:", ratelimit.Rules{Limits: ratelimit.Limits{
-		PerTenant: redis_rate.PerSecond(1), PerIP: redis_rate.PerSecond(1), PerKey: redis_rate.PerSecond(1),
+		PerTenant: ratelimit.PerSecond(1), PerIP: ratelimit.PerSecond(1), PerKey: ratelimit.PerSecond(1),
 	}})
 	l.OnError = func(err error) {
 		mu.Lock()
@@ -353,16 +352,16 @@ func TestRedisDownFailsOpen(t *testing.T) {
 func TestParseLimit(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want redis_rate.Limit
+		want ratelimit.Limit
 	}{
-		{"600/m", redis_rate.PerMinute(600)},
-		{"10/s", redis_rate.PerSecond(10)},
-		{" 5000 / H ", redis_rate.PerHour(5000)},
-		{"100/10m", redis_rate.Limit{Rate: 100, Burst: 100, Period: 10 * time.Minute}},
-		{"3/minute", redis_rate.PerMinute(3)},
-		{"", redis_rate.Limit{}},
-		{"0", redis_rate.Limit{}},
-		{"off", redis_rate.Limit{}},
+		{"600/m", ratelimit.PerMinute(600)},
+		{"10/s", ratelimit.PerSecond(10)},
+		{" 5000 / H ", ratelimit.PerHour(5000)},
+		{"100/10m", ratelimit.Limit{Rate: 100, Burst: 100, Period: 10 * time.Minute}},
+		{"3/minute", ratelimit.PerMinute(3)},
+		{"", ratelimit.Limit{}},
+		{"0", ratelimit.Limit{}},
+		{"off", ratelimit.Limit{}},
 	} {
 		got, err := ratelimit.ParseLimit(tc.in)
 		if err != nil || got != tc.want {
@@ -382,7 +381,7 @@ func ptr[T any](v T) *T { return &v }
 // counted, a client over the budget gets 429 before its request reaches the lookup, and another client
 // is unaffected.
 func TestRefusals(t *testing.T) {
-	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: redis_rate.PerMinute(3)}}) {
+	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerMinute(3)}}) {
 		t.Run(name, func(t *testing.T) {
 			lookups := 0
 			app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {

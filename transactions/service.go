@@ -15,6 +15,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/signing"
@@ -196,13 +197,13 @@ func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, user string, 
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: page, PerPage: perPage})
+	return s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: passkey.Page{Number: page, Size: perPage}})
 }
 
 // OfUser returns a user's newest transactions, at most api.MaxPerPage: the admin user detail. The
 // user is already resolved in the tenant (credentials.Service.UserByRef).
 func (s *Service) OfUser(ctx context.Context, snap *tenant.Snapshot, u credentials.User) ([]Transaction, error) {
-	txs, _, err := s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: 1, PerPage: api.MaxPerPage})
+	txs, _, err := s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: passkey.Page{Number: 1, Size: api.MaxPerPage}})
 	return txs, err
 }
 

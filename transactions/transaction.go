@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server"
 )
 
 // Sentinel errors of this package.
@@ -67,9 +69,9 @@ func (t Transaction) EffectiveStatus(now time.Time) Status {
 // ListFilter selects and pages a user's transactions, newest first.
 type ListFilter struct {
 	// UserID is the internal id of the user.
-	UserID  uuid.UUID
-	Page    int
-	PerPage int
+	UserID uuid.UUID
+	// Page is the page to return (passkey.Page.Normalized applies the defaults).
+	Page passkey.Page
 }
 
 // Store persists transactions. Every method is scoped to one tenant.

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/api"
@@ -171,7 +170,7 @@ func writeConfigHelp(w io.Writer) {
 func (c Config) rateRules() (ratelimit.Rules, error) {
 	var r ratelimit.Rules
 	var errs []string
-	parse := func(name, v string, dst *redis_rate.Limit) {
+	parse := func(name, v string, dst *ratelimit.Limit) {
 		l, err := ratelimit.ParseLimit(v)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
@@ -194,11 +193,11 @@ func (c Config) rateRules() (ratelimit.Rules, error) {
 				continue
 			}
 			// An omitted dimension keeps the default; "off" switches it off for this tenant.
-			override := func(name string, v *string) *redis_rate.Limit {
+			override := func(name string, v *string) *ratelimit.Limit {
 				if v == nil {
 					return nil
 				}
-				var l redis_rate.Limit
+				var l ratelimit.Limit
 				parse("PASSKEY_RATE_LIMIT_OVERRIDES "+id+"."+name, *v, &l)
 				return &l
 			}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
@@ -32,7 +31,7 @@ func TestRateLimits(t *testing.T) {
 		}
 		t.Cleanup(func() { client.Close() })
 		prefix := fmt.Sprintf("passkeytest:rl:%d:", time.Now().UnixNano())
-		dp.Limiter = ratelimit.New(client, prefix, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: redis_rate.PerSecond(3)}})
+		dp.Limiter = ratelimit.New(client, prefix, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerSecond(3)}})
 		proxies, _ := api.ParseTrustedProxies([]string{"0.0.0.0"}) // app.Test's peer is 0.0.0.0
 		dp.Proxies = proxies
 	})

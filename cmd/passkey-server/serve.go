@@ -79,7 +79,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 		defer client.Close()
-		if err := m.RegisterRedisPool("sessions", db.RedisPoolStats(client)); err != nil {
+		// The two snapshot types have the same fields, so one converts to the other; db knows no
+		// metrics and metrics no go-redis.
+		redisPool := func() metrics.RedisPoolStats { return metrics.RedisPoolStats(db.ReadRedisPoolStats(client)) }
+		if err := m.RegisterRedisPool("sessions", redisPool); err != nil {
 			return err
 		}
 		limiter = ratelimit.New(client, cfg.RedisPrefix, rules)
