@@ -4,16 +4,15 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/passkey-server/passkey-server"
+	passkey "github.com/passkey-server/passkey-server"
 )
 
 // ErrInvalidFilter means an audit log query has a filter that is not valid; details say which.
-var ErrInvalidFilter = errors.New("unable to list audit logs")
+var ErrInvalidFilter = passkey.NewError("invalid_filter", "unable to list audit logs")
 
 // Event is one audit log entry (contract §4.7, plus tenant, ceremony and details).
 type Event struct {

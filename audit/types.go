@@ -2,25 +2,18 @@ package audit
 
 import (
 	"sort"
+
+	passkey "github.com/passkey-server/passkey-server"
 )
 
-// Ceremonies, as stored in Event.Ceremony.
-const (
-	CeremonyRegistration    = "registration"
-	CeremonyLogin           = "login"
-	CeremonyMFARegistration = "mfa_registration"
-	CeremonyMFALogin        = "mfa_login"
-	CeremonyTransaction     = "transaction"
-)
-
-// Suffixes of the two outcomes of a ceremony route: a Route of Type "webauthn_login_init" records
+// Suffixes of the two outcomes of a ceremony step: "webauthn_login_init" records
 // "webauthn_login_init_succeeded" or "webauthn_login_init_failed".
 const (
 	SuffixSucceeded = "_succeeded"
 	SuffixFailed    = "_failed"
 )
 
-// hankoTypes are the event types Hanko's passkey server writes (contract §4.7).
+// hankoTypes are the event types Hanko's passkey server writes (docs/hanko-compatibility.md#audit-log-types).
 var hankoTypes = []string{
 	"webauthn_registration_init_succeeded", "webauthn_registration_init_failed",
 	"webauthn_registration_final_succeeded", "webauthn_registration_final_failed",
@@ -35,29 +28,49 @@ var hankoTypes = []string{
 	"mfa_authentication_final_succeeded", "mfa_authentication_final_failed",
 }
 
-// HankoTypes returns the event types of Hanko's passkey server (contract §4.7), which clients may
-// filter by whether or not this server records them.
+// ceremonyStems maps a ceremony's name to the stem of its Hanko event types.
+var ceremonyStems = map[string]string{
+	"registration":     "webauthn_registration",
+	"login":            "webauthn_authentication",
+	"mfa_registration": "mfa_registration",
+	"mfa_login":        "mfa_authentication",
+	"transaction":      "webauthn_transaction",
+}
+
+// changeTypes maps the events of changes to the type they are stored as: Hanko's for credentials, ours
+// for the admin API.
+var changeTypes = map[passkey.EventType]string{
+	passkey.CredentialRenamed:   "webauthn_credential_updated",
+	passkey.CredentialDeleted:   "webauthn_credential_deleted",
+	passkey.UserDeleted:         "user_deleted",
+	passkey.TenantCreated:       "tenant_created",
+	passkey.TenantRenamed:       "tenant_updated",
+	passkey.TenantConfigChanged: "tenant_config_updated",
+	passkey.TenantDeleted:       "tenant_deleted",
+	passkey.APIKeyCreated:       "api_key_created",
+	passkey.APIKeyRevoked:       "api_key_deleted",
+	passkey.SigningKeyRotated:   "signing_key_rotated",
+}
+
+// HankoTypes returns the event types of Hanko's passkey server, which clients may filter by whether or
+// not this server records them.
 func HankoTypes() []string {
 	return append([]string(nil), hankoTypes...)
 }
 
-// Types returns, sorted and without duplicates, every type a query may filter by: Hanko's types, the
-// types the route table records (both outcomes of a ceremony route, the type itself of a plain one),
-// and extra (the types of events recorded with Admin).
-func Types(routes map[string]Route, extra ...string) []string {
+// Types returns, sorted, every type the log stores and a query may filter by.
+func Types() []string {
 	set := map[string]bool{}
 	for _, t := range hankoTypes {
 		set[t] = true
 	}
-	for _, r := range routes {
-		if r.Plain || r.Global {
-			set[r.Type] = true
-			continue
+	for _, stem := range ceremonyStems {
+		for _, step := range []string{"_init", "_final"} {
+			set[stem+step+SuffixSucceeded] = true
+			set[stem+step+SuffixFailed] = true
 		}
-		set[r.Type+SuffixSucceeded] = true
-		set[r.Type+SuffixFailed] = true
 	}
-	for _, t := range extra {
+	for _, t := range changeTypes {
 		set[t] = true
 	}
 	out := make([]string, 0, len(set))

@@ -2,22 +2,11 @@ package credentials
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/passkey-server/passkey-server"
-)
-
-// Sentinel errors of this package. The HTTP error handler maps each to a status and a stable code.
-var (
-	// ErrUserNotFound means the tenant has no user with the given id.
-	ErrUserNotFound = errors.New("user not found")
-	// ErrCredentialNotFound means the tenant has no credential with the given id.
-	ErrCredentialNotFound = errors.New("credential not found")
-	// ErrCredentialExists means a credential with the same id is already registered in the tenant.
-	ErrCredentialExists = errors.New("credential already registered")
+	passkey "github.com/passkey-server/passkey-server"
 )
 
 // User is a user of a tenant's application, known to us only by the application's opaque UserID.

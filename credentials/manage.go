@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/passkey-server/passkey-server/api"
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -16,9 +16,9 @@ const maxCredentialNameRunes = 255
 
 // List returns one page of the tenant's credentials and the total count.
 func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, f ListFilter) ([]Credential, int, error) {
-	var p api.Problems
+	var p passkey.Problems
 	p.Text("user_id", f.AppUserID)
-	if err := p.Err(api.ErrInvalidRequest); err != nil {
+	if err := p.Err(passkey.ErrInvalidRequest); err != nil {
 		return nil, 0, err
 	}
 	return s.store.ListCredentials(ctx, snap.ID, f)
@@ -35,31 +35,46 @@ func (s *Service) Get(ctx context.Context, snap *tenant.Snapshot, id string) (Cr
 
 // Rename sets a credential's name (1 to 255 characters).
 func (s *Service) Rename(ctx context.Context, snap *tenant.Snapshot, id, name string) error {
+	cred, err := s.Get(ctx, snap, id)
+	if err != nil {
+		return err
+	}
 	name = strings.TrimSpace(name)
-	var p api.Problems
+	var p passkey.Problems
 	p.Text("name", name)
 	if name == "" {
 		p.Add("name is a required field")
 	} else if utf8.RuneCountInString(name) > maxCredentialNameRunes {
 		p.Add("name cannot have more than %d entries", maxCredentialNameRunes)
 	}
-	if err := p.Err(api.ErrInvalidRequest); err != nil {
+	if err := p.Err(passkey.ErrInvalidRequest); err != nil {
 		return err
 	}
-	id, err := checkID(id)
-	if err != nil {
+	if err := s.store.RenameCredential(ctx, snap.ID, cred.ID, name); err != nil {
 		return err
 	}
-	return s.store.RenameCredential(ctx, snap.ID, id, name)
+	s.emitChange(ctx, passkey.CredentialRenamed, snap, cred)
+	return nil
 }
 
 // Delete removes a credential: it can never log in again.
 func (s *Service) Delete(ctx context.Context, snap *tenant.Snapshot, id string) error {
-	id, err := checkID(id)
+	cred, err := s.Get(ctx, snap, id)
 	if err != nil {
 		return err
 	}
-	return s.store.DeleteCredential(ctx, snap.ID, id)
+	if err := s.store.DeleteCredential(ctx, snap.ID, cred.ID); err != nil {
+		return err
+	}
+	s.emitChange(ctx, passkey.CredentialDeleted, snap, cred)
+	return nil
+}
+
+// emitChange emits a change of a credential; its owner is the event's user, so the user's audit trail
+// shows the renaming and deletion of their passkeys.
+func (s *Service) emitChange(ctx context.Context, typ passkey.EventType, snap *tenant.Snapshot, cred Credential) {
+	s.events.Emit(ctx, passkey.Event{Type: typ, TenantID: snap.ID, AppUserID: cred.AppUserID, CredentialID: cred.ID,
+		Details: map[string]string{"credential_id": cred.ID}})
 }
 
 // Authenticator returns the name and icons of a credential's authenticator model, from the AAGUID table.
@@ -79,7 +94,7 @@ func checkID(id string) (string, error) {
 
 // User returns the tenant's user with the application's user id, or ErrUserNotFound.
 func (s *Service) User(ctx context.Context, snap *tenant.Snapshot, appUserID string) (User, error) {
-	if !api.StorableText(appUserID) {
+	if !passkey.StorableText(appUserID) {
 		return User{}, ErrUserNotFound
 	}
 	return s.store.UserByAppID(ctx, snap.ID, appUserID)

@@ -1,15 +1,12 @@
 package credentials
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/tenant"
 )
@@ -72,44 +69,16 @@ func newRelyingParty(c tenant.Config, mfa bool) (*webauthn.WebAuthn, error) {
 	return w, nil
 }
 
-// relyingParties caches the go-webauthn relying parties of every tenant, rebuilt when the tenant's
-// revision changes, so no request builds one.
-type relyingParties struct {
-	mu      sync.RWMutex
-	tenants map[uuid.UUID]*tenantRPs
-}
+// rpKey identifies a tenant's relying party among the values derived from its snapshot: one for its
+// passkey options, one for its MFA options.
+type rpKey struct{ secondFactor bool }
 
-type tenantRPs struct {
-	revision int64
-	passkey  *webauthn.WebAuthn
-	mfa      *webauthn.WebAuthn
-}
-
-func (r *relyingParties) get(snap *tenant.Snapshot, mfa bool) (*webauthn.WebAuthn, error) {
-	r.mu.RLock()
-	t := r.tenants[snap.ID]
-	r.mu.RUnlock()
-	if t == nil || t.revision != snap.Revision {
-		passkey, err := newRelyingParty(snap.Config, false)
-		if err != nil {
-			return nil, err
-		}
-		second, err := newRelyingParty(snap.Config, true)
-		if err != nil {
-			return nil, err
-		}
-		t = &tenantRPs{revision: snap.Revision, passkey: passkey, mfa: second}
-		r.mu.Lock()
-		if r.tenants == nil {
-			r.tenants = map[uuid.UUID]*tenantRPs{}
-		}
-		r.tenants[snap.ID] = t
-		r.mu.Unlock()
-	}
-	if mfa {
-		return t.mfa, nil
-	}
-	return t.passkey, nil
+// relyingParty returns the go-webauthn relying party of the ceremony's options of the tenant, built
+// once per tenant revision (tenant.Derived), so no request builds one.
+func relyingParty(snap *tenant.Snapshot, ceremony Ceremony) (*webauthn.WebAuthn, error) {
+	return tenant.Derived(snap, rpKey{ceremony.SecondFactor}, func(snap *tenant.Snapshot) (*webauthn.WebAuthn, error) {
+		return newRelyingParty(snap.Config, ceremony.SecondFactor)
+	})
 }
 
 // webauthnUser adapts a User and the credentials a ceremony may use to go-webauthn's User.
@@ -128,17 +97,6 @@ func (u *webauthnUser) WebAuthnID() []byte {
 		return u.legacyHandle
 	}
 	return []byte(u.user.UserID)
-}
-
-// hankoHandle reports whether handle is the handle Hanko's server gave a credential of the user whose
-// application id is userID: Hanko stored a user id that parsed as a UUID as its 16 raw bytes (contract
-// §4.3), so those credentials answer with that handle, not with the id's text.
-func hankoHandle(userID string, handle []byte) bool {
-	if len(handle) != 16 || string(handle) == userID {
-		return false
-	}
-	id, err := uuid.Parse(userID)
-	return err == nil && bytes.Equal(id[:], handle)
 }
 
 // WebAuthnName is the user's account name.

@@ -1,36 +1,24 @@
-// Package credentials holds passkeys: the credential record, the go-webauthn user adapter, the
-// registration and login ceremonies and credential management.
 package credentials
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
+
+	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/tenant"
 )
-
-// Ceremony names one kind of WebAuthn ceremony. A session is bound to exactly one: a challenge issued for
-// a registration can never finish a login, an MFA login or a transaction, and so on.
-type Ceremony string
-
-// The ceremonies of the service.
-const (
-	CeremonyRegistration    Ceremony = "registration"
-	CeremonyLogin           Ceremony = "login"
-	CeremonyMFARegistration Ceremony = "mfa_registration"
-	CeremonyMFALogin        Ceremony = "mfa_login"
-	CeremonyTransaction     Ceremony = "transaction"
-)
-
-// ErrSessionNotFound means no live session matches the tenant, ceremony and challenge: it never existed,
-// was already consumed, or expired.
-var ErrSessionNotFound = errors.New("received challenge does not match with any stored one")
 
 // Session is the server-side state of one ceremony between initialize and finalize.
 type Session struct {
 	TenantID uuid.UUID
-	Ceremony Ceremony
+	// Ceremony is the Name of the ceremony the session belongs to: only that ceremony can consume it.
+	Ceremony string
 	// Challenge is the base64url (unpadded) challenge sent to the browser; it is the session's key.
 	Challenge string
 	// UserID is the internal id of the user the ceremony is for, so that deleting the user deletes its
@@ -55,7 +43,51 @@ type Session struct {
 //   - DeleteTenant deletes every session of one tenant; other tenants' sessions stay.
 type SessionStore interface {
 	Put(ctx context.Context, s Session) error
-	Consume(ctx context.Context, tenantID uuid.UUID, ceremony Ceremony, challenge string) (Session, error)
+	Consume(ctx context.Context, tenantID uuid.UUID, ceremony string, challenge string) (Session, error)
 	DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) error
 	DeleteTenant(ctx context.Context, tenantID uuid.UUID) error
+}
+
+// sessionState is what a ceremony keeps between initialize and finalize.
+type sessionState struct {
+	WebAuthn webauthn.SessionData `json:"w"`
+	// UserID is the internal id of the user the ceremony is for; uuid.Nil for a discoverable login.
+	UserID uuid.UUID `json:"u"`
+}
+
+func (s *Service) putSession(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, state sessionState) error {
+	data, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	expires := state.WebAuthn.Expires
+	if expires.IsZero() {
+		expires = s.now().Add(profileOf(snap.Config, ceremony.SecondFactor).timeout)
+	}
+	if err := s.sessions.Put(ctx, Session{TenantID: snap.ID, Ceremony: ceremony.Name, Challenge: state.WebAuthn.Challenge,
+		UserID: state.UserID, Data: data, ExpiresAt: expires}); err != nil {
+		return fmt.Errorf("store session: %w", err)
+	}
+	return nil
+}
+
+// consume takes the ceremony's session for a challenge out of the store. The session is gone from
+// then on, whether the rest of the finalize succeeds or not: a failed attempt never leaves a usable
+// challenge behind.
+func (s *Service) consume(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, challenge string, notFound error) (sessionState, error) {
+	if challenge == "" {
+		return sessionState{}, notFound
+	}
+	sess, err := s.sessions.Consume(ctx, snap.ID, ceremony.Name, challenge)
+	if errors.Is(err, ErrSessionNotFound) {
+		return sessionState{}, passkey.WithDetails(notFound, ErrSessionNotFound.Error())
+	}
+	if err != nil {
+		return sessionState{}, err
+	}
+	var state sessionState
+	if err := json.Unmarshal(sess.Data, &state); err != nil {
+		return sessionState{}, fmt.Errorf("decode session: %w", err)
+	}
+	return state, nil
 }

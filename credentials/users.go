@@ -6,8 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/passkey-server/passkey-server"
-	"github.com/passkey-server/passkey-server/api"
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -36,13 +35,23 @@ type UserDetail struct {
 	Credentials []Credential
 }
 
-// ListUsers returns one page of the tenant's users and the total count. An unknown f.SortBy is an
-// api.ErrInvalidRequest.
-func (s *Service) ListUsers(ctx context.Context, snap *tenant.Snapshot, f UserFilter) ([]User, int, error) {
+// Validate checks the filter's rules: SortBy must be UserSortCreatedAt, UserSortUserID or empty.
+func (f UserFilter) Validate() error {
 	switch f.SortBy {
 	case "", UserSortCreatedAt, UserSortUserID:
-	default:
-		return nil, 0, api.Problems{"sort_by must be created_at or user_id"}.Err(api.ErrInvalidRequest)
+		return nil
+	}
+	return passkey.Invalid("sort_by must be created_at or user_id")
+}
+
+// ListUsers returns one page of the tenant's users and the total count. A filter that breaks its
+// rules (UserFilter.Validate) is a passkey.ErrInvalidRequest.
+func (s *Service) ListUsers(ctx context.Context, snap *tenant.Snapshot, f UserFilter) ([]User, int, error) {
+	if err := f.Validate(); err != nil {
+		return nil, 0, err
+	}
+	if f.SortBy == "" {
+		f.SortBy = UserSortCreatedAt
 	}
 	return s.store.ListUsers(ctx, snap.ID, f)
 }
@@ -95,5 +104,7 @@ func (s *Service) DeleteUser(ctx context.Context, snap *tenant.Snapshot, ref str
 	if err := s.sessions.DeleteUser(ctx, snap.ID, u.ID); err != nil {
 		s.log.WarnContext(ctx, "deleted user's sessions left to expire", "tenant", snap.ID, "user", u.ID, "err", err)
 	}
+	s.events.Emit(ctx, passkey.Event{Type: passkey.UserDeleted, TenantID: snap.ID, AppUserID: u.UserID,
+		Details: map[string]string{"user_id": ref}})
 	return nil
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver: static builds need no cgo
 
-	"github.com/passkey-server/passkey-server"
+	passkey "github.com/passkey-server/passkey-server"
 )
 
 // The dialects Open accepts, as reported by DB.Dialect.

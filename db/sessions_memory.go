@@ -45,7 +45,7 @@ var _ credentials.SessionStore = (*MemorySessions)(nil)
 // memSessionKey identifies a session: the tenant, the ceremony and the challenge.
 type memSessionKey struct {
 	tenantID  uuid.UUID
-	ceremony  credentials.Ceremony
+	ceremony  string
 	challenge string
 }
 
@@ -92,7 +92,7 @@ func (m *MemorySessions) Put(ctx context.Context, s credentials.Session) error {
 // Consume returns the session stored under tenantID, ceremony and challenge and deletes it, atomically:
 // of any number of concurrent calls, exactly one gets the session. It returns
 // credentials.ErrSessionNotFound if there is no such session or if it has expired.
-func (m *MemorySessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremony credentials.Ceremony, challenge string) (credentials.Session, error) {
+func (m *MemorySessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremony string, challenge string) (credentials.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return credentials.Session{}, fmt.Errorf("consume session: %w", err)
 	}

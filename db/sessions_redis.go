@@ -194,7 +194,7 @@ var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`
 // of any number of concurrent calls, on any number of instances, exactly one gets the session. It returns
 // credentials.ErrSessionNotFound if there is no such session or if the session has expired by this store's
 // clock, even when Redis has not evicted the key yet.
-func (r *RedisSessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremony credentials.Ceremony, challenge string) (credentials.Session, error) {
+func (r *RedisSessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremony string, challenge string) (credentials.Session, error) {
 	if sessionCheckKey(tenantID, ceremony, challenge) != nil {
 		// No session can have been stored under this key; do not ask Redis.
 		return credentials.Session{}, credentials.ErrSessionNotFound
@@ -239,7 +239,7 @@ func (r *RedisSessions) Ping(ctx context.Context) error {
 
 // key returns the Redis key of a session. sessionCheckKey keeps ':' out of the ceremony, and a UUID has a
 // fixed form, so two different sessions never share a key.
-func (r *RedisSessions) key(tenantID uuid.UUID, ceremony credentials.Ceremony, challenge string) string {
+func (r *RedisSessions) key(tenantID uuid.UUID, ceremony string, challenge string) string {
 	var b strings.Builder
 	b.Grow(len(r.prefix) + len("session:") + 36 + 1 + len(ceremony) + 1 + len(challenge))
 	b.WriteString(r.prefix)
@@ -259,7 +259,7 @@ func (r *RedisSessions) userKey(tenantID, userID uuid.UUID) string {
 
 // sessionCheckKey reports whether a session may be stored under tenantID, ceremony and challenge. Both
 // stores apply it, so they accept and refuse the same sessions.
-func sessionCheckKey(tenantID uuid.UUID, ceremony credentials.Ceremony, challenge string) error {
+func sessionCheckKey(tenantID uuid.UUID, ceremony string, challenge string) error {
 	switch {
 	case tenantID == uuid.Nil:
 		return errors.New("tenant ID is nil")

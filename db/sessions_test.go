@@ -102,7 +102,7 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 
 	t.Run("unknown challenge", func(t *testing.T) {
 		store := newStore(t, time.Now)
-		_, err := store.Consume(t.Context(), uuid.New(), credentials.CeremonyLogin, sessionTestChallenge())
+		_, err := store.Consume(t.Context(), uuid.New(), "login", sessionTestChallenge())
 		if !errors.Is(err, credentials.ErrSessionNotFound) {
 			t.Fatalf("Consume: got %v, want ErrSessionNotFound", err)
 		}
@@ -197,13 +197,13 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		for _, other := range []struct {
 			name     string
 			tenantID uuid.UUID
-			ceremony credentials.Ceremony
+			ceremony string
 		}{
 			{"other tenant", uuid.New(), s.Ceremony},
-			{"other ceremony", s.TenantID, credentials.CeremonyRegistration},
-			{"other ceremony mfa", s.TenantID, credentials.CeremonyMFALogin},
-			{"other ceremony transaction", s.TenantID, credentials.CeremonyTransaction},
-			{"other tenant and ceremony", uuid.New(), credentials.CeremonyRegistration},
+			{"other ceremony", s.TenantID, "registration"},
+			{"other ceremony mfa", s.TenantID, "mfa_login"},
+			{"other ceremony transaction", s.TenantID, "transaction"},
+			{"other tenant and ceremony", uuid.New(), "registration"},
 		} {
 			_, err := store.Consume(t.Context(), other.tenantID, other.ceremony, s.Challenge)
 			if !errors.Is(err, credentials.ErrSessionNotFound) {
@@ -225,7 +225,7 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		b.TenantID = uuid.New()
 		b.Data = []byte("b")
 		c := a
-		c.Ceremony = credentials.CeremonyRegistration
+		c.Ceremony = "registration"
 		c.Data = []byte("c")
 		for _, s := range []credentials.Session{a, b, c} {
 			sessionMustPut(t, store, s)
@@ -318,21 +318,21 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		clock := sessionNewClock()
 		store := newStore(t, clock.Now)
 		tenantID, otherTenant, alice, bob := uuid.New(), uuid.New(), uuid.New(), uuid.New()
-		session := func(tenant, user uuid.UUID, c credentials.Ceremony) credentials.Session {
+		session := func(tenant, user uuid.UUID, c string) credentials.Session {
 			s := sessionTestSession(clock.Now(), time.Minute)
 			s.TenantID, s.UserID, s.Ceremony = tenant, user, c
 			sessionMustPut(t, store, s)
 			return s
 		}
 		gone := []credentials.Session{
-			session(tenantID, alice, credentials.CeremonyRegistration),
-			session(tenantID, alice, credentials.CeremonyLogin),
-			session(tenantID, alice, credentials.CeremonyTransaction),
+			session(tenantID, alice, "registration"),
+			session(tenantID, alice, "login"),
+			session(tenantID, alice, "transaction"),
 		}
 		kept := []credentials.Session{
-			session(tenantID, bob, credentials.CeremonyLogin),
-			session(otherTenant, alice, credentials.CeremonyLogin), // the same internal id in another tenant
-			session(tenantID, uuid.Nil, credentials.CeremonyLogin), // discoverable: nobody's yet
+			session(tenantID, bob, "login"),
+			session(otherTenant, alice, "login"), // the same internal id in another tenant
+			session(tenantID, uuid.Nil, "login"), // discoverable: nobody's yet
 		}
 		// A consumed session of alice's does not trouble the delete.
 		if _, err := store.Consume(t.Context(), gone[2].TenantID, gone[2].Ceremony, gone[2].Challenge); err != nil {
@@ -405,7 +405,7 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		var put []credentials.Session
 		for _, tenantID := range []uuid.UUID{gone, stays} {
 			for _, user := range []uuid.UUID{uuid.Nil, uuid.New()} {
-				for _, c := range []credentials.Ceremony{credentials.CeremonyLogin, credentials.CeremonyMFARegistration} {
+				for _, c := range []string{"login", "mfa_registration"} {
 					s := sessionTestSession(clock.Now(), time.Minute)
 					s.TenantID, s.UserID, s.Ceremony = tenantID, user, c
 					sessionMustPut(t, store, s)
@@ -496,7 +496,7 @@ func TestSessionRedisUserSet(t *testing.T) {
 	store := NewRedisSessions(client, prefix)
 	clock := sessionNewClock()
 	store.now = clock.Now
-	user := func(ttl time.Duration, c credentials.Ceremony, like credentials.Session) credentials.Session {
+	user := func(ttl time.Duration, c string, like credentials.Session) credentials.Session {
 		s := sessionTestSession(clock.Now(), ttl)
 		s.TenantID, s.UserID, s.Ceremony = like.TenantID, like.UserID, c
 		sessionMustPut(t, store, s)
@@ -506,8 +506,8 @@ func TestSessionRedisUserSet(t *testing.T) {
 	first.UserID = uuid.New()
 	sessionMustPut(t, store, first)
 	clock.Advance(time.Second + userSetTrimMargin + time.Millisecond) // first expired more than the margin ago
-	long := user(time.Minute, credentials.CeremonyLogin, first)
-	short := user(10*time.Second, credentials.CeremonyRegistration, first)
+	long := user(time.Minute, "login", first)
+	short := user(10*time.Second, "registration", first)
 	set := prefix + "user-sessions:" + first.TenantID.String() + ":" + first.UserID.String()
 	members, err := client.ZRange(t.Context(), set, 0, -1).Result()
 	want := []string{store.key(short.TenantID, short.Ceremony, short.Challenge), store.key(long.TenantID, long.Ceremony, long.Challenge)}
@@ -564,7 +564,7 @@ func TestSessionRedisCorruptValue(t *testing.T) {
 		if err := client.Set(t.Context(), key, value, time.Minute).Err(); err != nil {
 			t.Fatalf("SET: %v", err)
 		}
-		_, err := store.Consume(t.Context(), tenantID, credentials.CeremonyLogin, challenge)
+		_, err := store.Consume(t.Context(), tenantID, "login", challenge)
 		if err == nil || errors.Is(err, credentials.ErrSessionNotFound) {
 			t.Errorf("value %q: got %v, want a decode error", value, err)
 		}
@@ -785,7 +785,7 @@ func sessionTestPrefix(tb testing.TB, client *redis.Client) string {
 func sessionTestSession(now time.Time, ttl time.Duration) credentials.Session {
 	return credentials.Session{
 		TenantID:  uuid.New(),
-		Ceremony:  credentials.CeremonyLogin,
+		Ceremony:  "login",
 		Challenge: sessionTestChallenge(),
 		Data:      []byte(`{"challenge":"test"}`),
 		ExpiresAt: now.Add(ttl),

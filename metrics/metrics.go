@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -13,9 +14,12 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	passkey "github.com/passkey-server/passkey-server"
 )
 
 // DefaultTenantLabelLimit is how many distinct tenants get their own value of the tenant label of
@@ -261,4 +265,23 @@ func (m *Metrics) RegisterCounter(name, help string, value func() uint64) error 
 // Handler serves the registry in the Prometheus exposition format (GET /metrics on the admin app).
 func (m *Metrics) Handler() fiber.Handler {
 	return adaptor.HTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+}
+
+// Emit counts the steps of ceremonies in passkey_ceremonies_total, making Metrics a subscriber of the
+// event bus: kind is the ceremony and its step ("login_init", "mfa_registration_final",
+// "transaction_final"), outcome "succeeded" or "failed". Steps of requests whose tenant is unknown are
+// not counted.
+func (m *Metrics) Emit(_ context.Context, e passkey.Event) {
+	if e.Ceremony == "" || e.TenantID == uuid.Nil {
+		return
+	}
+	kind := e.Ceremony + "_init"
+	if e.Step == passkey.StepFinalize {
+		kind = e.Ceremony + "_final"
+	}
+	outcome := "succeeded"
+	if e.Failed() {
+		outcome = "failed"
+	}
+	m.Ceremony(e.TenantID.String(), kind, outcome)
 }

@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -22,12 +21,12 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/passkey-server/passkey-server/api"
+	passkey "github.com/passkey-server/passkey-server"
 )
 
 // ErrRateLimited means a rate limit is exhausted. The error handler maps it to 429; Middleware has set
 // Retry-After on the response before returning it.
-var ErrRateLimited = errors.New("rate limit exceeded")
+var ErrRateLimited = passkey.NewError("rate_limited", "rate limit exceeded")
 
 // HeaderRemaining is the response header that tells how many more requests the tightest applicable
 // limit allows right now.
@@ -229,7 +228,7 @@ func (l *Limiter) Middleware(keyOf func(c *fiber.Ctx) Keys) fiber.Handler {
 				secs := max(1, int(math.Ceil(res.retryAfter.Seconds())))
 				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
 				c.Set(HeaderRemaining, "0")
-				return api.WithDetails(ErrRateLimited, fmt.Sprintf("too many requests, retry after %d seconds", secs))
+				return passkey.WithDetails(ErrRateLimited, fmt.Sprintf("too many requests, retry after %d seconds", secs))
 			}
 		}
 		c.Set(HeaderRemaining, strconv.Itoa(max(0, remaining)))
@@ -267,7 +266,7 @@ func (l *Limiter) Refusals(ip func(*fiber.Ctx) string, refused func(error) bool)
 			secs := max(1, int(math.Ceil((limit.Period / time.Duration(limit.Rate)).Seconds())))
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
 			c.Set(HeaderRemaining, "0")
-			return api.WithDetails(ErrRateLimited, fmt.Sprintf("too many refused requests, retry after %d seconds", secs))
+			return passkey.WithDetails(ErrRateLimited, fmt.Sprintf("too many refused requests, retry after %d seconds", secs))
 		}
 		err = c.Next()
 		if err != nil && refused(err) {

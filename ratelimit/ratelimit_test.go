@@ -20,7 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/passkey-server/passkey-server/api"
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/ratelimit"
 )
 
@@ -78,7 +78,7 @@ func newApp(l *ratelimit.Limiter) *fiber.App {
 			if errors.Is(err, ratelimit.ErrRateLimited) {
 				status = fiber.StatusTooManyRequests
 			}
-			return c.Status(status).JSON(fiber.Map{"status": status, "code": "rate_limited", "details": api.Details(err)})
+			return c.Status(status).JSON(fiber.Map{"status": status, "code": "rate_limited", "details": passkey.Details(err)})
 		},
 	})
 	app.Use(l.Middleware(keysFromHeaders))

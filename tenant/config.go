@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/passkey-server/passkey-server/api"
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/signing"
 )
 
@@ -126,7 +126,7 @@ func (c *Config) Normalize() {
 	}
 }
 
-// Validate checks a normalized config and returns every problem at once, as an *api.ValidationError
+// Validate checks a normalized config and returns every problem at once, as an *passkey.ValidationError
 // that wraps ErrInvalidConfig, or nil.
 func (c *Config) Validate() error {
 	var p problems
@@ -140,7 +140,7 @@ func (c *Config) Validate() error {
 		p.add("webauthn.relying_party.display_name is a required field")
 	}
 	p.Text("webauthn.relying_party.display_name", rp.DisplayName)
-	if rp.Icon != nil && !api.IconURL(*rp.Icon) {
+	if rp.Icon != nil && !passkey.IconURL(*rp.Icon) {
 		p.add("webauthn.relying_party.icon must be a valid URL (http, https or a data: image)")
 	}
 	if len(rp.Origins) == 0 {
@@ -172,7 +172,7 @@ func (c *Config) Validate() error {
 		if o == "*" {
 			continue
 		}
-		if _, err := compileOriginPattern(o); err != nil || !corsOriginShape(o) || !api.StorableText(o) {
+		if _, err := compileOriginPattern(o); err != nil || !corsOriginShape(o) || !passkey.StorableText(o) {
 			p.add(fmt.Sprintf("cors.allowed_origins: %q must be an origin such as https://app.example.com (http or https, no path; wildcards * and ? allowed) or *", o))
 		}
 	}
@@ -194,7 +194,7 @@ func corsOriginShape(o string) bool {
 	return rest != "" && !strings.ContainsAny(rest, "/#")
 }
 
-type problems struct{ api.Problems }
+type problems struct{ passkey.Problems }
 
 func (p *problems) add(s string) { p.Add("%s", s) }
 
@@ -241,7 +241,7 @@ func validRPID(id string) bool {
 // https is required except on localhost. Android app origins (android:apk-key-hash:...) are accepted as
 // they are, since their binding to the RP is checked by Digital Asset Links, not by us.
 func checkOrigin(origin, rpID string) string {
-	if !api.StorableText(origin) {
+	if !passkey.StorableText(origin) {
 		return "must be valid UTF-8 without NUL characters"
 	}
 	if strings.HasPrefix(origin, "android:apk-key-hash:") {

@@ -3,27 +3,27 @@ package tenant
 import (
 	"regexp"
 	"strings"
-
-	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/cors"
 )
 
-// corsMethods and corsExposed are the same for every tenant. Exposing the pagination headers lets a
-// browser read X-Total-Count and Link (Hanko exposes none).
-const (
-	corsMethods = "GET,HEAD,PUT,PATCH,POST,DELETE"
-	corsExposed = "X-Total-Count,Link,X-Request-Id,Retry-After"
-	corsMaxAge  = 7200
-)
-
-// newCORS builds the tenant's CORS middleware (Fiber's) from its config, once per tenant revision.
+// CORSPolicy is a tenant's CORS policy, compiled once per tenant revision from its CORSConfig. It is a
+// value: the transport layer applies it to requests.
 //
-// "*" without allow_unsafe_wildcard answers with a literal "*" and no Allow-Credentials, so a browser
-// never sends cookies or other credentials cross-origin on the strength of a wildcard. Every other
-// entry is matched exactly or as a wildcard pattern, and the request's origin is reflected with
-// Allow-Credentials: true (contract §5.8).
-func newCORS(c CORSConfig) fiber.Handler {
-	var patterns []*regexp.Regexp
+// "*" without allow_unsafe_wildcard allows every origin without credentials (a literal "*"), so a
+// browser never sends cookies or other credentials cross-origin on the strength of a wildcard. Every
+// other entry is matched exactly or as a wildcard pattern, and a matching origin is allowed with
+// credentials (docs/hanko-compatibility.md#cors).
+type CORSPolicy struct {
+	// AnyOrigin allows every origin, answered with "*" and no credentials.
+	AnyOrigin bool
+	// Credentials allows credentials for the origins the policy allows.
+	Credentials bool
+	patterns    []*regexp.Regexp
+	all         bool // every origin, with credentials (allow_unsafe_wildcard)
+}
+
+// NewCORSPolicy compiles c. Entries that do not compile are left out (Config.Validate refuses them).
+func NewCORSPolicy(c CORSConfig) CORSPolicy {
+	var p CORSPolicy
 	wildcard := false
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
@@ -31,44 +31,32 @@ func newCORS(c CORSConfig) fiber.Handler {
 			continue
 		}
 		if re, err := compileOriginPattern(o); err == nil {
-			patterns = append(patterns, re)
+			p.patterns = append(p.patterns, re)
 		}
-	}
-	cfg := cors.Config{
-		AllowMethods:  corsMethods,
-		ExposeHeaders: corsExposed,
-		MaxAge:        corsMaxAge,
 	}
 	switch {
 	case wildcard && !c.AllowUnsafeWildcard:
-		cfg.AllowOrigins = "*"
+		p.AnyOrigin = true
 	case wildcard:
-		cfg.AllowCredentials = true
-		cfg.AllowOriginsFunc = func(string) bool { return true }
+		p.Credentials, p.all = true, true
 	default:
-		cfg.AllowCredentials = true
-		cfg.AllowOriginsFunc = func(origin string) bool {
-			for _, re := range patterns {
-				if re.MatchString(origin) {
-					return true
-				}
-			}
-			return false
-		}
+		p.Credentials = true
 	}
-	return cors.New(cfg)
+	return p
 }
 
-// preflightCORS answers CORS preflights of the key-scoped routes. A preflight carries no API key, so
-// its tenant is unknown: it is answered permissively, and the real request that follows gets CORS
-// headers only when its key's tenant allows the origin, so a browser still cannot read a response the
-// tenant did not allow.
-var preflightCORS = cors.New(cors.Config{
-	AllowOriginsFunc: func(string) bool { return true },
-	AllowMethods:     corsMethods,
-	ExposeHeaders:    corsExposed,
-	MaxAge:           corsMaxAge,
-})
+// Allows reports whether a request from origin may read the response.
+func (p CORSPolicy) Allows(origin string) bool {
+	if p.AnyOrigin || p.all {
+		return true
+	}
+	for _, re := range p.patterns {
+		if re.MatchString(origin) {
+			return true
+		}
+	}
+	return false
+}
 
 // compileOriginPattern turns an allowed-origin entry into an anchored, case-insensitive regular
 // expression in which * matches any run of characters and ? any one character.

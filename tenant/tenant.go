@@ -1,15 +1,16 @@
-// Package tenant holds tenants, their WebAuthn, CORS and MFA configuration, their API keys and signing
-// keys (signed and published by package signing), and the Fiber middleware that resolves the tenant of
-// a request.
+// Package tenant holds tenants: their lifecycle and WebAuthn, CORS and MFA configuration (Service), the
+// Directory that serves resolved tenants from memory by revision, and API-key authentication with
+// last-use recording (Keys). It knows nothing of HTTP.
 //
-// Everything a ceremony needs about its tenant is served from an in-memory cache (see Service.Resolve):
-// the hot path never reloads a tenant from the database and never decrypts a key.
+// Everything a ceremony needs about its tenant is served from the Directory: the hot path never
+// reloads a tenant from the database and never decrypts a key.
 package tenant
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	passkey "github.com/passkey-server/passkey-server"
 
 	"github.com/google/uuid"
 
@@ -19,21 +20,21 @@ import (
 // Sentinel errors of this package. The HTTP error handler maps each to a status and a stable code.
 var (
 	// ErrNotFound means no tenant with the given id exists.
-	ErrNotFound = errors.New("tenant not found")
+	ErrNotFound = passkey.NewError("tenant_not_found", "tenant not found")
 	// ErrInvalidID means a tenant id is not a UUID.
-	ErrInvalidID = errors.New("tenant_id must be a valid uuid")
+	ErrInvalidID = passkey.NewError("invalid_tenant_id", "tenant_id must be a valid uuid")
 	// ErrInvalidConfig means a tenant configuration failed validation; details say why.
-	ErrInvalidConfig = errors.New("invalid tenant config")
+	ErrInvalidConfig = passkey.NewError("invalid_config", "invalid tenant config")
 	// ErrAPIKeyNotFound means no API key with the given id exists in the tenant.
-	ErrAPIKeyNotFound = errors.New("api key not found")
+	ErrAPIKeyNotFound = passkey.NewError("api_key_not_found", "api key not found")
 	// ErrAPIKeyNameTaken means the tenant already has an API key with that name.
-	ErrAPIKeyNameTaken = errors.New("api key name already in use")
+	ErrAPIKeyNameTaken = passkey.NewError("api_key_name_taken", "api key name already in use")
 	// ErrInvalidAPIKey means the request carried no API key, or one that does not belong to the tenant.
-	ErrInvalidAPIKey = errors.New("the api key is invalid")
+	ErrInvalidAPIKey = passkey.NewError("invalid_api_key", "the api key is invalid")
 	// ErrAPIKeyMissing means a route that needs an API key for this input got none.
-	ErrAPIKeyMissing = errors.New("api key is missing")
+	ErrAPIKeyMissing = passkey.NewError("api_key_missing", "api key is missing")
 	// ErrForbiddenKey means a publishable key was used on a route that needs a secret key.
-	ErrForbiddenKey = errors.New("this route needs a secret api key")
+	ErrForbiddenKey = passkey.NewError("secret_key_required", "this route needs a secret api key")
 )
 
 // Tenant is one customer of the service: an isolated set of users, credentials and keys with its own

@@ -15,8 +15,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/google/uuid"
 
-	"github.com/passkey-server/passkey-server"
-	"github.com/passkey-server/passkey-server/api"
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
@@ -32,17 +31,19 @@ const maxIdentifierRunes = 128
 // Service runs transaction signing: a login ceremony whose challenge is bound to the data the user
 // confirms (PSD2 dynamic linking).
 type Service struct {
-	store Store
-	creds *credentials.Service
-	now   func() time.Time
+	store  Store
+	creds  *credentials.Service
+	events passkey.Sink
+	now    func() time.Time
 }
 
-// NewService returns a transaction service on top of the credentials ceremonies.
+// NewService returns a transaction service on top of the credentials ceremonies. It emits its events
+// where the credentials service does.
 func NewService(store Store, creds *credentials.Service, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, creds: creds, now: now}
+	return &Service{store: store, creds: creds, events: creds.Events(), now: now}
 }
 
 // InitRequest is the body of transaction/initialize (contract §1.3.3).
@@ -52,10 +53,20 @@ type InitRequest struct {
 	TransactionData json.RawMessage `json:"transaction_data"`
 }
 
+// Signing is the transaction signing ceremony: an assertion by a named user with one of their
+// passkeys (MFA credentials cannot sign, as in Hanko), whose challenge is bound to the data.
+var Signing = credentials.Ceremony{Name: "transaction", NamedUser: true, Accepts: credentials.Passkeys, AMR: credentials.Methods}
+
 // Begin records a pending transaction and starts its ceremony. The challenge is 32 random bytes
 // followed by SHA-256(transaction_id ‖ canonical data), so the assertion signs exactly this data.
 func (s *Service) Begin(ctx context.Context, snap *tenant.Snapshot, req InitRequest) (*protocol.CredentialAssertion, error) {
-	var p api.Problems
+	assertion, err := s.begin(ctx, snap, req)
+	s.emit(ctx, snap, passkey.StepInitialize, err, req.UserID, req.TransactionID)
+	return assertion, err
+}
+
+func (s *Service) begin(ctx context.Context, snap *tenant.Snapshot, req InitRequest) (*protocol.CredentialAssertion, error) {
+	var p passkey.Problems
 	if req.UserID == "" {
 		p.Add("user_id is a required field")
 	}
@@ -79,11 +90,11 @@ func (s *Service) Begin(ctx context.Context, snap *tenant.Snapshot, req InitRequ
 			p.Add("%s", err.Error())
 		}
 	}
-	if err := p.Err(api.ErrInvalidRequest); err != nil {
+	if err := p.Err(passkey.ErrInvalidRequest); err != nil {
 		return nil, err
 	}
 	if len(canonical) > MaxDataBytes {
-		return nil, api.WithDetails(ErrDataTooLarge, fmt.Sprintf("transaction_data may have at most %d bytes", MaxDataBytes))
+		return nil, passkey.WithDetails(ErrDataTooLarge, fmt.Sprintf("transaction_data may have at most %d bytes", MaxDataBytes))
 	}
 
 	user, err := s.creds.User(ctx, snap, req.UserID)
@@ -99,7 +110,7 @@ func (s *Service) Begin(ctx context.Context, snap *tenant.Snapshot, req InitRequ
 	// The ceremony first: it checks that the user has a credential to sign with. A transaction id that
 	// turns out to be taken leaves only a session that nothing can finish (finalize needs a pending
 	// transaction with its challenge).
-	assertion, err := s.creds.BeginLoginWithChallenge(ctx, snap, credentials.CeremonyTransaction, req.UserID, challenge)
+	assertion, err := s.creds.StartAssertion(ctx, snap, Signing, req.UserID, challenge)
 	if err != nil {
 		return nil, err
 	}
@@ -142,13 +153,35 @@ func jsonObject(raw json.RawMessage) bool {
 // It also returns the transaction whenever one matched the challenge, also with an error, so that the
 // caller can say which transaction failed.
 func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, Transaction, error) {
+	token, tx, err := s.finishBody(ctx, snap, body)
+	s.emit(ctx, snap, passkey.StepFinalize, err, tx.AppUserID, tx.Identifier)
+	return token, tx, err
+}
+
+// emit emits the success or failure of one step of a transaction ceremony.
+func (s *Service) emit(ctx context.Context, snap *tenant.Snapshot, step string, err error, appUserID, transactionID string) {
+	e := passkey.Event{TenantID: snap.ID, Ceremony: Signing.Name, Step: step, Err: err, AppUserID: appUserID, TransactionID: transactionID}
+	switch {
+	case step == passkey.StepInitialize && err == nil:
+		e.Type = passkey.CeremonyStarted
+	case step == passkey.StepInitialize:
+		e.Type = passkey.CeremonyStartFailed
+	case err == nil:
+		e.Type = passkey.CeremonySucceeded
+	default:
+		e.Type = passkey.CeremonyFailed
+	}
+	s.events.Emit(ctx, e)
+}
+
+func (s *Service) finishBody(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, Transaction, error) {
 	parsed, err := credentials.ParseAssertion(body)
 	if err != nil {
-		return "", Transaction{}, api.WithDetails(ErrInvalidResponse, api.Details(err))
+		return "", Transaction{}, passkey.WithDetails(ErrInvalidResponse, passkey.Details(err))
 	}
 	tx, err := s.store.ByChallenge(ctx, snap.ID, parsed.Response.CollectedClientData.Challenge)
 	if errors.Is(err, ErrNotFound) {
-		return "", Transaction{}, api.WithDetails(ErrNotFound, ErrNotFound.Error())
+		return "", Transaction{}, passkey.WithDetails(ErrNotFound, ErrNotFound.Error())
 	}
 	if err != nil {
 		return "", Transaction{}, err
@@ -160,9 +193,9 @@ func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte
 func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transaction, body []byte) (string, error) {
 	now := s.now().UTC()
 	if st := tx.EffectiveStatus(now); st != StatusPending {
-		return "", api.WithDetails(ErrNotFound, "the transaction is "+string(st))
+		return "", passkey.WithDetails(ErrNotFound, "the transaction is "+string(st))
 	}
-	res, err := s.creds.VerifyLogin(ctx, snap, credentials.CeremonyTransaction, body)
+	res, err := s.creds.VerifyAssertion(ctx, snap, Signing, body)
 	if err != nil && !errors.Is(err, credentials.ErrAssertionFailed) && !errors.Is(err, credentials.ErrClonedAuthenticator) {
 		// The session was consumed by a concurrent finalize or expired, or the database or Redis
 		// failed: the user's assertion was not refused, so the transaction is not failed for it.
@@ -175,12 +208,12 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transact
 		return "", err
 	}
 	if res.User.ID != tx.UserID {
-		return "", api.WithDetails(credentials.ErrAssertionFailed, "the transaction belongs to another user")
+		return "", passkey.WithDetails(credentials.ErrAssertionFailed, "the transaction belongs to another user")
 	}
 	if err := s.store.Finish(ctx, snap.ID, tx.ID, StatusConfirmed, &res.Credential.ID, now); err != nil {
 		return "", err
 	}
-	return s.creds.Token(snap, credentials.CeremonyTransaction, res, func(c *signing.Claims) {
+	return s.creds.Token(snap, Signing, res, func(c *signing.Claims) {
 		c.TransactionID = tx.Identifier
 		c.TransactionHash = base64.RawURLEncoding.EncodeToString(tx.DataHash)
 	})
@@ -189,7 +222,7 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transact
 // List returns one page of a user's transactions. The user is named by the application's user id or,
 // for compatibility with Hanko (contract §4.4), by our internal id (credentials.Service.UserByRef). An
 // unknown user has none.
-func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, user string, page, perPage int) ([]Transaction, int, error) {
+func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, user string, page passkey.Page) ([]Transaction, int, error) {
 	u, err := s.creds.UserByRef(ctx, snap, user)
 	if errors.Is(err, credentials.ErrUserNotFound) {
 		return []Transaction{}, 0, nil
@@ -197,13 +230,13 @@ func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, user string, 
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: passkey.Page{Number: page, Size: perPage}})
+	return s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: page})
 }
 
-// OfUser returns a user's newest transactions, at most api.MaxPerPage: the admin user detail. The
+// OfUser returns a user's newest transactions, at most passkey.MaxPerPage: the admin user detail. The
 // user is already resolved in the tenant (credentials.Service.UserByRef).
 func (s *Service) OfUser(ctx context.Context, snap *tenant.Snapshot, u credentials.User) ([]Transaction, error) {
-	txs, _, err := s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: passkey.Page{Number: 1, Size: api.MaxPerPage}})
+	txs, _, err := s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: passkey.Page{Number: 1, Size: passkey.MaxPerPage}})
 	return txs, err
 }
 

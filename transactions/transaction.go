@@ -2,24 +2,23 @@ package transactions
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/passkey-server/passkey-server"
+	passkey "github.com/passkey-server/passkey-server"
 )
 
 // Sentinel errors of this package.
 var (
 	// ErrExists means the tenant already has a transaction with that transaction_id (in any state).
-	ErrExists = errors.New("transaction already exists")
+	ErrExists = passkey.NewError("transaction_exists", "transaction already exists")
 	// ErrNotFound means no pending transaction matches.
-	ErrNotFound = errors.New("no transaction found for this challenge")
+	ErrNotFound = passkey.NewError("transaction_not_found", "no transaction found for this challenge")
 	// ErrInvalidResponse means the body of transaction/finalize is not a credential assertion.
-	ErrInvalidResponse = errors.New("unable to finish transaction")
+	ErrInvalidResponse = passkey.NewError("invalid_credential_response", "unable to finish transaction")
 	// ErrDataTooLarge means transaction_data is larger than MaxDataBytes.
-	ErrDataTooLarge = errors.New("transaction_data is too large")
+	ErrDataTooLarge = passkey.NewError("transaction_data_too_large", "transaction_data is too large")
 )
 
 // Status is the state of a transaction.

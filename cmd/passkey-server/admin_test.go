@@ -8,8 +8,8 @@ import (
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/signing"
-	"github.com/passkey-server/passkey-server/tenant"
 )
 
 func TestAdminNeedsToken(t *testing.T) {
@@ -47,11 +47,11 @@ func TestTenantLifecycle(t *testing.T) {
 		s := newTestServer(t, d, newTestSealer(t))
 		id, secret := s.createTenant("example.com")
 
-		list := decode[[]tenant.TenantSummary](t, s.adminCall("GET", "/tenants", nil))
+		list := decode[[]httpapi.TenantSummary](t, s.adminCall("GET", "/tenants", nil))
 		if len(list) != 1 || list[0].ID.String() != id {
 			t.Fatalf("list = %+v", list)
 		}
-		detail := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil))
+		detail := decode[httpapi.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil))
 		w := detail.Config.WebAuthn
 		if w.UserVerification != "required" || w.AttestationPreference != "direct" || w.ResidentKeyRequirement != "required" {
 			t.Fatalf("webauthn defaults not applied: %+v", w)
@@ -64,7 +64,7 @@ func TestTenantLifecycle(t *testing.T) {
 		}
 
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+id, map[string]any{"display_name": "Renamed"}), 204, "")
-		if got := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil)); got.DisplayName != "Renamed" {
+		if got := decode[httpapi.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil)); got.DisplayName != "Renamed" {
 			t.Fatalf("rename: %q", got.DisplayName)
 		}
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+id, map[string]any{"display_name": "  "}), 400, "invalid_request")
@@ -72,7 +72,7 @@ func TestTenantLifecycle(t *testing.T) {
 		cfg := validConfig("example.com")
 		cfg["signing_algorithm"] = "RS256"
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", cfg), 204, "")
-		if got := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil)); got.Config.SigningAlgorithm != signing.RS256 {
+		if got := decode[httpapi.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil)); got.Config.SigningAlgorithm != signing.RS256 {
 			t.Fatalf("config not replaced: %+v", got.Config)
 		}
 
@@ -109,7 +109,7 @@ func TestTenantConfigValidation(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		s := newTestServer(t, d, newTestSealer(t))
 		id, _ := s.createTenant("example.com")
-		before := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil))
+		before := decode[httpapi.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil))
 
 		mutate := func(f func(c map[string]any)) map[string]any {
 			c := validConfig("example.com")
@@ -158,7 +158,7 @@ func TestTenantConfigValidation(t *testing.T) {
 			})
 		}
 		// Nothing was changed by the rejected calls.
-		after := decode[tenant.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil))
+		after := decode[httpapi.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil))
 		if b, a := mustJSON(t, before.Config), mustJSON(t, after.Config); a != b {
 			t.Fatalf("config changed by rejected calls:\n%s\n%s", b, a)
 		}
@@ -168,7 +168,7 @@ func TestTenantConfigValidation(t *testing.T) {
 		expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"display_name": "x"}), 400, "invalid_request")
 		expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"config": validConfig("example.com")}), 400, "invalid_request")
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+"00000000-0000-0000-0000-000000000000"+"/config", validConfig("example.com")), 404, "tenant_not_found")
-		if list := decode[[]tenant.TenantSummary](t, s.adminCall("GET", "/tenants", nil)); len(list) != 1 {
+		if list := decode[[]httpapi.TenantSummary](t, s.adminCall("GET", "/tenants", nil)); len(list) != 1 {
 			t.Fatalf("a rejected create stored a tenant: %+v", list)
 		}
 	})
@@ -200,7 +200,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		for _, want := range []string{`passkey_http_requests_total{app="public",method="GET",route="/:tenant_id/.well-known/jwks.json",status="200"} 1`, "go_goroutines",
 			`passkey_ceremonies_total{kind="registration_final",outcome="succeeded",tenant="` + id + `"} 1`,
-			`passkey_ceremonies_total{kind="authentication_final",outcome="failed",tenant="` + id + `"} 1`} {
+			`passkey_ceremonies_total{kind="login_final",outcome="failed",tenant="` + id + `"} 1`} {
 			if !strings.Contains(string(body), want) {
 				t.Errorf("metrics lack %s", want)
 			}

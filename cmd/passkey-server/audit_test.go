@@ -10,18 +10,18 @@ import (
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
-	"github.com/passkey-server/passkey-server/tenant"
+	"github.com/passkey-server/passkey-server/httpapi"
 )
 
 // auditLog flushes the recorder and reads a tenant's audit log through the public API.
-func (r *rp) auditLog(query string) []audit.Entry {
+func (r *rp) auditLog(query string) []httpapi.AuditEntry {
 	r.t.Helper()
 	if err := r.s.audit.Flush(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}
 	resp := call(r.t, r.s.public, "GET", "/"+r.id+"/audit_logs"+query, nil, "apiKey", r.secret)
 	expectStatus(r.t, resp, 200, "")
-	return decode[[]audit.Entry](r.t, resp)
+	return decode[[]httpapi.AuditEntry](r.t, resp)
 }
 
 func TestAuditLog(t *testing.T) {
@@ -43,7 +43,7 @@ func TestAuditLog(t *testing.T) {
 		expectStatus(t, s.adminCall("POST", "/tenants/"+r.id+"/signing_keys", nil), 201, "")
 		expectStatus(t, call(t, s.public, "DELETE", "/"+r.id+"/credentials/"+credID, nil, "apiKey", r.secret), 204, "")
 
-		types := map[string]audit.Entry{}
+		types := map[string]httpapi.AuditEntry{}
 		for _, e := range r.auditLog("?per_page=100") {
 			types[e.Type] = e
 			if e.TenantID == nil || e.TenantID.String() != r.id || e.RequestID == "" || e.SourceIP == "" {
@@ -97,13 +97,13 @@ func TestAuditLog(t *testing.T) {
 			}
 		}
 		resp := s.adminCall("GET", "/tenants/"+r.id+"/audit_logs?type=signing_key_rotated", nil)
-		if got := decode[[]audit.Entry](t, resp); len(got) != 1 {
+		if got := decode[[]httpapi.AuditEntry](t, resp); len(got) != 1 {
 			t.Fatalf("admin audit log: %d entries", len(got))
 		}
 	})
 }
 
-func keysOf(m map[string]audit.Entry) []string {
+func keysOf(m map[string]httpapi.AuditEntry) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
@@ -119,10 +119,10 @@ func keysOf(m map[string]audit.Entry) []string {
 func TestAuditEveryEventType(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		s := newTestServer(t, d, newTestSealer(t))
-		seen := map[string]audit.Entry{}
+		seen := map[string]httpapi.AuditEntry{}
 		eachFamily(t, s, "example.com", func(t *testing.T, r *rp) {
 			resp := s.adminCall("POST", "/tenants/"+r.id+"/secrets/api", map[string]any{"name": "web", "kind": "publishable"})
-			pk := decode[tenant.APIKeyDTO](t, resp).Secret
+			pk := decode[httpapi.APIKeyDTO](t, resp).Secret
 			key := authenticatortest.New(authenticatortest.Options{})
 			roaming := authenticatortest.New(authenticatortest.Options{})
 			garbage := []byte(`{"type":"public-key"}`)
@@ -198,7 +198,7 @@ func TestAuditEveryEventType(t *testing.T) {
 		r := newRP(t, s, "example.com")
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id, map[string]any{"display_name": "Renamed"}), 204, "")
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id+"/config", validConfig("example.com")), 204, "")
-		k := decode[tenant.APIKeyDTO](t, s.adminCall("POST", "/tenants/"+r.id+"/secrets/api", map[string]any{"name": "second"}))
+		k := decode[httpapi.APIKeyDTO](t, s.adminCall("POST", "/tenants/"+r.id+"/secrets/api", map[string]any{"name": "second"}))
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+r.id+"/secrets/api/"+k.ID.String(), nil), 204, "")
 		kid := decode[map[string]any](t, s.adminCall("POST", "/tenants/"+r.id+"/signing_keys", nil))["kid"]
 		r.register(authenticatortest.New(authenticatortest.Options{}), "carol/x")
@@ -230,14 +230,14 @@ func TestAuditEveryEventType(t *testing.T) {
 		if err := s.audit.Flush(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range decode[[]audit.Entry](t, s.adminCall("GET", "/audit_logs?type=tenant_deleted", nil)) {
+		for _, e := range decode[[]httpapi.AuditEntry](t, s.adminCall("GET", "/audit_logs?type=tenant_deleted", nil)) {
 			if e.Details["tenant_id"] == r.id && e.TenantID == nil {
 				seen[e.Type] = e
 			}
 		}
 		expectStatus(t, s.adminCall("GET", "/audit_logs?type=nonsense", nil), 400, "invalid_filter")
 
-		for _, typ := range audit.Types(auditRoutes) {
+		for _, typ := range audit.Types() {
 			if _, ok := seen[typ]; !ok {
 				t.Errorf("no %s event was recorded", typ)
 			}

@@ -23,6 +23,8 @@ import (
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
+	"github.com/passkey-server/passkey-server/mfa"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -106,7 +108,7 @@ func (r *rp) register(a *authenticatortest.Authenticator, userID string) (string
 	expectStatus(r.t, resp, 200, "")
 	var cred struct{ ID string }
 	_ = json.Unmarshal(att, &cred)
-	return decode[credentials.TokenResponse](r.t, resp).Token, cred.ID
+	return decode[httpapi.TokenResponse](r.t, resp).Token, cred.ID
 }
 
 // loginOptions starts a login: discoverable when userID is empty.
@@ -135,7 +137,7 @@ func (r *rp) login(a *authenticatortest.Authenticator, userID string) string {
 	}
 	resp := r.loginFinalize(assertion)
 	expectStatus(r.t, resp, 200, "")
-	return decode[credentials.TokenResponse](r.t, resp).Token
+	return decode[httpapi.TokenResponse](r.t, resp).Token
 }
 
 // claims verifies a token against the tenant's JWKS and returns its claims.
@@ -157,11 +159,11 @@ func (r *rp) claims(token string) map[string]any {
 	return m
 }
 
-func (r *rp) credential(id string) credentials.CredentialResponse {
+func (r *rp) credential(id string) httpapi.CredentialResponse {
 	r.t.Helper()
 	resp := r.get(r.path("/credentials/"+id, "/credentials/"+id))
 	expectStatus(r.t, resp, 200, "")
-	return decode[credentials.CredentialResponse](r.t, resp)
+	return decode[httpapi.CredentialResponse](r.t, resp)
 }
 
 // eachFamily runs f once with Hanko's routes and once with the key-scoped routes.
@@ -257,7 +259,7 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 
 func mustSnapshot(t *testing.T, s *testServer, id string) *tenant.Snapshot {
 	t.Helper()
-	snap, err := s.tenants.Resolve(context.Background(), uuidOf(t, id))
+	snap, err := s.svc.directory.Resolve(context.Background(), uuidOf(t, id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +387,7 @@ func TestLoginRules(t *testing.T) {
 			expectStatus(t, r.post(login, `[]`, false), 400, "invalid_body")
 			expectStatus(t, r.post(login, `{}`, false), 200, "")
 			expectStatus(t, call(t, s.public, "POST", login, nil, "apiKey", "anything at all"), 200, "")
-			r.s.ceremonies.BeginRegistration(context.Background(), mustSnapshot(t, s, r.id), credentials.CeremonyRegistration,
+			r.s.ceremonies.BeginRegistration(context.Background(), mustSnapshot(t, s, r.id), credentials.Registration,
 				credentials.RegistrationRequest{UserID: "carol", Username: "carol"})
 			expectStatus(t, r.post(login, map[string]any{"user_id": "carol"}, true), 400, "no_credentials")
 		})
@@ -632,7 +634,7 @@ func TestMFACredentialsNeverLogInPlainly(t *testing.T) {
 		snap := mustSnapshot(t, s, r.id)
 		key := authenticatortest.New(authenticatortest.Options{Attachment: authenticatortest.CrossPlatform})
 		ctx := context.Background()
-		creation, err := s.ceremonies.BeginRegistration(ctx, snap, credentials.CeremonyMFARegistration, credentials.RegistrationRequest{UserID: "erin", Username: "erin"})
+		creation, err := s.ceremonies.BeginRegistration(ctx, snap, mfa.Registration, credentials.RegistrationRequest{UserID: "erin", Username: "erin"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -641,14 +643,14 @@ func TestMFACredentialsNeverLogInPlainly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.ceremonies.FinishRegistration(ctx, snap, credentials.CeremonyRegistration, att); err == nil {
+		if _, err := s.ceremonies.FinishRegistration(ctx, snap, credentials.Registration, att); err == nil {
 			t.Fatal("an MFA registration session finished a passkey registration")
 		}
-		creation, _ = s.ceremonies.BeginRegistration(ctx, snap, credentials.CeremonyMFARegistration, credentials.RegistrationRequest{UserID: "erin", Username: "erin"})
+		creation, _ = s.ceremonies.BeginRegistration(ctx, snap, mfa.Registration, credentials.RegistrationRequest{UserID: "erin", Username: "erin"})
 		options, _ = json.Marshal(creation)
 		key = authenticatortest.New(authenticatortest.Options{Attachment: authenticatortest.CrossPlatform})
 		att, _ = key.Create(options, testOrigin)
-		res, err := s.ceremonies.FinishRegistration(ctx, snap, credentials.CeremonyMFARegistration, att)
+		res, err := s.ceremonies.FinishRegistration(ctx, snap, mfa.Registration, att)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -686,7 +688,7 @@ func TestCrossTenant(t *testing.T) {
 		expectStatus(t, b.get("/"+b.id+"/credentials/"+credID), 404, "credential_not_found")
 		expectStatus(t, call(t, s.public, "PATCH", "/"+b.id+"/credentials/"+credID, map[string]any{"name": "x"}, "apiKey", b.secret), 404, "credential_not_found")
 		expectStatus(t, call(t, s.public, "DELETE", "/"+b.id+"/credentials/"+credID, nil, "apiKey", b.secret), 404, "credential_not_found")
-		if list := decode[[]credentials.CredentialResponse](t, b.get("/"+b.id+"/credentials")); len(list) != 0 {
+		if list := decode[[]httpapi.CredentialResponse](t, b.get("/"+b.id+"/credentials")); len(list) != 0 {
 			t.Fatalf("tenant B lists %d credentials", len(list))
 		}
 		expectStatus(t, call(t, s.public, "GET", "/"+b.id+"/credentials", nil, "apiKey", a.secret), 401, "invalid_api_key")
@@ -723,7 +725,7 @@ func TestCredentialManagement(t *testing.T) {
 			}
 			list := r.path("/credentials", "/credentials")
 			resp := r.get(list + "?per_page=2")
-			page := decode[[]credentials.CredentialResponse](t, resp)
+			page := decode[[]httpapi.CredentialResponse](t, resp)
 			if len(page) != 2 || resp.Header.Get("X-Total-Count") != "3" || !strings.Contains(resp.Header.Get("Link"), `rel="next"`) {
 				t.Fatalf("page 1: %d items, total %q, link %q", len(page), resp.Header.Get("X-Total-Count"), resp.Header.Get("Link"))
 			}
@@ -733,7 +735,7 @@ func TestCredentialManagement(t *testing.T) {
 			if page[0].AuthenticatorName != "Google Password Manager" || page[0].Name == nil {
 				t.Fatalf("authenticator name %q, name %v", page[0].AuthenticatorName, page[0].Name)
 			}
-			asc := decode[[]credentials.CredentialResponse](t, r.get(list+"?order=asc&user_id=user-0"))
+			asc := decode[[]httpapi.CredentialResponse](t, r.get(list+"?order=asc&user_id=user-0"))
 			if len(asc) != 2 || asc[0].ID != ids[0] || asc[1].ID != ids[2] {
 				t.Fatalf("user-0 ascending: %+v", asc)
 			}
@@ -794,7 +796,7 @@ func TestPublishableKeys(t *testing.T) {
 		s := newTestServer(t, d, newTestSealer(t))
 		r := newRP(t, s, "example.com")
 		resp := s.adminCall("POST", "/tenants/"+r.id+"/secrets/api", map[string]any{"name": "web", "kind": "publishable"})
-		pk := decode[tenant.APIKeyDTO](t, resp).Secret
+		pk := decode[httpapi.APIKeyDTO](t, resp).Secret
 		bearer := func(key string) []string { return []string{"Authorization", "Bearer " + key} }
 
 		// The server registers with the secret key; the browser finishes with the publishable one.
@@ -844,7 +846,7 @@ func TestHankoUserHandles(t *testing.T) {
 			}
 			resp := r.loginFinalize(assertion)
 			expectStatus(t, resp, 200, "")
-			if sub := r.claims(decode[credentials.TokenResponse](t, resp).Token)["sub"]; sub != userID {
+			if sub := r.claims(decode[httpapi.TokenResponse](t, resp).Token)["sub"]; sub != userID {
 				t.Errorf("named %q: sub %v, want %s", named, sub, userID)
 			}
 

@@ -16,7 +16,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/google/uuid"
 
-	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/ratelimit"
 )
 
@@ -137,7 +137,7 @@ func (c Config) Validate() error {
 	if c.ShutdownGrace <= 0 {
 		add("PASSKEY_SHUTDOWN_TIMEOUT must be positive")
 	}
-	if _, err := api.ParseTrustedProxies(c.TrustedProxies); err != nil {
+	if _, err := httpapi.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		add("PASSKEY_TRUSTED_PROXIES: %v", err)
 	}
 	if _, err := c.rateRules(); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
 )
 
 // FuzzTenantConfig sends arbitrary bodies to PUT /tenants/{id}/config. Every answer is a 204 or a 4xx
@@ -48,7 +49,7 @@ func FuzzTenantConfig(f *testing.F) {
 				}
 			}
 		case resp.StatusCode >= 400 && resp.StatusCode < 500:
-			var e ErrorBody
+			var e httpapi.ErrorBody
 			if err := json.Unmarshal(answer, &e); err != nil || e.Code == "" || e.Status != resp.StatusCode {
 				t.Fatalf("status %d with a malformed error body: %s\nbody: %q", resp.StatusCode, answer, body)
 			}
@@ -131,7 +132,7 @@ func FuzzAuditLogs(f *testing.F) {
 					t.Fatalf("%s?%s: 200 without a list: %s", p.path, query.Encode(), answer)
 				}
 			case 400:
-				var e ErrorBody
+				var e httpapi.ErrorBody
 				if err := json.Unmarshal(answer, &e); err != nil || (e.Code != "invalid_filter" && e.Code != "invalid_request") {
 					t.Fatalf("%s?%s: 400 %s", p.path, query.Encode(), answer)
 				}

@@ -17,6 +17,7 @@ import (
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
@@ -49,7 +50,7 @@ func checkAnswer(t *testing.T, r *rp, body []byte, req *http.Request, resp *http
 			t.Fatalf("status 200 without a token or options: %s\nbody: %q", answer, body)
 		}
 	case status >= 400 && status < 500:
-		var e ErrorBody
+		var e httpapi.ErrorBody
 		if err := json.Unmarshal(answer, &e); err != nil || e.Code == "" || e.Status != status || e.Title == "" {
 			t.Fatalf("status %d with a malformed error body: %s\nbody: %q", status, answer, body)
 		}
@@ -72,7 +73,7 @@ type replaySessions struct {
 	sessions map[string]credentials.Session
 }
 
-func (r *replaySessions) key(tenantID uuid.UUID, c credentials.Ceremony, challenge string) string {
+func (r *replaySessions) key(tenantID uuid.UUID, c string, challenge string) string {
 	return tenantID.String() + "/" + string(c) + "/" + challenge
 }
 
@@ -89,7 +90,7 @@ func (r *replaySessions) Put(_ context.Context, s credentials.Session) error {
 }
 
 // Consume returns a live session and keeps it.
-func (r *replaySessions) Consume(_ context.Context, tenantID uuid.UUID, c credentials.Ceremony, challenge string) (credentials.Session, error) {
+func (r *replaySessions) Consume(_ context.Context, tenantID uuid.UUID, c string, challenge string) (credentials.Session, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s, ok := r.sessions[r.key(tenantID, c, challenge)]
@@ -127,8 +128,8 @@ func (r *replaySessions) deleteWhere(match func(credentials.Session) bool) {
 func newFuzzRP(f *testing.F) *rp {
 	f.Helper()
 	d := dbtest.SQLite(f)
-	s := newTestServer(f, d, newTestSealer(f), func(dp *deps) {
-		*dp = dp.withFeatures(d, &replaySessions{}, credentials.DefaultAAGUIDTable())
+	s := newTestServer(f, d, newTestSealer(f), func(o *testOptions) {
+		o.Sessions = &replaySessions{}
 	})
 	r := newRP(f, s, "example.com")
 	cfg := validConfig("example.com")

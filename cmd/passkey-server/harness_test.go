@@ -23,6 +23,7 @@ import (
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
@@ -31,18 +32,20 @@ import (
 // testToken is the admin token of every test server.
 const testToken = "test-admin-token-0123456789"
 
-// testServer is one instance of the service, built by the same constructors main uses.
+// testServer is one instance of the service, built by the same constructors serve uses.
 type testServer struct {
-	t       testing.TB
-	db      *db.DB
-	tenants *tenant.Service
-	// ceremonies is the ceremony service behind the public app.
+	t  testing.TB
+	db *db.DB
+	// svc are the instance's domain services; tenants and ceremonies two of them, for tests that call
+	// them directly.
+	svc        *services
+	tenants    *tenant.Service
 	ceremonies *credentials.Service
 	public     *fiber.App
 	admin      *fiber.App
-	// redis and redisPrefix hold the test's sessions, for tests that look at them.
 	// audit is the instance's audit recorder (Flush it before reading the log).
-	audit       *audit.Recorder
+	audit *audit.Recorder
+	// redis and redisPrefix hold the test's sessions, for tests that look at them.
 	redis       *redis.Client
 	redisPrefix string
 	// logs holds what the instance logged at warn and above: the cause of a 500 is logged there. It is
@@ -62,10 +65,18 @@ func newTestSealer(t testing.TB) *signing.Sealer {
 	return s
 }
 
+// testOptions change how newTestServer builds an instance.
+type testOptions struct {
+	// Sessions replaces the instance's Redis session store.
+	Sessions credentials.SessionStore
+	// HTTP are the transport's options.
+	HTTP httpapi.Options
+}
+
 // newTestServer builds an instance on d, with its sessions in Redis. Instances made with the same sealer
-// share keys, like replicas sharing a master key. options change the deps before the apps are built;
-// one can put the sessions elsewhere with dp.withFeatures.
-func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...func(*deps)) *testServer {
+// share keys, like replicas sharing a master key. options change the settings before the apps are
+// built.
+func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...func(*testOptions)) *testServer {
 	t.Helper()
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -74,25 +85,21 @@ func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...fu
 			t.Logf("server log:\n%s", logs)
 		}
 	})
-	svc := tenant.NewService(tenant.Options{
-		Store:     db.NewTenantStore(d),
-		Sealer:    sealer,
-		PublicURL: "http://localhost:8000",
-		Logger:    log,
-	})
 	sessions, client, prefix := testRedisSessions(t)
-	dp := deps{Log: log, Tenants: svc, AdminTokens: []string{testToken},
-		BodyLimit: 64 << 10, Ready: map[string]Pinger{"database": d, "redis": sessions}, Metrics: metrics.New()}.
-		withFeatures(d, sessions, credentials.DefaultAAGUIDTable())
-	for _, o := range options {
-		o(&dp)
+	m := metrics.New()
+	o := testOptions{Sessions: sessions, HTTP: httpapi.Options{Logger: log, AdminTokens: []string{testToken}, BodyLimit: 64 << 10,
+		Ready: map[string]httpapi.Pinger{"database": d, "redis": sessions}, Metrics: m}}
+	for _, opt := range options {
+		opt(&o)
 	}
+	svc := newServices(serviceInput{DB: d, Sessions: o.Sessions, Sealer: sealer, PublicURL: "http://localhost:8000", Metrics: m, Logger: log})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { dp.Audit.Run(ctx); close(done) }()
+	go func() { svc.audit.Run(ctx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &testServer{t: t, db: d, tenants: svc, ceremonies: dp.Credentials.Service(), public: newPublicApp(dp), admin: newAdminApp(dp),
-		redis: client, redisPrefix: prefix, logs: logs, audit: dp.Audit}
+	return &testServer{t: t, db: d, svc: svc, tenants: svc.tenants, ceremonies: svc.credentials,
+		public: httpapi.NewPublic(svc.http(), o.HTTP), admin: httpapi.NewAdmin(svc.http(), o.HTTP),
+		redis: client, redisPrefix: prefix, logs: logs, audit: svc.audit}
 }
 
 // call sends a request to app, checks the response against openapi.yaml and returns it. A body that is
@@ -157,7 +164,7 @@ func decode[T any](t testing.TB, resp *http.Response) T {
 }
 
 // expectStatus fails the test unless resp has the status; for errors it also checks the code.
-func expectStatus(t testing.TB, resp *http.Response, status int, code string) ErrorBody {
+func expectStatus(t testing.TB, resp *http.Response, status int, code string) httpapi.ErrorBody {
 	t.Helper()
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body = io.NopCloser(bytes.NewReader(b))
@@ -165,9 +172,9 @@ func expectStatus(t testing.TB, resp *http.Response, status int, code string) Er
 		t.Fatalf("status %d, want %d; body %s", resp.StatusCode, status, b)
 	}
 	if code == "" {
-		return ErrorBody{}
+		return httpapi.ErrorBody{}
 	}
-	var e ErrorBody
+	var e httpapi.ErrorBody
 	if err := json.Unmarshal(b, &e); err != nil {
 		t.Fatalf("error body %q: %v", b, err)
 	}
@@ -197,7 +204,7 @@ func (s *testServer) createTenant(rpID string) (string, string) {
 	s.t.Helper()
 	resp := s.adminCall("POST", "/tenants", map[string]any{"display_name": "T " + rpID, "config": validConfig(rpID), "create_api_key": true})
 	expectStatus(s.t, resp, 201, "")
-	out := decode[tenant.CreateTenantResponse](s.t, resp)
+	out := decode[httpapi.CreateTenantResponse](s.t, resp)
 	if out.APIKey == nil || !strings.HasPrefix(out.APIKey.Secret, "sk_") {
 		s.t.Fatalf("no secret api key in %+v", out)
 	}

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
 )
 
 // mfaPath returns an MFA route of the family r uses.
@@ -33,7 +33,7 @@ func (r *rp) mfaRegister(key *authenticatortest.Authenticator, user string) (str
 	}
 	resp = r.post(r.mfaPath("/registration/finalize", "/register/finalize"), att, true)
 	expectStatus(r.t, resp, 200, "")
-	return decode[credentials.TokenResponse](r.t, resp).Token, options
+	return decode[httpapi.TokenResponse](r.t, resp).Token, options
 }
 
 func (r *rp) mfaLoginOptions(user string) []byte {
@@ -83,7 +83,7 @@ func TestMFA(t *testing.T) {
 			}
 			resp := r.post(r.mfaPath("/login/finalize", "/login/finalize"), assertion, true)
 			expectStatus(t, resp, 200, "")
-			if c := r.claims(decode[credentials.TokenResponse](t, resp).Token); c["ceremony"] != "mfa_login" || c["sub"] != "bob" ||
+			if c := r.claims(decode[httpapi.TokenResponse](t, resp).Token); c["ceremony"] != "mfa_login" || c["sub"] != "bob" ||
 				fmt.Sprint(c["amr"]) != "[hwk user]" {
 				// A roaming security key that verified the user: a device-bound key ("hwk") and "user".
 				t.Fatalf("mfa login claims %v", c)

@@ -15,25 +15,25 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/passkey-server/passkey-server/api"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/ratelimit"
 )
 
 func TestRateLimits(t *testing.T) {
 	d := dbtest.SQLite(t)
 	var s *testServer
-	s = newTestServer(t, d, newTestSealer(t), func(dp *deps) {
+	s = newTestServer(t, d, newTestSealer(t), func(o *testOptions) {
 		client, err := db.OpenRedis(context.Background(), dbtest.RedisURL())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { client.Close() })
 		prefix := fmt.Sprintf("passkeytest:rl:%d:", time.Now().UnixNano())
-		dp.Limiter = ratelimit.New(client, prefix, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerSecond(3)}})
-		proxies, _ := api.ParseTrustedProxies([]string{"0.0.0.0"}) // app.Test's peer is 0.0.0.0
-		dp.Proxies = proxies
+		o.HTTP.Limiter = ratelimit.New(client, prefix, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerSecond(3)}})
+		proxies, _ := httpapi.ParseTrustedProxies([]string{"0.0.0.0"}) // app.Test's peer is 0.0.0.0
+		o.HTTP.Proxies = proxies
 	})
 	a, aSecret := s.createTenant("example.com")
 	b, _ := s.createTenant("example.com")
@@ -107,8 +107,8 @@ func TestReadinessFollowsRedis(t *testing.T) {
 	var client = waitRedis(t, url)
 	defer client.Close()
 	d := dbtest.SQLite(t)
-	s := newTestServer(t, d, newTestSealer(t), func(dp *deps) {
-		dp.Ready = map[string]Pinger{"database": d, "redis": db.NewRedisSessions(client, "passkeytest:")}
+	s := newTestServer(t, d, newTestSealer(t), func(o *testOptions) {
+		o.HTTP.Ready = map[string]httpapi.Pinger{"database": d, "redis": db.NewRedisSessions(client, "passkeytest:")}
 	})
 	ready := func() (int, map[string]any) {
 		resp := call(t, s.admin, "GET", "/health/ready", nil)

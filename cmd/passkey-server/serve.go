@@ -19,9 +19,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
-	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/ratelimit"
 	"github.com/passkey-server/passkey-server/signing"
@@ -67,9 +68,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if err := m.RegisterDB(database.Dialect(), database.SQL()); err != nil {
 		return err
 	}
-	ready := map[string]Pinger{"database": database}
+	ready := map[string]httpapi.Pinger{"database": database}
 	rules, _ := cfg.rateRules() // validated with the config
-	proxies, _ := api.ParseTrustedProxies(cfg.TrustedProxies)
+	proxies, _ := httpapi.ParseTrustedProxies(cfg.TrustedProxies)
 	limiter := ratelimit.NewMemory(rules, 0)
 	var limiterErrors storeErrors
 	var sessions credentials.SessionStore
@@ -97,49 +98,29 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		sessions = db.NewMemorySessions(time.Now)
 	}
 
-	tenants := tenant.NewService(tenant.Options{
-		Store:           db.NewTenantStore(database),
-		Sealer:          sealer,
-		RotationOverlap: cfg.KeyOverlap,
-		RefreshInterval: cfg.CacheRefresh,
-		PublicURL:       cfg.PublicURL,
-		Logger:          log,
-	})
-	if cfg.Embedded() {
-		if err := ensureDevTenant(ctx, cfg, tenants, stdout); err != nil {
-			return err
-		}
-	}
-
 	aaguids := credentials.DefaultAAGUIDTable()
 	if cfg.AAGUIDFile != "" {
 		if aaguids, err = loadAAGUIDFile(cfg.AAGUIDFile); err != nil {
 			return err
 		}
 	}
-	d := deps{Log: log, Tenants: tenants, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Ready: ready, Metrics: m,
-		Limiter: limiter, Proxies: proxies}.
-		withFeatures(database, sessions, aaguids)
-	for _, c := range []struct {
-		name, help string
-		value      func() uint64
-	}{
-		{"passkey_audit_events_dropped_total", "Audit events dropped because the database fell too far behind.", d.Audit.Dropped},
-		{"passkey_audit_events_failed_total", "Audit events lost because the database refused to store them.", d.Audit.Failed},
-		{"passkey_ratelimit_errors_total", "Rate limit checks that failed (Redis down or slow); the requests were let through.", limiterErrors.count.Load},
-	} {
-		if err := m.RegisterCounter(c.name, c.help, c.value); err != nil {
+	svc := newServices(serviceInput{DB: database, Sessions: sessions, Sealer: sealer, AAGUIDs: aaguids, PublicURL: cfg.PublicURL,
+		KeyOverlap: cfg.KeyOverlap, CacheRefresh: cfg.CacheRefresh, Metrics: m, Logger: log})
+	if cfg.Embedded() {
+		if err := ensureDevTenant(ctx, cfg, svc.tenants, stdout); err != nil {
 			return err
 		}
 	}
-	public, admin := newPublicApp(d), newAdminApp(d)
+	if err := registerCounters(m, svc.audit, &limiterErrors); err != nil {
+		return err
+	}
+	opts := httpapi.Options{Logger: log, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Metrics: m,
+		Limiter: limiter, Proxies: proxies, Ready: ready}
+	public, admin := httpapi.NewPublic(svc.http(), opts), httpapi.NewAdmin(svc.http(), opts)
 
 	bg, stopBackground := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tenants.Run(bg); close(done) }()
-	auditDone := make(chan struct{})
-	go func() { d.Audit.Run(bg); close(auditDone) }()
-	go d.Audit.RunRetention(bg, cfg.AuditRetention, time.Hour)
+	done := svc.run(bg)
+	go svc.audit.RunRetention(bg, cfg.AuditRetention, time.Hour)
 
 	errs := make(chan error, 2)
 	go func() { errs <- listen(public, cfg.PublicAddress) }()
@@ -159,8 +140,24 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	stopBackground()
 	<-done
-	<-auditDone
 	return runErr
+}
+
+// registerCounters exports the counters other packages keep.
+func registerCounters(m *metrics.Metrics, rec *audit.Recorder, limiterErrors *storeErrors) error {
+	for _, c := range []struct {
+		name, help string
+		value      func() uint64
+	}{
+		{"passkey_audit_events_dropped_total", "Audit events dropped because the database fell too far behind.", rec.Dropped},
+		{"passkey_audit_events_failed_total", "Audit events lost because the database refused to store them.", rec.Failed},
+		{"passkey_ratelimit_errors_total", "Rate limit checks that failed (Redis down or slow); the requests were let through.", limiterErrors.count.Load},
+	} {
+		if err := m.RegisterCounter(c.name, c.help, c.value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // storeErrors counts the failures of a store that the service works around (the rate limiter's Redis)

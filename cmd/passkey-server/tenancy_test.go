@@ -8,34 +8,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/signing"
-	"github.com/passkey-server/passkey-server/tenant"
 )
-
-// keyProbe adds test-only routes behind the tenant middleware, so API key checks can be tested before
-// any feature route uses them.
-func (s *testServer) keyProbe() {
-	ok := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"tenant": tenant.FromContext(c).ID}) }
-	s.public.Get("/:tenant_id/_probe/secret", s.tenants.RequireKey(false), ok)
-	s.public.Get("/:tenant_id/_probe/publishable", s.tenants.RequireKey(true), ok)
-}
 
 func TestAPIKeys(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		s := newTestServer(t, d, newTestSealer(t))
-		s.keyProbe()
 		a, aSecret := s.createTenant("a.example.com")
 		b, bSecret := s.createTenant("b.example.com")
 
 		resp := s.adminCall("POST", "/tenants/"+a+"/secrets/api", map[string]any{"name": "browser", "kind": "publishable"})
 		expectStatus(t, resp, 201, "")
-		pk := decode[tenant.APIKeyDTO](t, resp)
+		pk := decode[httpapi.APIKeyDTO](t, resp)
 		if !strings.HasPrefix(pk.Secret, "pk_") || len(pk.Secret) < 40 {
 			t.Fatalf("publishable key %+v", pk)
 		}
@@ -50,7 +40,7 @@ func TestAPIKeys(t *testing.T) {
 		if strings.Contains(string(raw), aSecret) || strings.Contains(string(raw), pk.Secret) || strings.Contains(string(raw), `"secret":`) {
 			t.Fatalf("list leaks secrets: %s", raw)
 		}
-		var keys []tenant.APIKeyDTO
+		var keys []httpapi.APIKeyDTO
 		if err := json.Unmarshal(raw, &keys); err != nil || len(keys) != 2 || keys[1].Hint == "" || !strings.HasPrefix(keys[1].Hint, "pk_") {
 			t.Fatalf("list = %s", raw)
 		}
@@ -60,31 +50,31 @@ func TestAPIKeys(t *testing.T) {
 		}
 		// Every accepted header form, on the right tenant.
 		for _, h := range []string{"apiKey", "apikey", "APIKEY", "X-API-KEY", "x-api-key"} {
-			if got := probe("/"+a+"/_probe/secret", h, aSecret); got != 200 {
+			if got := probe("/"+a+"/credentials", h, aSecret); got != 200 {
 				t.Errorf("header %s: %d", h, got)
 			}
 		}
-		if got := probe("/"+a+"/_probe/secret", "Authorization", "Bearer "+aSecret); got != 200 {
+		if got := probe("/"+a+"/credentials", "Authorization", "Bearer "+aSecret); got != 200 {
 			t.Errorf("bearer: %d", got)
 		}
 		// Tenant A's key on tenant B's routes, and the reverse.
-		expectStatus(t, call(t, s.public, "GET", "/"+b+"/_probe/secret", nil, "apiKey", aSecret), 401, "invalid_api_key")
-		expectStatus(t, call(t, s.public, "GET", "/"+a+"/_probe/secret", nil, "apiKey", bSecret), 401, "invalid_api_key")
-		expectStatus(t, call(t, s.public, "GET", "/"+a+"/_probe/secret", nil), 401, "api_key_missing")
-		expectStatus(t, call(t, s.public, "GET", "/"+a+"/_probe/secret", nil, "apiKey", aSecret+"x"), 401, "invalid_api_key")
+		expectStatus(t, call(t, s.public, "GET", "/"+b+"/credentials", nil, "apiKey", aSecret), 401, "invalid_api_key")
+		expectStatus(t, call(t, s.public, "GET", "/"+a+"/credentials", nil, "apiKey", bSecret), 401, "invalid_api_key")
+		expectStatus(t, call(t, s.public, "GET", "/"+a+"/credentials", nil), 401, "api_key_missing")
+		expectStatus(t, call(t, s.public, "GET", "/"+a+"/credentials", nil, "apiKey", aSecret+"x"), 401, "invalid_api_key")
 		// Publishable keys only where allowed.
-		expectStatus(t, call(t, s.public, "GET", "/"+a+"/_probe/secret", nil, "apiKey", pk.Secret), 403, "secret_key_required")
-		expectStatus(t, call(t, s.public, "GET", "/"+a+"/_probe/publishable", nil, "apiKey", pk.Secret), 200, "")
+		expectStatus(t, call(t, s.public, "GET", "/"+a+"/credentials", nil, "apiKey", pk.Secret), 403, "secret_key_required")
+		expectStatus(t, call(t, s.public, "POST", "/credentials/login/initialize", nil, "apiKey", pk.Secret), 200, "")
 
 		// Deleting a key revokes it at once on this instance; a key id of another tenant is not found.
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+b+"/secrets/api/"+pk.ID.String(), nil), 404, "api_key_not_found")
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+a+"/secrets/api/not-a-uuid", nil), 400, "invalid_request")
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+a+"/secrets/api/"+pk.ID.String(), nil), 204, "")
-		expectStatus(t, call(t, s.public, "GET", "/"+a+"/_probe/publishable", nil, "apiKey", pk.Secret), 401, "invalid_api_key")
+		expectStatus(t, call(t, s.public, "POST", "/credentials/login/initialize", nil, "apiKey", pk.Secret), 401, "invalid_api_key")
 
 		// Last use is recorded in the background, not per request.
-		s.tenants.FlushKeyUse(context.Background())
-		keys = decode[[]tenant.APIKeyDTO](t, s.adminCall("GET", "/tenants/"+a+"/secrets/api", nil))
+		s.svc.keys.Flush(context.Background())
+		keys = decode[[]httpapi.APIKeyDTO](t, s.adminCall("GET", "/tenants/"+a+"/secrets/api", nil))
 		if len(keys) != 1 || keys[0].LastUsedAt == nil {
 			t.Fatalf("last_used_at not recorded: %+v", keys)
 		}
@@ -95,28 +85,18 @@ func TestKeyScopedTenant(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		s := newTestServer(t, d, newTestSealer(t))
 		a, aSecret := s.createTenant("a.example.com")
-		_, bSecret := s.createTenant("b.example.com")
-		app := newFiberApp(deps{Log: discardLog(), BodyLimit: 4096}, "probe")
-		app.Get("/_probe", s.tenants.KeyTenant(), func(c *fiber.Ctx) error {
-			return c.SendString(tenant.FromContext(c).ID.String())
-		})
-		get := func(headers ...string) (int, string) {
-			resp := call(t, app, "GET", "/_probe", nil, headers...)
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
+		b, bSecret := s.createTenant("b.example.com")
+		ctx := context.Background()
+		for secret, want := range map[string]string{aSecret: a, bSecret: b} {
+			snap, _, err := s.svc.keys.Authenticate(ctx, secret)
+			if err != nil || snap.ID.String() != want {
+				t.Fatalf("key of %s resolved to %v, %v", want, snap, err)
+			}
+			// Over HTTP: the key alone names the tenant; each sees only its own credentials.
+			expectStatus(t, call(t, s.public, "GET", "/credentials", nil, "Authorization", "Bearer "+secret), 200, "")
 		}
-		if st, body := get("Authorization", "Bearer "+aSecret); st != 200 || body != a {
-			t.Fatalf("bearer key → %d %s, want tenant %s", st, body, a)
-		}
-		if st, body := get("Authorization", "Bearer "+bSecret); st != 200 || body == a {
-			t.Fatalf("tenant b's key resolved to %d %s", st, body)
-		}
-		if st, _ := get("Authorization", "Bearer sk_unknown"); st != 401 {
-			t.Fatalf("unknown key → %d", st)
-		}
-		if st, _ := get(); st != 401 {
-			t.Fatalf("no key → %d", st)
-		}
+		expectStatus(t, call(t, s.public, "GET", "/credentials", nil, "Authorization", "Bearer sk_unknown"), 401, "invalid_api_key")
+		expectStatus(t, call(t, s.public, "GET", "/credentials", nil), 401, "invalid_api_key")
 	})
 }
 
@@ -209,7 +189,7 @@ func TestJWKSAndRotation(t *testing.T) {
 		if k0.KeyID() == "" || k0.Algorithm().String() != "ES256" {
 			t.Fatalf("key %v %v", k0.KeyID(), k0.Algorithm())
 		}
-		snap, err := s.tenants.Resolve(context.Background(), uuidOf(t, id))
+		snap, err := s.svc.directory.Resolve(context.Background(), uuidOf(t, id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +205,7 @@ func TestJWKSAndRotation(t *testing.T) {
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", cfg), 204, "")
 		resp := s.adminCall("POST", "/tenants/"+id+"/signing_keys", map[string]any{"overlap_seconds": 3600})
 		expectStatus(t, resp, 201, "")
-		next := decode[tenant.SigningKeyDTO](t, resp)
+		next := decode[httpapi.SigningKeyDTO](t, resp)
 		if next.Algorithm != signing.RS256 || !next.Active || next.KID == k0.KeyID() {
 			t.Fatalf("rotated key %+v", next)
 		}
@@ -239,7 +219,7 @@ func TestJWKSAndRotation(t *testing.T) {
 		if _, err := jwt.Parse([]byte(token), jwt.WithKeySet(set), jwt.WithAudience("example.com")); err != nil {
 			t.Fatalf("token signed before rotation no longer verifies: %v", err)
 		}
-		keys := decode[[]tenant.SigningKeyDTO](t, s.adminCall("GET", "/tenants/"+id+"/signing_keys", nil))
+		keys := decode[[]httpapi.SigningKeyDTO](t, s.adminCall("GET", "/tenants/"+id+"/signing_keys", nil))
 		if len(keys) != 2 || !keys[0].Active || keys[1].Active || keys[1].ExpiresAt == nil {
 			t.Fatalf("signing keys %+v", keys)
 		}
@@ -260,8 +240,6 @@ func TestInstancesShareState(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		sealer := newTestSealer(t)
 		one, two := newTestServer(t, d, sealer), newTestServer(t, d, sealer)
-		one.keyProbe()
-		two.keyProbe()
 		id, secret := one.createTenant("example.com")
 		kid := func(s *testServer) string {
 			b, _ := io.ReadAll(call(t, s.public, "GET", "/"+id+"/.well-known/jwks.json", nil).Body)
@@ -275,20 +253,20 @@ func TestInstancesShareState(t *testing.T) {
 		if kid(one) != kid(two) {
 			t.Fatal("instances disagree on the kid")
 		}
-		expectStatus(t, call(t, two.public, "GET", "/"+id+"/_probe/secret", nil, "apiKey", secret), 200, "")
+		expectStatus(t, call(t, two.public, "GET", "/"+id+"/credentials", nil, "apiKey", secret), 200, "")
 
 		// Revoke through instance one: instance two still has the key cached until it refreshes.
-		keys := decode[[]tenant.APIKeyDTO](t, one.adminCall("GET", "/tenants/"+id+"/secrets/api", nil))
+		keys := decode[[]httpapi.APIKeyDTO](t, one.adminCall("GET", "/tenants/"+id+"/secrets/api", nil))
 		expectStatus(t, one.adminCall("DELETE", "/tenants/"+id+"/secrets/api/"+keys[0].ID.String(), nil), 204, "")
-		if err := two.tenants.Refresh(context.Background()); err != nil {
+		if err := two.svc.directory.Refresh(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		expectStatus(t, call(t, two.public, "GET", "/"+id+"/_probe/secret", nil, "apiKey", secret), 401, "invalid_api_key")
+		expectStatus(t, call(t, two.public, "GET", "/"+id+"/credentials", nil, "apiKey", secret), 401, "invalid_api_key")
 
 		// A rotation on one is seen by two after refresh; a restarted instance sees it at once.
 		before := kid(two)
 		expectStatus(t, one.adminCall("POST", "/tenants/"+id+"/signing_keys", nil), 201, "")
-		if err := two.tenants.Refresh(context.Background()); err != nil {
+		if err := two.svc.directory.Refresh(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		after := kid(two)
@@ -297,7 +275,7 @@ func TestInstancesShareState(t *testing.T) {
 		}
 		// Deleting the tenant through one: two answers 404 after refresh.
 		expectStatus(t, one.adminCall("DELETE", "/tenants/"+id, nil), 204, "")
-		if err := two.tenants.Refresh(context.Background()); err != nil {
+		if err := two.svc.directory.Refresh(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		expectStatus(t, call(t, two.public, "GET", "/"+id+"/.well-known/jwks.json", nil), 404, "tenant_not_found")

@@ -14,6 +14,7 @@ import (
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/transactions"
 )
 
@@ -33,11 +34,11 @@ func (r *rp) txInit(user, id string, data string) []byte {
 	return readAll(r.t, resp)
 }
 
-func (r *rp) txList(user string) []transactions.Response {
+func (r *rp) txList(user string) []httpapi.TransactionResponse {
 	r.t.Helper()
 	resp := r.get(r.txPath("/" + user))
 	expectStatus(r.t, resp, 200, "")
-	return decode[[]transactions.Response](r.t, resp)
+	return decode[[]httpapi.TransactionResponse](r.t, resp)
 }
 
 func TestTransactions(t *testing.T) {
@@ -79,7 +80,7 @@ func TestTransactions(t *testing.T) {
 			expectStatus(t, r.loginFinalize(assertion), 401, "session_not_found")
 			resp := r.post(r.txPath("/finalize"), assertion, true)
 			expectStatus(t, resp, 200, "")
-			c := r.claims(decode[credentials.TokenResponse](t, resp).Token)
+			c := r.claims(decode[httpapi.TokenResponse](t, resp).Token)
 			dataHash := sha256.Sum256([]byte(canonical))
 			if c["trans"] != "tx-1" || c["trans_hash"] != base64.RawURLEncoding.EncodeToString(dataHash[:]) || c["ceremony"] != "transaction" || c["sub"] != "payer" || c["cred"] != credID {
 				t.Fatalf("transaction claims %v", c)
@@ -174,7 +175,7 @@ func TestTransactionInputErrors(t *testing.T) {
 		s := newTestServer(t, d, newTestSealer(t))
 		r := newRP(t, s, "example.com")
 		r.register(authenticatortest.New(authenticatortest.Options{}), "payer")
-		r.s.ceremonies.BeginRegistration(t.Context(), mustSnapshot(t, s, r.id), credentials.CeremonyRegistration, credentials.RegistrationRequest{UserID: "nokeys", Username: "n"})
+		r.s.ceremonies.BeginRegistration(t.Context(), mustSnapshot(t, s, r.id), credentials.Registration, credentials.RegistrationRequest{UserID: "nokeys", Username: "n"})
 		init := r.txPath("/initialize")
 		cases := []struct {
 			name   string

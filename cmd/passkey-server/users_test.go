@@ -5,11 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
-	"github.com/passkey-server/passkey-server/transactions"
+	"github.com/passkey-server/passkey-server/httpapi"
 )
 
 // TestAdminUsers covers the admin user routes (contract §1.2 A18-A20): the list with Hanko's paging
@@ -30,7 +29,7 @@ func TestAdminUsers(t *testing.T) {
 		// The list: newest first, paged with Hanko's headers; asc in any case; sorted by user_id.
 		resp := s.adminCall("GET", users+"?per_page=2", nil)
 		expectStatus(t, resp, 200, "")
-		page := decode[[]credentials.UserResponse](t, resp)
+		page := decode[[]httpapi.UserResponse](t, resp)
 		if len(page) != 2 || page[0].UserID != "carol x" || page[1].UserID != "bob" {
 			t.Fatalf("page 1: %+v", page)
 		}
@@ -41,13 +40,13 @@ func TestAdminUsers(t *testing.T) {
 			t.Fatalf("Link %q", link)
 		}
 		resp = s.adminCall("GET", users+"?per_page=2&page=2", nil)
-		if page = decode[[]credentials.UserResponse](t, resp); len(page) != 1 || page[0].UserID != "alice" || !strings.Contains(resp.Header.Get("Link"), `rel="prev"`) {
+		if page = decode[[]httpapi.UserResponse](t, resp); len(page) != 1 || page[0].UserID != "alice" || !strings.Contains(resp.Header.Get("Link"), `rel="prev"`) {
 			t.Fatalf("page 2: %+v, Link %q", page, resp.Header.Get("Link"))
 		}
-		if page = decode[[]credentials.UserResponse](t, s.adminCall("GET", users+"?sort_direction=ASC", nil)); len(page) != 3 || page[0].UserID != "alice" {
+		if page = decode[[]httpapi.UserResponse](t, s.adminCall("GET", users+"?sort_direction=ASC", nil)); len(page) != 3 || page[0].UserID != "alice" {
 			t.Fatalf("ascending: %+v", page)
 		}
-		if page = decode[[]credentials.UserResponse](t, s.adminCall("GET", users+"?sort_by=user_id&sort_direction=desc", nil)); len(page) != 3 || page[0].UserID != "carol x" || page[2].UserID != "alice" {
+		if page = decode[[]httpapi.UserResponse](t, s.adminCall("GET", users+"?sort_by=user_id&sort_direction=desc", nil)); len(page) != 3 || page[0].UserID != "carol x" || page[2].UserID != "alice" {
 			t.Fatalf("by user_id: %+v", page)
 		}
 		expectStatus(t, s.adminCall("GET", users+"?sort_direction=sideways", nil), 400, "invalid_request")
@@ -57,7 +56,7 @@ func TestAdminUsers(t *testing.T) {
 		}
 		expectStatus(t, s.adminCall("GET", "/tenants/not-a-uuid/users", nil), 400, "invalid_tenant_id")
 		expectStatus(t, s.adminCall("GET", "/tenants/00000000-0000-0000-0000-000000000000/users", nil), 404, "tenant_not_found")
-		if page = decode[[]credentials.UserResponse](t, s.adminCall("GET", "/tenants/"+b.id+"/users", nil)); len(page) != 1 {
+		if page = decode[[]httpapi.UserResponse](t, s.adminCall("GET", "/tenants/"+b.id+"/users", nil)); len(page) != 1 {
 			t.Fatalf("B lists %d users", len(page))
 		}
 
@@ -73,7 +72,7 @@ func TestAdminUsers(t *testing.T) {
 		if byID.UserID != "alice" || byID.ID != detail.ID {
 			t.Fatalf("detail by internal id %+v", byID)
 		}
-		carol := decode[credentials.UserResponse](t, s.adminCall("GET", users+"/"+url.PathEscape("carol x"), nil))
+		carol := decode[httpapi.UserResponse](t, s.adminCall("GET", users+"/"+url.PathEscape("carol x"), nil))
 		if carol.UserID != "carol x" {
 			t.Fatalf("percent-encoded user id: %+v", carol)
 		}
@@ -85,7 +84,7 @@ func TestAdminUsers(t *testing.T) {
 
 		// Tenant B reaches none of A's users, by either id; A's alice is unchanged afterwards.
 		other := "/tenants/" + b.id + "/users/"
-		bAlice := decode[credentials.UserResponse](t, s.adminCall("GET", other+"alice", nil))
+		bAlice := decode[httpapi.UserResponse](t, s.adminCall("GET", other+"alice", nil))
 		if bAlice.ID == detail.ID {
 			t.Fatal("B's alice is A's alice")
 		}
@@ -129,7 +128,7 @@ func TestAdminUsers(t *testing.T) {
 		expectStatus(t, a.loginFinalize(assertion), 401, "assertion_failed")
 		expectStatus(t, a.post("/"+a.id+"/login/initialize", map[string]any{"user_id": "alice"}, true), 404, "user_not_found")
 		expectStatus(t, s.adminCall("GET", other+"alice", nil), 200, "")
-		if n := decode[[]credentials.UserResponse](t, s.adminCall("GET", users, nil)); len(n) != 2 {
+		if n := decode[[]httpapi.UserResponse](t, s.adminCall("GET", users, nil)); len(n) != 2 {
 			t.Fatalf("A lists %d users after the delete", len(n))
 		}
 	})
@@ -145,9 +144,9 @@ func sessionKeys(t *testing.T, s *testServer, tenantID string) int {
 	return len(keys)
 }
 
-// adminUserDetail decodes credentials.UserDetailResponse with its transactions.
+// adminUserDetail decodes httpapi.UserDetailResponse with its transactions.
 type adminUserDetail struct {
-	credentials.UserResponse
-	Credentials  []credentials.CredentialResponse `json:"credentials"`
-	Transactions []transactions.Response          `json:"transactions"`
+	httpapi.UserResponse
+	Credentials  []httpapi.CredentialResponse  `json:"credentials"`
+	Transactions []httpapi.TransactionResponse `json:"transactions"`
 }

@@ -1,4 +1,4 @@
-package api_test
+package httpapi_test
 
 import (
 	"io"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/passkey-server/passkey-server/api"
+	"github.com/passkey-server/passkey-server/httpapi"
 )
 
 func TestClientIP(t *testing.T) {
@@ -30,13 +30,13 @@ func TestClientIP(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			proxies, err := api.ParseTrustedProxies(c.trusted)
+			proxies, err := httpapi.ParseTrustedProxies(c.trusted)
 			if err != nil {
 				t.Fatal(err)
 			}
 			app := fiber.New()
 			app.Use(proxies.Middleware())
-			app.Get("/", func(c *fiber.Ctx) error { return c.SendString(api.ClientIP(c)) })
+			app.Get("/", func(c *fiber.Ctx) error { return c.SendString(httpapi.ClientIP(c)) })
 			req := httptest.NewRequest("GET", "/", nil)
 			for _, line := range c.xff {
 				req.Header.Add("X-Forwarded-For", line)
@@ -51,7 +51,7 @@ func TestClientIP(t *testing.T) {
 			}
 		})
 	}
-	if _, err := api.ParseTrustedProxies([]string{"not-an-ip"}); err == nil {
+	if _, err := httpapi.ParseTrustedProxies([]string{"not-an-ip"}); err == nil {
 		t.Fatal("bad proxy accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package httpapi
 
 import (
 	"fmt"
@@ -7,45 +7,45 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/passkey-server/passkey-server"
 )
 
-// DefaultPerPage is the page size when a request gives none (Hanko's).
-const DefaultPerPage = 20
-
-// MaxPerPage bounds the page size, so one request cannot ask for a whole table.
-const MaxPerPage = 1000
-
-// Page reads the "page" and "per_page" query parameters: page counts from 1 (default 1), per_page
-// defaults to DefaultPerPage and may not exceed MaxPerPage. Values that are not numbers are an
-// ErrInvalidRequest; zero or negative values mean the default, as in Hanko.
-func Page(c *fiber.Ctx) (page, perPage int, err error) {
-	var p Problems
-	page, perPage = 1, DefaultPerPage
-	for name, dst := range map[string]*int{"page": &page, "per_page": &perPage} {
-		raw := c.Query(name)
+// pageOf reads the "page" and "per_page" query parameters: page counts from 1 (default 1), per_page
+// defaults to passkey.DefaultPerPage and may not exceed passkey.MaxPerPage. Values that are not
+// numbers are problems; zero or negative values mean the default, as in Hanko
+// (docs/hanko-compatibility.md#pagination).
+func pageOf(c *fiber.Ctx, p *passkey.Problems) passkey.Page {
+	page := passkey.Page{Number: 1, Size: passkey.DefaultPerPage}
+	for _, q := range []struct {
+		name string
+		dst  *int
+	}{{"page", &page.Number}, {"per_page", &page.Size}} {
+		raw := c.Query(q.name)
 		if raw == "" {
 			continue
 		}
-		n, convErr := strconv.Atoi(raw)
-		if convErr != nil {
-			p.Add("%s must be a number", name)
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			p.Add("%s must be a number", q.name)
 			continue
 		}
 		if n > 0 {
-			*dst = n
+			*q.dst = n
 		}
 	}
-	if perPage > MaxPerPage {
-		p.Add("per_page cannot be more than %d", MaxPerPage)
+	if page.Size > passkey.MaxPerPage {
+		p.Add("per_page cannot be more than %d", passkey.MaxPerPage)
 	}
-	return page, perPage, p.Err(ErrInvalidRequest)
+	return page
 }
 
-// SetPaginationHeaders writes Hanko's X-Total-Count and Link headers (contract §0.4): Link has "first"
+// setPaginationHeaders writes Hanko's X-Total-Count and Link headers (docs/hanko-compatibility.md#pagination): Link has "first"
 // when page is not 1 or is the last page, "last" when page is not the last, "next" when page is before
 // the last and "prev" when page is after the first. The URLs repeat the request's query with page and
 // per_page set, keys in alphabetical order.
-func SetPaginationHeaders(c *fiber.Ctx, page, perPage, total int) {
+func setPaginationHeaders(c *fiber.Ctx, p passkey.Page, total int) {
+	page, perPage := p.Number, p.Size
 	last := (total + perPage - 1) / perPage
 	if last < 1 {
 		last = 1

@@ -1,0 +1,204 @@
+package credentials
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
+
+	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// BeginLogin starts a login of the ceremony. With an empty appUserID it is a discoverable
+// ("usernameless") login with an empty allowCredentials list; otherwise allowCredentials lists the
+// user's credentials that the ceremony accepts, with their transports.
+func (s *Service) BeginLogin(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string) (*protocol.CredentialAssertion, error) {
+	assertion, err := s.StartAssertion(ctx, snap, ceremony, appUserID, nil)
+	s.emitStep(ctx, snap, ceremony, passkey.StepInitialize, err, passkey.Event{AppUserID: appUserID})
+	return assertion, err
+}
+
+// FinishLogin verifies an assertion (WebAuthn §7.2) for a live session of the ceremony, records the
+// new signature counter, flags and last use, and issues a token.
+func (s *Service) FinishLogin(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
+	res, err := s.VerifyAssertion(ctx, snap, ceremony, body)
+	if err == nil {
+		res.Token, err = s.Token(snap, ceremony, res, nil)
+	}
+	s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.UserID, CredentialID: res.Credential.ID})
+	return res, err
+}
+
+// StartAssertion is the initialize step of an assertion ceremony without its event, for services
+// that compose a ceremony of their own and emit its events (transactions). challenge is the challenge
+// to use; nil means a random one.
+func (s *Service) StartAssertion(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string, challenge []byte) (*protocol.CredentialAssertion, error) {
+	if appUserID == "" && ceremony.NamedUser {
+		return nil, passkey.Invalid("user_id is a required field")
+	}
+	var opts []webauthn.LoginOption
+	if challenge != nil {
+		opts = append(opts, webauthn.WithChallenge(challenge))
+	}
+	rp, err := relyingParty(snap, ceremony)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		assertion *protocol.CredentialAssertion
+		data      *webauthn.SessionData
+		state     sessionState
+	)
+	if appUserID == "" {
+		assertion, data, err = rp.BeginDiscoverableLogin(opts...)
+	} else {
+		var wu *webauthnUser
+		if wu, err = s.loginUser(ctx, snap, ceremony, appUserID); err != nil {
+			return nil, err
+		}
+		state.UserID = wu.user.ID
+		assertion, data, err = rp.BeginLogin(wu, opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("begin login: %w", err)
+	}
+	state.WebAuthn = *data
+	if err := s.putSession(ctx, snap, ceremony, state); err != nil {
+		return nil, err
+	}
+	return assertion, nil
+}
+
+// loginUser loads a user and the credentials the ceremony accepts.
+func (s *Service) loginUser(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string) (*webauthnUser, error) {
+	if !passkey.StorableText(appUserID) {
+		return nil, passkey.Invalid("user_id must be valid UTF-8 without NUL characters")
+	}
+	user, err := s.store.UserByAppID(ctx, snap.ID, appUserID)
+	if err != nil {
+		return nil, err
+	}
+	return s.withCredentials(ctx, snap, ceremony, user)
+}
+
+func (s *Service) withCredentials(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, user User) (*webauthnUser, error) {
+	all, err := s.store.CredentialsOfUser(ctx, snap.ID, user.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load credentials: %w", err)
+	}
+	usable := all[:0]
+	for _, c := range all {
+		if ceremony.accepts(c) {
+			usable = append(usable, c)
+		}
+	}
+	if len(usable) == 0 {
+		return nil, ErrNoCredentials
+	}
+	return &webauthnUser{user: user, creds: usable}, nil
+}
+
+// VerifyAssertion is the finalize step of an assertion ceremony without its token and ceremony
+// event, for services that compose a ceremony of their own (transactions). It verifies the assertion
+// (WebAuthn §7.2) for a live session of the ceremony and records the new signature counter, flags and
+// last use.
+//
+// The user comes from the session when initialize named one (the assertion's userHandle is then not
+// needed, so non-resident credentials work); for a discoverable login it comes from the userHandle,
+// and the credential must belong to that user.
+func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
+	parsed, err := ParseAssertion(body)
+	if err != nil {
+		return Result{}, err
+	}
+	state, err := s.consume(ctx, snap, ceremony, parsed.Response.CollectedClientData.Challenge, ErrLoginSessionNotFound)
+	if err != nil {
+		return Result{}, err
+	}
+	rp, err := relyingParty(snap, ceremony)
+	if err != nil {
+		return Result{}, err
+	}
+	var (
+		wu *webauthnUser
+		wc *webauthn.Credential
+	)
+	if state.UserID != uuid.Nil {
+		user, err := s.store.UserByID(ctx, snap.ID, state.UserID)
+		if err != nil {
+			return Result{}, passkey.WithDetails(ErrAssertionFailed, "user not found")
+		}
+		if wu, err = s.withCredentials(ctx, snap, ceremony, user); err != nil {
+			return Result{User: user}, passkey.WithDetails(ErrAssertionFailed, "the user has no usable credential")
+		}
+		if handle := parsed.Response.UserHandle; hankoHandle(user.UserID, handle) {
+			// A credential imported from Hanko: the session names this user, whose handle it is.
+			wu.legacyHandle = bytes.Clone(handle)
+			state.WebAuthn.UserID = wu.legacyHandle
+		}
+		wc, err = rp.ValidateLogin(wu, state.WebAuthn, parsed)
+		if err != nil {
+			return Result{User: user}, withProtocolDetails(ErrAssertionFailed, err)
+		}
+	} else {
+		var found webauthn.User
+		found, wc, err = rp.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
+			return s.discoverUser(ctx, snap, ceremony, userHandle)
+		}, state.WebAuthn, parsed)
+		if err != nil {
+			return Result{}, withProtocolDetails(ErrAssertionFailed, err)
+		}
+		wu = found.(*webauthnUser)
+	}
+
+	id := encodeID(wc.ID)
+	var cred Credential
+	for _, c := range wu.creds {
+		if c.ID == id {
+			cred = c
+		}
+	}
+	now := s.now().UTC()
+	update := LoginUpdate{
+		SignCount:      wc.Authenticator.SignCount,
+		CloneWarning:   wc.Authenticator.CloneWarning,
+		BackupEligible: wc.Flags.BackupEligible,
+		BackupState:    wc.Flags.BackupState,
+		UserVerified:   wc.Flags.UserVerified,
+		LastUsedAt:     now,
+	}
+	changed := passkey.Event{TenantID: snap.ID, AppUserID: wu.user.UserID, CredentialID: id}
+	// WebAuthn §7.2 (the signature counter step): a counter that did not grow may mean a cloned
+	// authenticator. Which login is refused is decided by this login's counter alone (the stored
+	// warning is not fed back to go-webauthn), so one regression refuses that login but does not lock
+	// the credential for good: a user whose two tabs finished out of order can log in again at once.
+	// The stored warning stays, for the operator to see.
+	if update.CloneWarning && !snap.Config.WebAuthn.AllowSignCountRegression {
+		if err := s.store.FlagCloneWarning(ctx, snap.ID, id); err != nil {
+			s.log.Warn("recording a clone warning failed", "error", err, "tenant", snap.ID)
+		} else {
+			changed.Type = passkey.CredentialCloneFlagged
+			s.events.Emit(ctx, changed)
+		}
+		return Result{User: wu.user, Credential: cred}, ErrClonedAuthenticator
+	}
+	if err := s.store.RecordLogin(ctx, snap.ID, id, update); err != nil {
+		return Result{User: wu.user}, fmt.Errorf("record login: %w", err)
+	}
+	if update.CloneWarning && !cred.CloneWarning {
+		changed.Type = passkey.CredentialCloneFlagged
+		s.events.Emit(ctx, changed)
+	}
+	if update.BackupState != cred.BackupState {
+		changed.Type = passkey.CredentialBackupStateChanged
+		changed.Details = map[string]string{"backup_state": fmt.Sprint(update.BackupState)}
+		s.events.Emit(ctx, changed)
+	}
+	cred.SignCount, cred.CloneWarning, cred.LastUsedAt = update.SignCount, cred.CloneWarning || update.CloneWarning, &now
+	cred.BackupEligible, cred.BackupState, cred.UserVerified = update.BackupEligible, update.BackupState, update.UserVerified
+	return Result{Credential: cred, User: wu.user}, nil
+}

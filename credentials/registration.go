@@ -1,0 +1,194 @@
+package credentials
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
+
+	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// MaxUserIDBytes is the largest application user id: its bytes are the WebAuthn user handle, which is
+// at most 64 bytes (WebAuthn §5.4.3).
+const MaxUserIDBytes = 64
+
+// maxNameRunes bounds user names and display names (Hanko allows 128).
+const maxNameRunes = 128
+
+// RegistrationRequest is what a registration starts from (docs/hanko-compatibility.md#registration).
+type RegistrationRequest struct {
+	UserID      string  `json:"user_id"`
+	Username    string  `json:"username"`
+	DisplayName *string `json:"display_name"`
+	Icon        *string `json:"icon"`
+}
+
+// Validate checks the request and reports every problem at once.
+func (r *RegistrationRequest) Validate() error {
+	var p passkey.Problems
+	switch {
+	case r.UserID == "":
+		p.Add("user_id is a required field")
+	case len(r.UserID) > MaxUserIDBytes:
+		p.Add("user_id cannot be longer than %d bytes (the WebAuthn user handle limit)", MaxUserIDBytes)
+	default:
+		p.Text("user_id", r.UserID)
+	}
+	p.Text("username", r.Username)
+	if r.DisplayName != nil {
+		p.Text("display_name", *r.DisplayName)
+	}
+	if strings.TrimSpace(r.Username) == "" {
+		p.Add("username is a required field")
+	} else if utf8.RuneCountInString(r.Username) > maxNameRunes {
+		p.Add("username cannot have more than %d entries", maxNameRunes)
+	}
+	if r.DisplayName != nil && utf8.RuneCountInString(*r.DisplayName) > maxNameRunes {
+		p.Add("display_name cannot have more than %d entries", maxNameRunes)
+	}
+	if r.Icon != nil && !passkey.IconURL(*r.Icon) {
+		p.Add("icon must be a valid URL (http, https or a data: image)")
+	}
+	return p.Err(passkey.ErrInvalidRequest)
+}
+
+// BeginRegistration upserts the user and starts a registration of the ceremony. The options exclude
+// the user's existing credentials, so an authenticator never silently replaces a passkey it already
+// holds (WebAuthn §5.4, excludeCredentials).
+func (s *Service) BeginRegistration(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, req RegistrationRequest) (*protocol.CredentialCreation, error) {
+	creation, err := s.beginRegistration(ctx, snap, ceremony, req)
+	s.emitStep(ctx, snap, ceremony, passkey.StepInitialize, err, passkey.Event{AppUserID: req.UserID})
+	return creation, err
+}
+
+func (s *Service) beginRegistration(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, req RegistrationRequest) (*protocol.CredentialCreation, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	display := req.Username
+	if req.DisplayName != nil && strings.TrimSpace(*req.DisplayName) != "" {
+		display = *req.DisplayName
+	}
+	now := s.now().UTC()
+	user, err := s.store.UpsertUser(ctx, User{ID: uuid.New(), TenantID: snap.ID, UserID: req.UserID, Name: req.Username,
+		DisplayName: display, Icon: req.Icon, CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		return nil, fmt.Errorf("upsert user: %w", err)
+	}
+	existing, err := s.store.CredentialsOfUser(ctx, snap.ID, user.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load credentials: %w", err)
+	}
+	rp, err := relyingParty(snap, ceremony)
+	if err != nil {
+		return nil, err
+	}
+	wu := &webauthnUser{user: user, creds: existing}
+	creation, data, err := rp.BeginRegistration(wu, webauthn.WithExclusions(webauthn.Credentials(wu.WebAuthnCredentials()).CredentialDescriptors()))
+	if err != nil {
+		return nil, fmt.Errorf("begin registration: %w", err)
+	}
+	if err := s.putSession(ctx, snap, ceremony, sessionState{WebAuthn: *data, UserID: user.ID}); err != nil {
+		return nil, err
+	}
+	return creation, nil
+}
+
+// Result is the outcome of a successful finalize: the token for the application (empty from
+// VerifyAssertion), the credential and its user.
+type Result struct {
+	Token      string
+	Credential Credential
+	User       User
+}
+
+// FinishRegistration verifies an attestation (WebAuthn §7.1) for a live session of the ceremony,
+// stores the new credential and issues a token.
+func (s *Service) FinishRegistration(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
+	res, err := s.finishRegistration(ctx, snap, ceremony, body)
+	s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.UserID, CredentialID: res.Credential.ID})
+	return res, err
+}
+
+func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
+	parsed, err := parseAttestation(body)
+	if err != nil {
+		return Result{}, err
+	}
+	state, err := s.consume(ctx, snap, ceremony, parsed.Response.CollectedClientData.Challenge, ErrSessionNotFound)
+	if err != nil {
+		return Result{}, err
+	}
+	user, err := s.store.UserByID(ctx, snap.ID, state.UserID)
+	if err != nil {
+		return Result{}, err
+	}
+	rp, err := relyingParty(snap, ceremony)
+	if err != nil {
+		return Result{}, err
+	}
+	wc, err := rp.CreateCredential(&webauthnUser{user: user}, state.WebAuthn, parsed)
+	if err != nil {
+		return Result{User: user}, withProtocolDetails(ErrAttestationFailed, err)
+	}
+	now := s.now().UTC()
+	cred := Credential{
+		ID:                      encodeID(wc.ID),
+		TenantID:                snap.ID,
+		UserID:                  user.ID,
+		AppUserID:               user.UserID,
+		PublicKey:               wc.PublicKey,
+		AttestationType:         wc.AttestationFormat,
+		SignCount:               wc.Authenticator.SignCount,
+		BackupEligible:          wc.Flags.BackupEligible,
+		BackupState:             wc.Flags.BackupState,
+		UserPresent:             wc.Flags.UserPresent,
+		UserVerified:            wc.Flags.UserVerified,
+		Transports:              make([]string, 0, len(wc.Transport)),
+		AuthenticatorAttachment: string(wc.Authenticator.Attachment),
+		IsMFA:                   ceremony.SecondFactor,
+		CreatedAt:               now,
+		UpdatedAt:               now,
+		LastUsedAt:              &now,
+	}
+	if id, err := uuid.FromBytes(wc.Authenticator.AAGUID); err == nil {
+		cred.AAGUID = id
+	}
+	if a, ok := s.aaguids.Lookup(cred.AAGUID); ok {
+		cred.Name = &a.Name
+	}
+	for _, t := range wc.Transport {
+		cred.Transports = append(cred.Transports, string(t))
+	}
+	if err := s.store.CreateCredential(ctx, cred); err != nil {
+		return Result{User: user}, err
+	}
+	token, err := s.Token(snap, ceremony, Result{Credential: cred, User: user}, nil)
+	if err != nil {
+		return Result{User: user}, err
+	}
+	return Result{Token: token, Credential: cred, User: user}, nil
+}
+
+// emitStep emits the success or failure of one ceremony step; e carries what the step knows about its
+// user, credential and transaction.
+func (s *Service) emitStep(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, step string, err error, e passkey.Event) {
+	e.TenantID, e.Ceremony, e.Step, e.Err = snap.ID, ceremony.Name, step, err
+	switch {
+	case step == passkey.StepInitialize && err == nil:
+		e.Type = passkey.CeremonyStarted
+	case step == passkey.StepInitialize:
+		e.Type = passkey.CeremonyStartFailed
+	case err == nil:
+		e.Type = passkey.CeremonySucceeded
+	default:
+		e.Type = passkey.CeremonyFailed
+	}
+	s.events.Emit(ctx, e)
+}

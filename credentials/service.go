@@ -1,0 +1,52 @@
+package credentials
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	passkey "github.com/passkey-server/passkey-server"
+)
+
+// Options configure a Service.
+type Options struct {
+	Store    Store
+	Sessions SessionStore
+	// AAGUIDs names new credentials (nil: no names).
+	AAGUIDs *AAGUIDTable
+	// Events receives the ceremony steps and changes; nil drops them.
+	Events passkey.Sink
+	// Now is the clock; time.Now when nil.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Service runs registration and login ceremonies and manages credentials and users.
+type Service struct {
+	store    Store
+	sessions SessionStore
+	aaguids  *AAGUIDTable
+	events   passkey.Sink
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// NewService returns a ceremony service.
+func NewService(o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Events == nil {
+		o.Events = passkey.SinkFunc(func(context.Context, passkey.Event) {})
+	}
+	return &Service{store: o.Store, sessions: o.Sessions, aaguids: o.AAGUIDs, events: o.Events, now: o.Now, log: o.Logger}
+}
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now() }
+
+// Events is the sink the service emits to, for services that compose its ceremonies (transactions).
+func (s *Service) Events() passkey.Sink { return s.events }

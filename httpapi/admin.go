@@ -1,0 +1,344 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/signing"
+	"github.com/passkey-server/passkey-server/tenant"
+)
+
+// adminRoute is one operation of the admin API; all but the health checks need an admin token.
+type adminRoute struct {
+	method, path string
+	handle       handler
+}
+
+// adminRoutes is the routes table of the admin API (docs/hanko-compatibility.md#tenants-api-keys-and-signing-keys
+// and #admin-users; authenticated, with secrets shown only at creation).
+var adminRoutes = []adminRoute{
+	{"GET", "/tenants", (*server).listTenants},
+	{"POST", "/tenants", (*server).createTenant},
+	{"GET", "/tenants/:tenant_id", (*server).getTenant},
+	{"PUT", "/tenants/:tenant_id", (*server).renameTenant},
+	{"DELETE", "/tenants/:tenant_id", (*server).deleteTenant},
+	{"PUT", "/tenants/:tenant_id/config", (*server).putConfig},
+	{"GET", "/tenants/:tenant_id/secrets/api", (*server).listAPIKeys},
+	{"POST", "/tenants/:tenant_id/secrets/api", (*server).createAPIKey},
+	{"DELETE", "/tenants/:tenant_id/secrets/api/:secret_id", (*server).deleteAPIKey},
+	{"GET", "/tenants/:tenant_id/signing_keys", (*server).listSigningKeys},
+	{"POST", "/tenants/:tenant_id/signing_keys", (*server).rotateSigningKey},
+	{"GET", "/tenants/:tenant_id/users", (*server).listUsers},
+	{"GET", "/tenants/:tenant_id/users/:user_id", (*server).getUser},
+	{"DELETE", "/tenants/:tenant_id/users/:user_id", (*server).deleteUser},
+	{"GET", "/tenants/:tenant_id/audit_logs", (*server).adminAuditLogs},
+	{"GET", "/audit_logs", (*server).deploymentAuditLogs},
+}
+
+func (s *server) registerAdmin(app *fiber.App) {
+	app.Get("/health/alive", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"alive": true}) })
+	app.Get("/health/ready", Readiness(s.Ready))
+	admin := app.Group("/", requireAdminToken(s.AdminTokens))
+	if s.Metrics != nil {
+		admin.Get("/metrics", s.Metrics.Handler())
+	}
+	for _, r := range adminRoutes {
+		handle := r.handle
+		admin.Add(r.method, r.path, func(c *fiber.Ctx) error { return handle(s, c) })
+	}
+}
+
+// Readiness answers 200 when every dependency answers within two seconds, else 503 with the reasons.
+func Readiness(deps map[string]Pinger) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		failed := map[string]string{}
+		for name, p := range deps {
+			if err := p.Ping(ctx); err != nil {
+				failed[name] = "not answering"
+			}
+		}
+		if len(failed) > 0 {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"ready": false, "failed": failed})
+		}
+		return c.JSON(fiber.Map{"ready": true})
+	}
+}
+
+// requireAdminToken checks "Authorization: Bearer <token>" against the configured admin tokens. Tokens
+// are compared as SHA-256 hashes in constant time, so neither their content nor their length leaks
+// through timing.
+func requireAdminToken(tokens []string) fiber.Handler {
+	hashes := make([][32]byte, len(tokens))
+	for i, t := range tokens {
+		hashes[i] = sha256.Sum256([]byte(t))
+	}
+	return func(c *fiber.Ctx) error {
+		h := c.Get(fiber.HeaderAuthorization)
+		if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
+			return errAdminUnauthorized
+		}
+		got := sha256.Sum256([]byte(strings.TrimSpace(h[7:])))
+		ok := 0
+		for _, want := range hashes {
+			ok |= subtle.ConstantTimeCompare(got[:], want[:])
+		}
+		if ok != 1 {
+			return errAdminUnauthorized
+		}
+		return c.Next()
+	}
+}
+
+// TenantSummary is one entry of GET /tenants.
+type TenantSummary struct {
+	ID          uuid.UUID `json:"id"`
+	DisplayName string    `json:"display_name"`
+}
+
+// TenantDetail is the body of GET /tenants/{id}.
+type TenantDetail struct {
+	ID          uuid.UUID     `json:"id"`
+	DisplayName string        `json:"display_name"`
+	Config      tenant.Config `json:"config"`
+	CreatedAt   time.Time     `json:"created_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+}
+
+// CreateTenantRequest is the body of POST /tenants.
+type CreateTenantRequest struct {
+	DisplayName  string         `json:"display_name"`
+	Config       *tenant.Config `json:"config"`
+	CreateAPIKey bool           `json:"create_api_key"`
+}
+
+// CreateTenantResponse is the answer to POST /tenants. APIKey is present only when one was asked for.
+type CreateTenantResponse struct {
+	ID     uuid.UUID  `json:"id"`
+	APIKey *APIKeyDTO `json:"api_key,omitempty"`
+}
+
+// APIKeyDTO is an API key on the wire. Secret is set only in the answer that creates the key.
+type APIKeyDTO struct {
+	ID         uuid.UUID      `json:"id"`
+	Name       string         `json:"name"`
+	Kind       tenant.KeyKind `json:"kind"`
+	Secret     string         `json:"secret,omitempty"`
+	Hint       string         `json:"hint"`
+	CreatedAt  time.Time      `json:"created_at"`
+	LastUsedAt *time.Time     `json:"last_used_at"`
+	ExpiresAt  *time.Time     `json:"expires_at"`
+}
+
+// CreateAPIKeyRequest is the body of POST /tenants/{id}/secrets/api.
+type CreateAPIKeyRequest struct {
+	Name      string         `json:"name"`
+	Kind      tenant.KeyKind `json:"kind"`
+	ExpiresAt *time.Time     `json:"expires_at"`
+}
+
+// SigningKeyDTO is a signing key on the wire: its public half and its life cycle, never the private key.
+type SigningKeyDTO struct {
+	KID       string            `json:"kid"`
+	Algorithm signing.Algorithm `json:"algorithm"`
+	Active    bool              `json:"active"`
+	PublicJWK json.RawMessage   `json:"public_jwk"`
+	CreatedAt time.Time         `json:"created_at"`
+	RetiredAt *time.Time        `json:"retired_at"`
+	ExpiresAt *time.Time        `json:"expires_at"`
+}
+
+// RotateSigningKeyRequest is the optional body of POST /tenants/{id}/signing_keys.
+type RotateSigningKeyRequest struct {
+	// OverlapSeconds is how long the previous key stays in the JWKS; the deployment default when 0.
+	OverlapSeconds int64 `json:"overlap_seconds"`
+}
+
+func apiKeyDTO(k tenant.APIKey, secret string) APIKeyDTO {
+	return APIKeyDTO{ID: k.ID, Name: k.Name, Kind: k.Kind, Secret: secret, Hint: k.Hint,
+		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt}
+}
+
+func (s *server) listTenants(c *fiber.Ctx) error {
+	ts, err := s.Tenants.List(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := make([]TenantSummary, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, TenantSummary{ID: t.ID, DisplayName: t.DisplayName})
+	}
+	return c.JSON(out)
+}
+
+func (s *server) createTenant(c *fiber.Ctx) error {
+	var req CreateTenantRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Config == nil {
+		return passkey.Invalid("config is a required field")
+	}
+	t, key, err := s.Tenants.Create(c.UserContext(), tenant.CreateInput{DisplayName: req.DisplayName, Config: *req.Config, CreateAPIKey: req.CreateAPIKey})
+	if err != nil {
+		return err
+	}
+	resp := CreateTenantResponse{ID: t.ID}
+	if key != nil {
+		dto := apiKeyDTO(key.Key, key.Secret)
+		resp.APIKey = &dto
+	}
+	return c.Status(fiber.StatusCreated).JSON(resp)
+}
+
+func (s *server) getTenant(c *fiber.Ctx) error {
+	id, err := parseTenantID(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.Tenants.Load(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(TenantDetail{ID: t.ID, DisplayName: t.DisplayName, Config: t.Config, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt})
+}
+
+func (s *server) renameTenant(c *fiber.Ctx) error {
+	id, err := parseTenantID(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		DisplayName string `json:"display_name"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.Tenants.Rename(c.UserContext(), id, req.DisplayName); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) deleteTenant(c *fiber.Ctx) error {
+	id, err := parseTenantID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.Tenants.Delete(c.UserContext(), id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) putConfig(c *fiber.Ctx) error {
+	id, err := parseTenantID(c)
+	if err != nil {
+		return err
+	}
+	var cfg tenant.Config
+	if err := decodeJSON(c, &cfg); err != nil {
+		return err
+	}
+	if err := s.Tenants.SetConfig(c.UserContext(), id, cfg); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) listAPIKeys(c *fiber.Ctx) error {
+	id, err := parseTenantID(c)
+	if err != nil {
+		return err
+	}
+	keys, err := s.Tenants.ListAPIKeys(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	out := make([]APIKeyDTO, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, apiKeyDTO(k, ""))
+	}
+	return c.JSON(out)
+}
+
+func (s *server) createAPIKey(c *fiber.Ctx) error {
+	id, err := parseTenantID(c)
+	if err != nil {
+		return err
+	}
+	var req CreateAPIKeyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	secret, k, err := s.Tenants.CreateAPIKey(c.UserContext(), id, req.Name, req.Kind, req.ExpiresAt)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(apiKeyDTO(k, secret))
+}
+
+func (s *server) deleteAPIKey(c *fiber.Ctx) error {
+	id, err := parseTenantID(c)
+	if err != nil {
+		return err
+	}
+	keyID, err := uuid.Parse(c.Params("secret_id"))
+	if err != nil {
+		return passkey.Invalid("secret_id must be a valid uuid")
+	}
+	if err := s.Tenants.DeleteAPIKey(c.UserContext(), id, keyID); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func signingKeyDTO(k signing.Key) SigningKeyDTO {
+	return SigningKeyDTO{KID: k.ID, Algorithm: k.Algorithm, Active: k.RetiredAt == nil, PublicJWK: k.PublicJWK,
+		CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, ExpiresAt: k.ExpiresAt}
+}
+
+func (s *server) listSigningKeys(c *fiber.Ctx) error {
+	id, err := parseTenantID(c)
+	if err != nil {
+		return err
+	}
+	keys, err := s.Tenants.SigningKeys(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	out := make([]SigningKeyDTO, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, signingKeyDTO(k))
+	}
+	return c.JSON(out)
+}
+
+func (s *server) rotateSigningKey(c *fiber.Ctx) error {
+	id, err := parseTenantID(c)
+	if err != nil {
+		return err
+	}
+	var req RotateSigningKeyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	overlap := time.Duration(req.OverlapSeconds) * time.Second
+	if req.OverlapSeconds < 0 || req.OverlapSeconds > int64(tenant.MaxRotationOverlap/time.Second) {
+		overlap = -1 // out of range, and it would overflow: the service refuses it
+	}
+	k, err := s.Tenants.RotateSigningKey(c.UserContext(), id, overlap)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(signingKeyDTO(k))
+}

@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/audit"
+	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/ratelimit"
+	"github.com/passkey-server/passkey-server/tenant"
+	"github.com/passkey-server/passkey-server/transactions"
+)
+
+// errAdminUnauthorized means an admin API call had no valid admin token.
+var errAdminUnauthorized = passkey.NewError("admin_unauthorized", "a valid admin token is required (Authorization: Bearer <token>)")
+
+// errorKind is one row of the error table: the status and title a caller sees for one domain error.
+// The code is the error's own (passkey.Error).
+type errorKind struct {
+	err    *passkey.Error
+	status int
+	title  string
+}
+
+// errorTable maps every known error condition to its response. The codes are stable API: they are
+// listed in openapi.yaml (ErrorCode), and a test keeps the two in step. Titles follow Hanko's where
+// Hanko has the same condition (docs/hanko-compatibility.md#error-titles).
+var errorTable = []errorKind{
+	{ErrInvalidBody, 400, "unable to process request"},
+	{ErrUnsupportedMediaType, 415, "Unsupported Media Type"},
+	{passkey.ErrInvalidRequest, 400, "unable to validate request"},
+	{tenant.ErrInvalidID, 400, "tenant_id must be a valid uuid"},
+	{tenant.ErrNotFound, 404, "tenant not found"},
+	{tenant.ErrInvalidConfig, 400, "unable to update tenant config"},
+	{tenant.ErrAPIKeyNotFound, 404, "api key not found"},
+	{tenant.ErrAPIKeyNameTaken, 409, "an api key with this name already exists"},
+	{tenant.ErrInvalidAPIKey, 401, "The api key is invalid"},
+	{tenant.ErrAPIKeyMissing, 401, "api key is missing"},
+	{tenant.ErrForbiddenKey, 403, "this route needs a secret api key"},
+	{credentials.ErrSessionNotFound, 400, "received challenge does not match with any stored one"},
+	{credentials.ErrLoginSessionNotFound, 401, "failed to get session data"},
+	{credentials.ErrUserNotFound, 404, "user not found"},
+	{credentials.ErrCredentialNotFound, 404, "credential not found"},
+	{credentials.ErrCredentialExists, 409, "credential already registered"},
+	{credentials.ErrInvalidAttestationResponse, 400, "unable to parse credential creation response"},
+	{credentials.ErrInvalidAssertionResponse, 400, "unable to finish login"},
+	{transactions.ErrInvalidResponse, 400, "unable to finish transaction"},
+	{credentials.ErrAttestationFailed, 400, "failed to validate attestation"},
+	{credentials.ErrAssertionFailed, 401, "failed to validate assertion"},
+	{credentials.ErrClonedAuthenticator, 401, "signature counter did not increase: possible cloned authenticator"},
+	{credentials.ErrNoCredentials, 400, "user has no suitable credentials for this operation"},
+	{transactions.ErrExists, 409, "transaction already exists"},
+	{transactions.ErrNotFound, 401, "failed to get session data"}, // Hanko's title; details say more
+	{transactions.ErrDataTooLarge, 413, "transaction_data is too large"},
+	{ratelimit.ErrRateLimited, 429, "Too Many Requests"},
+	{audit.ErrInvalidFilter, 400, "unable to list audit logs"},
+	{errAdminUnauthorized, 401, "unauthorized"},
+}
+
+// fiberErrorCodes names the codes of errors Fiber itself raises (routing, body limit).
+var fiberErrorCodes = map[int]string{
+	400: "bad_request",
+	404: "not_found",
+	405: "method_not_allowed",
+	413: "body_too_large",
+	415: "unsupported_media_type",
+	429: "rate_limited",
+	431: "headers_too_large",
+	503: "unavailable",
+}
+
+// response is what a caller sees for an error.
+type response struct {
+	status  int
+	code    string
+	title   string
+	details string
+}
+
+// internalError is the response to anything the table does not know. Its cause is logged, never sent.
+var internalError = response{status: 500, code: passkey.CodeInternal, title: "Internal Server Error"}
+
+// ErrorBody is the JSON body of every error response: Hanko's title, details and status
+// (docs/hanko-compatibility.md#error-body), plus a stable code and the request id.
+type ErrorBody struct {
+	Title     string `json:"title"`
+	Details   string `json:"details"`
+	Status    int    `json:"status"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// classify finds the response for err.
+func classify(err error) response {
+	for _, k := range errorTable {
+		if errors.Is(err, k.err) {
+			return response{status: k.status, code: k.err.Code, title: k.title, details: passkey.Details(err)}
+		}
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code, ok := fiberErrorCodes[fe.Code]
+		if !ok {
+			code = strings.ToLower(strings.ReplaceAll(http.StatusText(fe.Code), " ", "_"))
+		}
+		title := http.StatusText(fe.Code)
+		if title == "" {
+			title = fe.Message
+		}
+		return response{status: fe.Code, code: code, title: title}
+	}
+	return internalError
+}
+
+// asDomainError returns err as the domain error a client was answered with, for the event of a
+// request refused before its service saw it: Fiber's own errors (a body too large) become a
+// passkey.Error with their code.
+func asDomainError(err error) error {
+	var de *passkey.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	r := classify(err)
+	if r.code == passkey.CodeInternal {
+		return err
+	}
+	return passkey.NewError(r.code, r.title)
+}
+
+// ErrorCodes returns every code an error response may carry, sorted: the table's, Fiber's and
+// internal_error. openapi.yaml's ErrorCode enum must list exactly these.
+func ErrorCodes() []string {
+	set := map[string]bool{internalError.code: true}
+	for _, k := range errorTable {
+		set[k.err.Code] = true
+	}
+	for _, c := range fiberErrorCodes {
+		set[c] = true
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// newErrorHandler returns the one error handler of both apps: it maps err through errorTable and
+// writes the JSON body; unknown errors become a 500 whose cause is logged here, once.
+func newErrorHandler(log *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		r := classify(err)
+		reqID, _ := c.Locals("requestid").(string)
+		if r.status >= 500 {
+			log.Error("request failed", "error", err, "method", c.Method(), "path", c.Path(), "request_id", reqID)
+		}
+		c.Status(r.status)
+		if c.Method() == fiber.MethodHead {
+			return nil
+		}
+		return c.JSON(ErrorBody{Title: r.title, Details: r.details, Status: r.status, Code: r.code, RequestID: reqID})
+	}
+}

@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+
+	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/mfa"
+	"github.com/passkey-server/passkey-server/ratelimit"
+	"github.com/passkey-server/passkey-server/tenant"
+	"github.com/passkey-server/passkey-server/transactions"
+)
+
+// keyNeed is the API key a public route needs beyond what its family checks: Hanko's family resolves
+// the tenant from the path and needs no key by itself; the key-scoped family resolves it from a key of
+// either kind.
+type keyNeed int
+
+const (
+	anyKey    keyNeed = iota // what the family checks (Hanko's: none; key-scoped: a key of either kind)
+	secretKey                // a secret key
+)
+
+// route is one operation of the public API, in Hanko's family (path under /{tenant_id}, "" when it
+// has none) and in the key-scoped family (full path, "" when it has none). Every public route is
+// rate limited per tenant, client address and API key.
+type route struct {
+	method string
+	hanko  string
+	keyed  string
+	key    keyNeed
+	// ceremony and step name the ceremony step the route runs; the transport emits its failure when
+	// the request is refused before the service sees it.
+	ceremony credentials.Ceremony
+	step     string
+	handle   handler
+}
+
+// publicRoutes is the routes table of the public API (docs/hanko-compatibility.md#public-routes and
+// #key-scoped-routes). Publishable keys may call registration finalize and discoverable login;
+// everything else needs a secret key.
+var publicRoutes = []route{
+	{method: "GET", hanko: "/.well-known/jwks.json", handle: (*server).jwks},
+	{method: "GET", hanko: "/audit_logs", key: secretKey, handle: (*server).tenantAuditLogs},
+
+	{"POST", "/registration/initialize", "/credentials/register/initialize", secretKey, credentials.Registration, passkey.StepInitialize, registrationInitialize(credentials.Registration)},
+	{"POST", "/registration/finalize", "/credentials/register/finalize", anyKey, credentials.Registration, passkey.StepFinalize, registrationFinalize(credentials.Registration)},
+	{"POST", "/login/initialize", "/credentials/login/initialize", anyKey, credentials.Login, passkey.StepInitialize, (*server).loginInitialize},
+	{"POST", "/login/finalize", "/credentials/login/finalize", anyKey, credentials.Login, passkey.StepFinalize, loginFinalize(credentials.Login)},
+
+	{"POST", "/mfa/registration/initialize", "/credentials/mfa/register/initialize", secretKey, mfa.Registration, passkey.StepInitialize, registrationInitialize(mfa.Registration)},
+	{"POST", "/mfa/registration/finalize", "/credentials/mfa/register/finalize", secretKey, mfa.Registration, passkey.StepFinalize, registrationFinalize(mfa.Registration)},
+	{"POST", "/mfa/login/initialize", "/credentials/mfa/login/initialize", secretKey, mfa.Login, passkey.StepInitialize, (*server).mfaLoginInitialize},
+	{"POST", "/mfa/login/finalize", "/credentials/mfa/login/finalize", secretKey, mfa.Login, passkey.StepFinalize, loginFinalize(mfa.Login)},
+
+	{method: "GET", hanko: "/credentials", keyed: "/credentials", key: secretKey, handle: (*server).listCredentials},
+	{method: "GET", hanko: "/credentials/:credential_id", keyed: "/credentials/:credential_id", key: secretKey, handle: (*server).getCredential},
+	{method: "PATCH", hanko: "/credentials/:credential_id", keyed: "/credentials/:credential_id", key: secretKey, handle: (*server).renameCredential},
+	{method: "DELETE", hanko: "/credentials/:credential_id", keyed: "/credentials/:credential_id", key: secretKey, handle: (*server).deleteCredential},
+
+	{"POST", "/transaction/initialize", "/transaction/initialize", secretKey, transactions.Signing, passkey.StepInitialize, (*server).transactionInitialize},
+	{"POST", "/transaction/finalize", "/transaction/finalize", secretKey, transactions.Signing, passkey.StepFinalize, (*server).transactionFinalize},
+	{method: "GET", hanko: "/transaction/:user_id", keyed: "/transaction/:user_id", key: secretKey, handle: (*server).listTransactions},
+}
+
+// keyedPrefixes are the first path segments of the key-scoped family. Its routes are registered before
+// Hanko's, whose first segment (a tenant id) would otherwise take them.
+var keyedPrefixes = []string{"/credentials", "/transaction"}
+
+// registerPublic registers the routes table on app. Each route runs its own chain: the ceremony step's
+// refusal event, the guard against clients whose lookups keep failing, the family's tenant resolution
+// and CORS, the rate limit, the key check, the handler. Requests no route matches (CORS preflights,
+// unknown paths, wrong methods) reach each family's middleware registered after its routes, which
+// answers preflights and gives unknown paths a JSON 404 with the tenant's CORS headers.
+func (s *server) registerPublic(app *fiber.App) {
+	// A client whose requests name no tenant or key that exists is limited before the lookup (each
+	// costs a database query, and no tenant's limits apply to it).
+	refusals := s.Limiter.Refusals(ClientIP, func(err error) bool {
+		return errors.Is(err, tenant.ErrNotFound) || errors.Is(err, tenant.ErrInvalidAPIKey)
+	})
+	limit := s.rateLimit()
+	chain := func(r route, family fiber.Handler) []fiber.Handler {
+		var hs []fiber.Handler
+		if r.step != "" {
+			hs = append(hs, s.refusedStep(r.ceremony, r.step))
+		}
+		hs = append(hs, refusals, family, limit)
+		if r.key == secretKey {
+			hs = append(hs, s.requireSecret)
+		}
+		handle := r.handle
+		return append(hs, func(c *fiber.Ctx) error { return handle(s, c) })
+	}
+	for _, r := range publicRoutes {
+		if r.keyed != "" {
+			app.Add(r.method, r.keyed, chain(r, s.keyTenant)...)
+		}
+	}
+	for _, p := range keyedPrefixes {
+		app.Use(p, refusals, s.keyTenant, limit)
+		app.All(p+"/*", notFound)
+	}
+	for _, r := range publicRoutes {
+		if r.hanko != "" {
+			app.Add(r.method, "/:tenant_id"+r.hanko, chain(r, s.pathTenant)...)
+		}
+	}
+	app.Use("/:tenant_id", refusals, s.pathTenant, limit)
+}
+
+// notFound answers routes that do not exist inside a route family with the JSON 404.
+func notFound(*fiber.Ctx) error { return fiber.ErrNotFound }
+
+// refusedStep emits the failure of a ceremony step whose request was refused before its service saw
+// it (a missing or publishable key, a malformed body, a rate limit): the service emits every outcome
+// it sees, and this is the only other place a ceremony event comes from.
+func (s *server) refusedStep(ceremony credentials.Ceremony, step string) fiber.Handler {
+	typ := passkey.CeremonyFailed
+	if step == passkey.StepInitialize {
+		typ = passkey.CeremonyStartFailed
+	}
+	return func(c *fiber.Ctx) error {
+		err := c.Next()
+		if err == nil || passkey.Emitted(c.UserContext()) {
+			return err
+		}
+		e := passkey.Event{Type: typ, Ceremony: ceremony.Name, Step: step, Err: asDomainError(err)}
+		if snap := snapshotOf(c); snap != nil {
+			e.TenantID = snap.ID
+		} else if id, perr := parseTenantID(c); perr == nil {
+			e.TenantID = id
+		}
+		s.Events.Emit(c.UserContext(), e)
+		return err
+	}
+}
+
+// rateLimit limits requests per tenant, client IP and API key once the tenant is known (so after the
+// tenant middleware; CORS preflights were answered before). Requests with a valid secret key come from
+// the application's servers, which call for all their users from a few addresses: they are limited per
+// key, not per IP. Everything else (browsers, publishable keys, wrong keys) is limited per client IP.
+// Without a limiter it lets everything pass.
+func (s *server) rateLimit() fiber.Handler {
+	if s.Limiter == nil {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	return s.Limiter.Middleware(func(c *fiber.Ctx) ratelimit.Keys {
+		var k ratelimit.Keys
+		if snap := snapshotOf(c); snap != nil {
+			k.Tenant = snap.ID.String()
+		}
+		key, err := s.requestKey(c)
+		if err == nil {
+			k.APIKey = key.ID.String()
+		}
+		if err != nil || key.Kind != tenant.KindSecret {
+			k.IP = ClientIP(c)
+		}
+		return k
+	})
+}

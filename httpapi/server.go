@@ -1,0 +1,170 @@
+// Package httpapi is the one transport layer of the service: the Fiber apps of the public and admin
+// APIs, their routes table, request decoding and validation of syntax, pagination headers, the client
+// address behind trusted proxies, CORS, API-key and admin-token checks, rate limiting, the access log,
+// and the one error table that maps domain errors to statuses. Handlers are thin: they decode, call one
+// domain service, and encode; the domain packages know nothing of HTTP.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+
+	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/audit"
+	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/metrics"
+	"github.com/passkey-server/passkey-server/ratelimit"
+	"github.com/passkey-server/passkey-server/tenant"
+	"github.com/passkey-server/passkey-server/transactions"
+)
+
+// Services are the domain services the API serves.
+type Services struct {
+	Tenants      *tenant.Service
+	Directory    *tenant.Directory
+	Keys         *tenant.Keys
+	Credentials  *credentials.Service
+	Transactions *transactions.Service
+	AuditLog     *audit.Log
+	// Events receives the failure of a ceremony step that was refused before its service saw it (a
+	// missing API key, a malformed body, a rate limit); the services emit everything else.
+	Events passkey.Sink
+}
+
+// Pinger is something readiness depends on (the database, Redis).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Options are the transport's own settings.
+type Options struct {
+	Logger      *slog.Logger
+	AdminTokens []string
+	// BodyLimit bounds request bodies, in bytes.
+	BodyLimit int
+	// Metrics observes every request; nil observes none.
+	Metrics *metrics.Metrics
+	// Limiter limits the public routes per tenant, client IP and API key; nil means no limits.
+	Limiter *ratelimit.Limiter
+	// Proxies are the trusted proxies whose X-Forwarded-For names the client.
+	Proxies TrustedProxies
+	// Ready lists what /health/ready checks, by name.
+	Ready map[string]Pinger
+}
+
+// server holds what the handlers use.
+type server struct {
+	Services
+	Options
+	dir  *tenant.Directory
+	keys *tenant.Keys
+	log  *slog.Logger
+}
+
+func newServer(s Services, o Options) *server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if s.Events == nil {
+		s.Events = passkey.SinkFunc(func(context.Context, passkey.Event) {})
+	}
+	return &server{Services: s, Options: o, dir: s.Directory, keys: s.Keys, log: o.Logger}
+}
+
+// newFiberApp builds an app with the middleware every app shares, in this order: request id, metrics
+// (so that what it records is the status the client gets, panics included), the client address and the
+// request's context for events, the access log, panic recovery.
+func (s *server) newFiberApp(name string) *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "passkey-server " + name,
+		BodyLimit:             s.BodyLimit,
+		DisableStartupMessage: true,
+		ErrorHandler:          newErrorHandler(s.log),
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	app.Use(requestid.New())
+	if s.Metrics != nil {
+		app.Use(s.Metrics.Middleware(name))
+	}
+	app.Use(s.Proxies.Middleware())
+	app.Use(requestContext)
+	app.Use(s.accessLog(name))
+	app.Use(recover.New())
+	return app
+}
+
+// requestContext gives the request a context that carries what events record of it: the request id,
+// the client address and the User-Agent (at most 1,024 bytes), copied out of Fiber's buffers.
+func requestContext(c *fiber.Ctx) error {
+	id, _ := c.Locals("requestid").(string)
+	ua := c.Get(fiber.HeaderUserAgent)
+	if len(ua) > 1024 {
+		ua = ua[:1024]
+	}
+	c.SetUserContext(passkey.WithRequest(c.UserContext(), passkey.Request{
+		ID: strings.Clone(id), SourceIP: ClientIP(c), UserAgent: strings.Clone(ua),
+	}))
+	return c.Next()
+}
+
+// NewPublic builds the public API: Hanko's /{tenant_id}/... routes and the key-scoped routes.
+func NewPublic(svc Services, o Options) *fiber.App {
+	s := newServer(svc, o)
+	app := s.newFiberApp("public")
+	app.Get("/", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"name": "passkey-server", "status": "ok"})
+	})
+	s.registerPublic(app)
+	return app
+}
+
+// NewAdmin builds the admin API. Everything but the health checks needs an admin token.
+func NewAdmin(svc Services, o Options) *fiber.App {
+	s := newServer(svc, o)
+	app := s.newFiberApp("admin")
+	s.registerAdmin(app)
+	return app
+}
+
+// accessLog writes one line per request (request id, tenant, route, status, latency, client address).
+// Errors are answered here through the app's error handler, so the line has the final status; the
+// error handler logs the cause of a 500 once. No header or body is logged, so no key or credential is.
+func (s *server) accessLog(app string) fiber.Handler {
+	log := s.log
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		if err != nil {
+			if herr := c.App().ErrorHandler(c, err); herr != nil {
+				return herr
+			}
+		}
+		if !log.Enabled(c.UserContext(), slog.LevelInfo) {
+			return nil
+		}
+		attrs := []slog.Attr{
+			slog.String("app", app),
+			slog.String("method", c.Method()),
+			slog.String("route", c.Route().Path),
+			slog.Int("status", c.Response().StatusCode()),
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("ip", ClientIP(c)),
+		}
+		if id, ok := c.Locals("requestid").(string); ok {
+			attrs = append(attrs, slog.String("request_id", id))
+		}
+		if snap := snapshotOf(c); snap != nil {
+			attrs = append(attrs, slog.String("tenant", snap.ID.String()))
+		}
+		log.LogAttrs(c.UserContext(), slog.LevelInfo, "request", attrs...)
+		return nil
+	}
+}

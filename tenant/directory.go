@@ -1,0 +1,207 @@
+package tenant
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/passkey-server/passkey-server/signing"
+)
+
+// Snapshot is an immutable view of one tenant at one revision, with everything derived from it that a
+// request needs: the decrypted signer, the serialized JWKS, the API keys by hash, the CORS policy, and
+// whatever other packages derive from it (see Derived). Snapshots are built once per revision and
+// shared by all requests; a change makes a new one.
+type Snapshot struct {
+	Tenant
+	// Issuer is the "iss" of the tenant's tokens.
+	Issuer string
+	Signer *signing.Signer
+	// CORS is the tenant's compiled CORS policy.
+	CORS    CORSPolicy
+	keys    map[[32]byte]APIKey
+	derived sync.Map // key → value built by Derived
+}
+
+// Derived returns the value build derives from the snapshot (a relying party, a CORS handler), built
+// on first use and kept with the snapshot, so that it is rebuilt exactly when the tenant changes: the
+// Directory is the one cache of everything derived per tenant revision. key identifies the value
+// (use an unexported type of the calling package). An error is returned and not kept.
+func Derived[T any](s *Snapshot, key any, build func(*Snapshot) (T, error)) (T, error) {
+	if v, ok := s.derived.Load(key); ok {
+		return v.(T), nil
+	}
+	v, err := build(s)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	actual, _ := s.derived.LoadOrStore(key, v)
+	return actual.(T), nil
+}
+
+// DirectoryOptions configure a Directory.
+type DirectoryOptions struct {
+	Store  Store
+	Sealer *signing.Sealer
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// RefreshInterval is how often the directory asks the store for changed tenants, so a change made
+	// on another instance is seen within this time. Default 2 seconds.
+	RefreshInterval time.Duration
+	// PublicURL is the public base URL of the service; a tenant's token issuer is PublicURL/{tenant_id}.
+	PublicURL string
+	Logger    *slog.Logger
+}
+
+// Directory serves resolved tenants from memory: the hot path never reloads a tenant from the
+// database and never decrypts a key. A snapshot is loaded on first use and dropped when the tenant's
+// revision changes (Evict on this instance, Refresh for changes made by other instances).
+type Directory struct {
+	store     Store
+	sealer    *signing.Sealer
+	now       func() time.Time
+	refresh   time.Duration
+	publicURL string
+	log       *slog.Logger
+
+	mu        sync.RWMutex
+	snapshots map[uuid.UUID]*Snapshot
+	keyIndex  map[[32]byte]uuid.UUID // API key hash → tenant id, for every cached tenant
+}
+
+// NewDirectory returns a Directory. Call Run to keep it fresh.
+func NewDirectory(o DirectoryOptions) *Directory {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = 2 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Directory{
+		store:     o.Store,
+		sealer:    o.Sealer,
+		now:       o.Now,
+		refresh:   o.RefreshInterval,
+		publicURL: strings.TrimRight(o.PublicURL, "/"),
+		log:       o.Logger,
+		snapshots: map[uuid.UUID]*Snapshot{},
+		keyIndex:  map[[32]byte]uuid.UUID{},
+	}
+}
+
+// Resolve returns the tenant's current snapshot, loading and caching it on first use.
+func (d *Directory) Resolve(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
+	d.mu.RLock()
+	snap := d.snapshots[id]
+	d.mu.RUnlock()
+	if snap != nil {
+		return snap, nil
+	}
+	return d.load(ctx, id)
+}
+
+func (d *Directory) load(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
+	t, err := d.store.GetTenant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := d.store.ListAPIKeys(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load api keys: %w", err)
+	}
+	signingKeys, err := d.store.ListSigningKeys(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	signer, err := signing.NewSigner(signingKeys, d.sealer, d.now())
+	if err != nil {
+		return nil, fmt.Errorf("tenant %s signer: %w", id, err)
+	}
+	snap := &Snapshot{
+		Tenant: t,
+		Issuer: d.publicURL + "/" + id.String(),
+		Signer: signer,
+		CORS:   NewCORSPolicy(t.Config.CORS),
+		keys:   make(map[[32]byte]APIKey, len(keys)),
+	}
+	for _, k := range keys {
+		snap.keys[[32]byte(k.Hash)] = k
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cur := d.snapshots[id]; cur != nil && cur.Revision >= snap.Revision {
+		return cur, nil // another request loaded it meanwhile
+	}
+	d.dropLocked(id)
+	d.snapshots[id] = snap
+	for h := range snap.keys {
+		d.keyIndex[h] = id
+	}
+	return snap, nil
+}
+
+// tenantOfKey returns the cached tenant that has an API key with this hash.
+func (d *Directory) tenantOfKey(hash [32]byte) (uuid.UUID, bool) {
+	d.mu.RLock()
+	id, ok := d.keyIndex[hash]
+	d.mu.RUnlock()
+	return id, ok
+}
+
+// Evict drops the tenant's snapshot; the next request loads the new revision.
+func (d *Directory) Evict(id uuid.UUID) {
+	d.mu.Lock()
+	d.dropLocked(id)
+	d.mu.Unlock()
+}
+
+func (d *Directory) dropLocked(id uuid.UUID) {
+	if old := d.snapshots[id]; old != nil {
+		for h := range old.keys {
+			delete(d.keyIndex, h)
+		}
+		delete(d.snapshots, id)
+	}
+}
+
+// Refresh drops every cached snapshot whose tenant has a newer revision or no longer exists.
+func (d *Directory) Refresh(ctx context.Context) error {
+	revs, err := d.store.TenantRevisions(ctx)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, snap := range d.snapshots {
+		if rev, ok := revs[id]; !ok || rev != snap.Revision {
+			d.dropLocked(id)
+		}
+	}
+	return nil
+}
+
+// Run calls Refresh every RefreshInterval until ctx ends.
+func (d *Directory) Run(ctx context.Context) {
+	tick := time.NewTicker(d.refresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := d.Refresh(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("tenant cache refresh failed", "error", err)
+		}
+	}
+}
