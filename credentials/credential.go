@@ -9,14 +9,16 @@ import (
 	passkey "github.com/passkey-server/passkey-server"
 )
 
-// User is a user of a tenant's application, known to us only by the application's opaque UserID.
+// User is a user of a tenant's application, known to us only by the application's opaque AppUserID.
+// Its Key is our own internal id; the two are never confused: AppUserID is a string the application
+// chose, Key a UUID this service chose.
 type User struct {
-	// ID is our internal id (Hanko's "webauthn user id"); never the WebAuthn user handle.
-	ID       uuid.UUID
+	// Key is our internal id (Hanko's "webauthn user id"); never the WebAuthn user handle.
+	Key      uuid.UUID
 	TenantID uuid.UUID
-	// UserID is the application's id of the user. Its UTF-8 bytes are the WebAuthn user handle, so it is
+	// AppUserID is the application's id of the user. Its UTF-8 bytes are the WebAuthn user handle, so it is
 	// at most 64 bytes (WebAuthn §5.4.3).
-	UserID      string
+	AppUserID   string
 	Name        string
 	DisplayName string
 	Icon        *string
@@ -29,8 +31,8 @@ type Credential struct {
 	// ID is the credential id, base64url without padding.
 	ID       string
 	TenantID uuid.UUID
-	// UserID is the owning user's internal id; AppUserID its application user id (filled on reads).
-	UserID    uuid.UUID
+	// UserKey is the owning user's internal id; AppUserID its application user id (filled on reads).
+	UserKey   uuid.UUID
 	AppUserID string
 	Name      *string
 	// PublicKey is the COSE_Key of the credential.
@@ -77,13 +79,13 @@ type ListFilter struct {
 // Store persists users and credentials. Every method is scoped to one tenant: a call for tenant A never
 // reads, changes or deletes tenant B's rows.
 type Store interface {
-	// UpsertUser creates the user (tenant, u.UserID) or updates its name, display name and icon, and
+	// UpsertUser creates the user (tenant, u.AppUserID) or updates its name, display name and icon, and
 	// returns the stored user with its internal ID.
 	UpsertUser(ctx context.Context, u User) (User, error)
 	// UserByAppID returns the user with the application's user id, or ErrUserNotFound.
 	UserByAppID(ctx context.Context, tenantID uuid.UUID, userID string) (User, error)
-	// UserByID returns the user with the internal id, or ErrUserNotFound.
-	UserByID(ctx context.Context, tenantID, id uuid.UUID) (User, error)
+	// UserByKey returns the user with the internal id, or ErrUserNotFound.
+	UserByKey(ctx context.Context, tenantID, id uuid.UUID) (User, error)
 
 	// CreateCredential stores a new credential; ErrCredentialExists when its id is taken in the tenant,
 	// ErrUserNotFound when its user does not exist in the tenant.

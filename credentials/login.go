@@ -29,7 +29,7 @@ func (s *Service) FinishLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 	if err == nil {
 		res.Token, err = s.Token(snap, ceremony, res, nil)
 	}
-	s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.UserID, CredentialID: res.Credential.ID})
+	s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.AppUserID, CredentialID: res.Credential.ID})
 	return res, err
 }
 
@@ -60,7 +60,7 @@ func (s *Service) StartAssertion(ctx context.Context, snap *tenant.Snapshot, cer
 		if wu, err = s.loginUser(ctx, snap, ceremony, appUserID); err != nil {
 			return nil, err
 		}
-		state.UserID = wu.user.ID
+		state.UserKey = wu.user.Key
 		assertion, data, err = rp.BeginLogin(wu, opts...)
 	}
 	if err != nil {
@@ -86,7 +86,7 @@ func (s *Service) loginUser(ctx context.Context, snap *tenant.Snapshot, ceremony
 }
 
 func (s *Service) withCredentials(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, user User) (*webauthnUser, error) {
-	all, err := s.store.CredentialsOfUser(ctx, snap.ID, user.ID)
+	all, err := s.store.CredentialsOfUser(ctx, snap.ID, user.Key)
 	if err != nil {
 		return nil, fmt.Errorf("load credentials: %w", err)
 	}
@@ -127,15 +127,15 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 		wu *webauthnUser
 		wc *webauthn.Credential
 	)
-	if state.UserID != uuid.Nil {
-		user, err := s.store.UserByID(ctx, snap.ID, state.UserID)
+	if state.UserKey != uuid.Nil {
+		user, err := s.store.UserByKey(ctx, snap.ID, state.UserKey)
 		if err != nil {
 			return Result{}, passkey.WithDetails(ErrAssertionFailed, "user not found")
 		}
 		if wu, err = s.withCredentials(ctx, snap, ceremony, user); err != nil {
 			return Result{User: user}, passkey.WithDetails(ErrAssertionFailed, "the user has no usable credential")
 		}
-		if handle := parsed.Response.UserHandle; hankoHandle(user.UserID, handle) {
+		if handle := parsed.Response.UserHandle; hankoHandle(user.AppUserID, handle) {
 			// A credential imported from Hanko: the session names this user, whose handle it is.
 			wu.legacyHandle = bytes.Clone(handle)
 			state.WebAuthn.UserID = wu.legacyHandle
@@ -171,7 +171,7 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 		UserVerified:   wc.Flags.UserVerified,
 		LastUsedAt:     now,
 	}
-	changed := passkey.Event{TenantID: snap.ID, AppUserID: wu.user.UserID, CredentialID: id}
+	changed := passkey.Event{TenantID: snap.ID, AppUserID: wu.user.AppUserID, CredentialID: id}
 	// WebAuthn §7.2 (the signature counter step): a counter that did not grow may mean a cloned
 	// authenticator. Which login is refused is decided by this login's counter alone (the stored
 	// warning is not fed back to go-webauthn), so one regression refuses that login but does not lock

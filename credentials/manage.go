@@ -100,7 +100,7 @@ func (s *Service) User(ctx context.Context, snap *tenant.Snapshot, appUserID str
 	return s.store.UserByAppID(ctx, snap.ID, appUserID)
 }
 
-// UserByID returns the tenant's user with our internal id, or ErrUserNotFound.
-func (s *Service) UserByID(ctx context.Context, snap *tenant.Snapshot, id uuid.UUID) (User, error) {
-	return s.store.UserByID(ctx, snap.ID, id)
+// UserByKey returns the tenant's user with our internal id, or ErrUserNotFound.
+func (s *Service) UserByKey(ctx context.Context, snap *tenant.Snapshot, id uuid.UUID) (User, error) {
+	return s.store.UserByKey(ctx, snap.ID, id)
 }

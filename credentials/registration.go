@@ -23,7 +23,7 @@ const maxNameRunes = 128
 
 // RegistrationRequest is what a registration starts from (docs/hanko-compatibility.md#registration).
 type RegistrationRequest struct {
-	UserID      string  `json:"user_id"`
+	AppUserID   string  `json:"user_id"`
 	Username    string  `json:"username"`
 	DisplayName *string `json:"display_name"`
 	Icon        *string `json:"icon"`
@@ -33,12 +33,12 @@ type RegistrationRequest struct {
 func (r *RegistrationRequest) Validate() error {
 	var p passkey.Problems
 	switch {
-	case r.UserID == "":
+	case r.AppUserID == "":
 		p.Add("user_id is a required field")
-	case len(r.UserID) > MaxUserIDBytes:
+	case len(r.AppUserID) > MaxUserIDBytes:
 		p.Add("user_id cannot be longer than %d bytes (the WebAuthn user handle limit)", MaxUserIDBytes)
 	default:
-		p.Text("user_id", r.UserID)
+		p.Text("user_id", r.AppUserID)
 	}
 	p.Text("username", r.Username)
 	if r.DisplayName != nil {
@@ -63,7 +63,7 @@ func (r *RegistrationRequest) Validate() error {
 // holds (WebAuthn §5.4, excludeCredentials).
 func (s *Service) BeginRegistration(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, req RegistrationRequest) (*protocol.CredentialCreation, error) {
 	creation, err := s.beginRegistration(ctx, snap, ceremony, req)
-	s.emitStep(ctx, snap, ceremony, passkey.StepInitialize, err, passkey.Event{AppUserID: req.UserID})
+	s.emitStep(ctx, snap, ceremony, passkey.StepInitialize, err, passkey.Event{AppUserID: req.AppUserID})
 	return creation, err
 }
 
@@ -76,12 +76,12 @@ func (s *Service) beginRegistration(ctx context.Context, snap *tenant.Snapshot, 
 		display = *req.DisplayName
 	}
 	now := s.now().UTC()
-	user, err := s.store.UpsertUser(ctx, User{ID: uuid.New(), TenantID: snap.ID, UserID: req.UserID, Name: req.Username,
+	user, err := s.store.UpsertUser(ctx, User{Key: uuid.New(), TenantID: snap.ID, AppUserID: req.AppUserID, Name: req.Username,
 		DisplayName: display, Icon: req.Icon, CreatedAt: now, UpdatedAt: now})
 	if err != nil {
 		return nil, fmt.Errorf("upsert user: %w", err)
 	}
-	existing, err := s.store.CredentialsOfUser(ctx, snap.ID, user.ID)
+	existing, err := s.store.CredentialsOfUser(ctx, snap.ID, user.Key)
 	if err != nil {
 		return nil, fmt.Errorf("load credentials: %w", err)
 	}
@@ -94,7 +94,7 @@ func (s *Service) beginRegistration(ctx context.Context, snap *tenant.Snapshot, 
 	if err != nil {
 		return nil, fmt.Errorf("begin registration: %w", err)
 	}
-	if err := s.putSession(ctx, snap, ceremony, sessionState{WebAuthn: *data, UserID: user.ID}); err != nil {
+	if err := s.putSession(ctx, snap, ceremony, sessionState{WebAuthn: *data, UserKey: user.Key}); err != nil {
 		return nil, err
 	}
 	return creation, nil
@@ -112,7 +112,7 @@ type Result struct {
 // stores the new credential and issues a token.
 func (s *Service) FinishRegistration(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
 	res, err := s.finishRegistration(ctx, snap, ceremony, body)
-	s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.UserID, CredentialID: res.Credential.ID})
+	s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.AppUserID, CredentialID: res.Credential.ID})
 	return res, err
 }
 
@@ -125,7 +125,7 @@ func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot,
 	if err != nil {
 		return Result{}, err
 	}
-	user, err := s.store.UserByID(ctx, snap.ID, state.UserID)
+	user, err := s.store.UserByKey(ctx, snap.ID, state.UserKey)
 	if err != nil {
 		return Result{}, err
 	}
@@ -141,8 +141,8 @@ func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot,
 	cred := Credential{
 		ID:                      encodeID(wc.ID),
 		TenantID:                snap.ID,
-		UserID:                  user.ID,
-		AppUserID:               user.UserID,
+		UserKey:                 user.Key,
+		AppUserID:               user.AppUserID,
 		PublicKey:               wc.PublicKey,
 		AttestationType:         wc.AttestationFormat,
 		SignCount:               wc.Authenticator.SignCount,

@@ -96,7 +96,7 @@ func (u *webauthnUser) WebAuthnID() []byte {
 	if u.legacyHandle != nil {
 		return u.legacyHandle
 	}
-	return []byte(u.user.UserID)
+	return []byte(u.user.AppUserID)
 }
 
 // WebAuthnName is the user's account name.

@@ -21,9 +21,9 @@ type Session struct {
 	Ceremony string
 	// Challenge is the base64url (unpadded) challenge sent to the browser; it is the session's key.
 	Challenge string
-	// UserID is the internal id of the user the ceremony is for, so that deleting the user deletes its
+	// UserKey is the internal id of the user the ceremony is for, so that deleting the user deletes its
 	// sessions; uuid.Nil for a discoverable login, which is for nobody yet.
-	UserID uuid.UUID
+	UserKey uuid.UUID
 	// Data is the opaque ceremony state (go-webauthn's SessionData and what the ceremony adds), JSON.
 	Data []byte
 	// ExpiresAt is when the ceremony times out; the session is unusable from then on.
@@ -38,7 +38,7 @@ type Session struct {
 //     Consume calls for one session, on any number of instances, exactly one succeeds.
 //   - Consume returns ErrSessionNotFound for an unknown, consumed or expired session, and for a session
 //     stored under another tenant or ceremony.
-//   - DeleteUser deletes every session of one user of one tenant (s.UserID), whatever its ceremony;
+//   - DeleteUser deletes every session of one user of one tenant (s.UserKey), whatever its ceremony;
 //     the sessions of other users and tenants, and discoverable ones, stay.
 //   - DeleteTenant deletes every session of one tenant; other tenants' sessions stay.
 type SessionStore interface {
@@ -51,8 +51,8 @@ type SessionStore interface {
 // sessionState is what a ceremony keeps between initialize and finalize.
 type sessionState struct {
 	WebAuthn webauthn.SessionData `json:"w"`
-	// UserID is the internal id of the user the ceremony is for; uuid.Nil for a discoverable login.
-	UserID uuid.UUID `json:"u"`
+	// UserKey is the internal id of the user the ceremony is for; uuid.Nil for a discoverable login.
+	UserKey uuid.UUID `json:"u"`
 }
 
 func (s *Service) putSession(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, state sessionState) error {
@@ -65,7 +65,7 @@ func (s *Service) putSession(ctx context.Context, snap *tenant.Snapshot, ceremon
 		expires = s.now().Add(profileOf(snap.Config, ceremony.SecondFactor).timeout)
 	}
 	if err := s.sessions.Put(ctx, Session{TenantID: snap.ID, Ceremony: ceremony.Name, Challenge: state.WebAuthn.Challenge,
-		UserID: state.UserID, Data: data, ExpiresAt: expires}); err != nil {
+		UserKey: state.UserKey, Data: data, ExpiresAt: expires}); err != nil {
 		return fmt.Errorf("store session: %w", err)
 	}
 	return nil

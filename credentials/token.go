@@ -12,7 +12,7 @@ import (
 func (s *Service) Token(snap *tenant.Snapshot, ceremony Ceremony, res Result, extra func(*signing.Claims)) (string, error) {
 	claims := signing.Claims{
 		Issuer:       snap.Issuer,
-		Subject:      res.User.UserID,
+		Subject:      res.User.AppUserID,
 		Audience:     []string{snap.Config.WebAuthn.RelyingParty.ID},
 		CredentialID: res.Credential.ID,
 		Ceremony:     ceremony.Name,

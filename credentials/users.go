@@ -69,7 +69,7 @@ func (s *Service) UserByRef(ctx context.Context, snap *tenant.Snapshot, ref stri
 	if perr != nil {
 		return User{}, err
 	}
-	return s.UserByID(ctx, snap, id)
+	return s.UserByKey(ctx, snap, id)
 }
 
 // UserDetail returns the tenant's user that ref names (as UserByRef) with all its credentials.
@@ -78,7 +78,7 @@ func (s *Service) UserDetail(ctx context.Context, snap *tenant.Snapshot, ref str
 	if err != nil {
 		return UserDetail{}, err
 	}
-	creds, err := s.store.CredentialsOfUser(ctx, snap.ID, u.ID)
+	creds, err := s.store.CredentialsOfUser(ctx, snap.ID, u.Key)
 	if err != nil {
 		return UserDetail{}, err
 	}
@@ -98,13 +98,13 @@ func (s *Service) DeleteUser(ctx context.Context, snap *tenant.Snapshot, ref str
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteUser(ctx, snap.ID, u.ID); err != nil {
+	if err := s.store.DeleteUser(ctx, snap.ID, u.Key); err != nil {
 		return err
 	}
-	if err := s.sessions.DeleteUser(ctx, snap.ID, u.ID); err != nil {
-		s.log.WarnContext(ctx, "deleted user's sessions left to expire", "tenant", snap.ID, "user", u.ID, "err", err)
+	if err := s.sessions.DeleteUser(ctx, snap.ID, u.Key); err != nil {
+		s.log.WarnContext(ctx, "deleted user's sessions left to expire", "tenant", snap.ID, "user", u.Key, "err", err)
 	}
-	s.events.Emit(ctx, passkey.Event{Type: passkey.UserDeleted, TenantID: snap.ID, AppUserID: u.UserID,
+	s.events.Emit(ctx, passkey.Event{Type: passkey.UserDeleted, TenantID: snap.ID, AppUserID: u.AppUserID,
 		Details: map[string]string{"user_id": ref}})
 	return nil
 }

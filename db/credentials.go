@@ -46,7 +46,7 @@ const (
 	credentialJoin = "JOIN users AS u ON u.tenant_id = c.tenant_id AND u.id = c.user_id"
 )
 
-// UpsertUser creates the user (u.TenantID, u.UserID) or, when the tenant already has it, updates its
+// UpsertUser creates the user (u.TenantID, u.AppUserID) or, when the tenant already has it, updates its
 // name, display name, icon and updated_at, in one statement. It returns the stored user: an existing
 // user keeps its internal ID and created_at. A new user gets u.ID, or a random ID when u.ID is
 // uuid.Nil; zero times are replaced with the current time. It returns tenant.ErrNotFound when the
@@ -97,9 +97,9 @@ func (s *CredentialStore) UserByAppID(ctx context.Context, tenantID uuid.UUID, u
 	return row.user(), nil
 }
 
-// UserByID returns the tenant's user with the internal id, or credentials.ErrUserNotFound. A user of
+// UserByKey returns the tenant's user with the internal id, or credentials.ErrUserNotFound. A user of
 // another tenant is not found.
-func (s *CredentialStore) UserByID(ctx context.Context, tenantID, id uuid.UUID) (credentials.User, error) {
+func (s *CredentialStore) UserByKey(ctx context.Context, tenantID, id uuid.UUID) (credentials.User, error) {
 	var row userRow
 	err := s.db.NewSelect().Model(&row).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
@@ -114,8 +114,8 @@ func (s *CredentialStore) UserByID(ctx context.Context, tenantID, id uuid.UUID) 
 }
 
 // CreateCredential stores a new credential. It returns credentials.ErrCredentialExists when the
-// tenant already has a credential with that id, and credentials.ErrUserNotFound when c.UserID is not
-// a user of c.TenantID (or the tenant does not exist). c.AppUserID is ignored: the user is c.UserID.
+// tenant already has a credential with that id, and credentials.ErrUserNotFound when c.UserKey is not
+// a user of c.TenantID (or the tenant does not exist). c.AppUserID is ignored: the user is c.UserKey.
 func (s *CredentialStore) CreateCredential(ctx context.Context, c credentials.Credential) error {
 	row, err := newCredentialRow(c)
 	if err != nil {
@@ -287,9 +287,9 @@ func (s *CredentialStore) selectCredentials(model any) *bun.SelectQuery {
 
 func newUserRow(u credentials.User) userRow {
 	return userRow{
-		ID:          u.ID,
+		ID:          u.Key,
 		TenantID:    u.TenantID,
-		UserID:      u.UserID,
+		UserID:      u.AppUserID,
 		Name:        u.Name,
 		DisplayName: u.DisplayName,
 		Icon:        u.Icon,
@@ -300,9 +300,9 @@ func newUserRow(u credentials.User) userRow {
 
 func (r userRow) user() credentials.User {
 	return credentials.User{
-		ID:          r.ID,
+		Key:         r.ID,
 		TenantID:    r.TenantID,
-		UserID:      r.UserID,
+		AppUserID:   r.UserID,
 		Name:        r.Name,
 		DisplayName: r.DisplayName,
 		Icon:        r.Icon,
@@ -334,7 +334,7 @@ func newCredentialRow(c credentials.Credential) (credentialRow, error) {
 	return credentialRow{
 		TenantID:                c.TenantID,
 		ID:                      c.ID,
-		UserID:                  c.UserID,
+		UserID:                  c.UserKey,
 		Name:                    c.Name,
 		PublicKey:               c.PublicKey,
 		AttestationType:         c.AttestationType,
@@ -374,7 +374,7 @@ func (r credentialRow) credential() (credentials.Credential, error) {
 	return credentials.Credential{
 		ID:                      r.ID,
 		TenantID:                r.TenantID,
-		UserID:                  r.UserID,
+		UserKey:                 r.UserID,
 		AppUserID:               r.AppUserID,
 		Name:                    r.Name,
 		PublicKey:               r.PublicKey,

@@ -41,7 +41,7 @@ func credTenant(tb testing.TB, d *db.DB, name string) uuid.UUID {
 func credUser(tb testing.TB, s *db.CredentialStore, tenantID uuid.UUID, appUserID string) credentials.User {
 	tb.Helper()
 	u, err := s.UpsertUser(context.Background(), credentials.User{
-		TenantID: tenantID, UserID: appUserID, Name: appUserID + "@example.com", DisplayName: "User " + appUserID,
+		TenantID: tenantID, AppUserID: appUserID, Name: appUserID + "@example.com", DisplayName: "User " + appUserID,
 		CreatedAt: t0, UpdatedAt: t0,
 	})
 	if err != nil {
@@ -57,8 +57,8 @@ func credNew(u credentials.User, id string, at time.Time) credentials.Credential
 	return credentials.Credential{
 		ID:                      id,
 		TenantID:                u.TenantID,
-		UserID:                  u.ID,
-		AppUserID:               u.UserID,
+		UserKey:                 u.Key,
+		AppUserID:               u.AppUserID,
 		Name:                    &name,
 		PublicKey:               []byte{0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01},
 		AttestationType:         "packed",
@@ -110,16 +110,16 @@ func TestCredentialStoreUpsertUser(t *testing.T) {
 		s := db.NewCredentialStore(d)
 		tenantID := credTenant(t, d, "A")
 
-		in := credentials.User{TenantID: tenantID, UserID: "alice", Name: "alice@example.com", DisplayName: "Alice", CreatedAt: t0, UpdatedAt: t0}
+		in := credentials.User{TenantID: tenantID, AppUserID: "alice", Name: "alice@example.com", DisplayName: "Alice", CreatedAt: t0, UpdatedAt: t0}
 		created, err := s.UpsertUser(ctx, in)
 		if err != nil {
 			t.Fatalf("UpsertUser: %v", err)
 		}
-		if created.ID == uuid.Nil {
+		if created.Key == uuid.Nil {
 			t.Fatal("UpsertUser gave a new user no id")
 		}
 		want := in
-		want.ID = created.ID
+		want.Key = created.Key
 		mustEqual(t, "created user", created, want)
 
 		byApp, err := s.UserByAppID(ctx, tenantID, "alice")
@@ -127,7 +127,7 @@ func TestCredentialStoreUpsertUser(t *testing.T) {
 			t.Fatalf("UserByAppID: %v", err)
 		}
 		mustEqual(t, "UserByAppID", byApp, want)
-		byID, err := s.UserByID(ctx, tenantID, created.ID)
+		byID, err := s.UserByKey(ctx, tenantID, created.Key)
 		if err != nil {
 			t.Fatalf("UserByID: %v", err)
 		}
@@ -138,7 +138,7 @@ func TestCredentialStoreUpsertUser(t *testing.T) {
 		icon := "https://example.com/alice.png"
 		later := t0.Add(time.Hour)
 		updated, err := s.UpsertUser(ctx, credentials.User{
-			ID: uuid.New(), TenantID: tenantID, UserID: "alice", Name: "alice@example.org", DisplayName: "Alice B.",
+			Key: uuid.New(), TenantID: tenantID, AppUserID: "alice", Name: "alice@example.org", DisplayName: "Alice B.",
 			Icon: &icon, CreatedAt: later, UpdatedAt: later,
 		})
 		if err != nil {
@@ -146,30 +146,30 @@ func TestCredentialStoreUpsertUser(t *testing.T) {
 		}
 		want.Name, want.DisplayName, want.Icon, want.UpdatedAt = "alice@example.org", "Alice B.", &icon, later
 		mustEqual(t, "updated user", updated, want)
-		byID, err = s.UserByID(ctx, tenantID, created.ID)
+		byID, err = s.UserByKey(ctx, tenantID, created.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustEqual(t, "UserByID after update", byID, want)
 
 		// The icon can be removed again.
-		third, err := s.UpsertUser(ctx, credentials.User{TenantID: tenantID, UserID: "alice", Name: "a", DisplayName: "A", UpdatedAt: later})
+		third, err := s.UpsertUser(ctx, credentials.User{TenantID: tenantID, AppUserID: "alice", Name: "a", DisplayName: "A", UpdatedAt: later})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if third.ID != created.ID || third.Icon != nil {
-			t.Errorf("third upsert = %+v, want id %s and no icon", third, created.ID)
+		if third.Key != created.Key || third.Icon != nil {
+			t.Errorf("third upsert = %+v, want id %s and no icon", third, created.Key)
 		}
 
 		// A proposed id is used for a new user.
 		proposed := uuid.New()
-		bob, err := s.UpsertUser(ctx, credentials.User{ID: proposed, TenantID: tenantID, UserID: "bob", CreatedAt: t0, UpdatedAt: t0})
+		bob, err := s.UpsertUser(ctx, credentials.User{Key: proposed, TenantID: tenantID, AppUserID: "bob", CreatedAt: t0, UpdatedAt: t0})
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustEqual(t, "proposed id", bob.ID, proposed)
+		mustEqual(t, "proposed id", bob.Key, proposed)
 
-		_, err = s.UpsertUser(ctx, credentials.User{TenantID: uuid.New(), UserID: "alice", CreatedAt: t0, UpdatedAt: t0})
+		_, err = s.UpsertUser(ctx, credentials.User{TenantID: uuid.New(), AppUserID: "alice", CreatedAt: t0, UpdatedAt: t0})
 		mustBe(t, "UpsertUser in a missing tenant", err, tenant.ErrNotFound)
 	})
 }
@@ -186,7 +186,7 @@ func TestCredentialStoreUserNotFound(t *testing.T) {
 		mustEqual(t, "user returned with the error", u, credentials.User{})
 		_, err = s.UserByAppID(ctx, tenantID, "ALICE")
 		mustBe(t, "UserByAppID is case-sensitive", err, credentials.ErrUserNotFound)
-		_, err = s.UserByID(ctx, tenantID, uuid.New())
+		_, err = s.UserByKey(ctx, tenantID, uuid.New())
 		mustBe(t, "UserByID of a missing user", err, credentials.ErrUserNotFound)
 		_, err = s.UserByAppID(ctx, uuid.New(), "alice")
 		mustBe(t, "UserByAppID in a missing tenant", err, credentials.ErrUserNotFound)
@@ -205,7 +205,7 @@ func TestCredentialStoreCreateAndGet(t *testing.T) {
 
 		// The minimal credential: no name, transports, attachment or last use.
 		minimal := credentials.Credential{
-			ID: "minimal", TenantID: tenantID, UserID: alice.ID, PublicKey: []byte{1},
+			ID: "minimal", TenantID: tenantID, UserKey: alice.Key, PublicKey: []byte{1},
 			CreatedAt: t0, UpdatedAt: t0,
 		}
 		credCreate(t, s, minimal)
@@ -229,7 +229,7 @@ func TestCredentialStoreCreateAndGet(t *testing.T) {
 		mustEqual(t, "credential after a duplicate", credGet(t, s, tenantID, full.ID), full)
 
 		orphan := credNew(alice, "orphan", t0)
-		orphan.UserID = uuid.New()
+		orphan.UserKey = uuid.New()
 		mustBe(t, "CreateCredential of a missing user", s.CreateCredential(ctx, orphan), credentials.ErrUserNotFound)
 		noTenant := credNew(alice, "no-tenant", t0)
 		noTenant.TenantID = uuid.New()
@@ -258,7 +258,7 @@ func TestCredentialStoreCredentialsOfUser(t *testing.T) {
 		c2a := credCreate(t, s, credNew(alice, "c2a", t0.Add(time.Hour)))
 		credCreate(t, s, credNew(bob, "bob-1", t0))
 
-		got, err := s.CredentialsOfUser(ctx, tenantID, alice.ID)
+		got, err := s.CredentialsOfUser(ctx, tenantID, alice.Key)
 		if err != nil {
 			t.Fatalf("CredentialsOfUser: %v", err)
 		}
@@ -505,7 +505,7 @@ func TestCredentialStoreRenameAndDelete(t *testing.T) {
 		mustEqual(t, "the other credential", credGet(t, s, tenantID, other.ID), other)
 
 		// The user stays, and its credential id can be registered again.
-		if _, err := s.UserByID(ctx, tenantID, alice.ID); err != nil {
+		if _, err := s.UserByKey(ctx, tenantID, alice.Key); err != nil {
 			t.Errorf("UserByID after deleting a credential: %v", err)
 		}
 		credCreate(t, s, credNew(alice, c.ID, t0.Add(time.Hour)))
@@ -527,19 +527,19 @@ func TestCredentialStoreCrossTenant(t *testing.T) {
 		// UserByAppID, UserByID: B does not see A's users.
 		_, err := s.UserByAppID(ctx, b, "alice")
 		mustBe(t, "B's UserByAppID of A's user", err, credentials.ErrUserNotFound)
-		_, err = s.UserByID(ctx, b, aliceA.ID)
+		_, err = s.UserByKey(ctx, b, aliceA.Key)
 		mustBe(t, "B's UserByID of A's user", err, credentials.ErrUserNotFound)
 
 		// UpsertUser: the same application user id in B is another user, and A's is unchanged.
-		aliceB, err := s.UpsertUser(ctx, credentials.User{TenantID: b, UserID: "alice", Name: "b-alice", DisplayName: "Alice of B", CreatedAt: t0, UpdatedAt: t0})
+		aliceB, err := s.UpsertUser(ctx, credentials.User{TenantID: b, AppUserID: "alice", Name: "b-alice", DisplayName: "Alice of B", CreatedAt: t0, UpdatedAt: t0})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if aliceB.ID == aliceA.ID {
+		if aliceB.Key == aliceA.Key {
 			t.Fatal("the same application user id in two tenants is one user")
 		}
 		// An upsert into B that proposes A's internal id does not take over A's user.
-		if _, err := s.UpsertUser(ctx, credentials.User{ID: aliceA.ID, TenantID: b, UserID: "alice", Name: "again", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		if _, err := s.UpsertUser(ctx, credentials.User{Key: aliceA.Key, TenantID: b, AppUserID: "alice", Name: "again", CreatedAt: t0, UpdatedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
 		gotA, err := s.UserByAppID(ctx, a, "alice")
@@ -547,7 +547,7 @@ func TestCredentialStoreCrossTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustEqual(t, "A's alice after B's upserts", gotA, aliceA)
-		_, err = s.UserByID(ctx, b, aliceA.ID)
+		_, err = s.UserByKey(ctx, b, aliceA.Key)
 		mustBe(t, "B's UserByID of A's user after upserts", err, credentials.ErrUserNotFound)
 
 		// CreateCredential: B cannot attach a credential to A's user; the same credential id may
@@ -564,12 +564,12 @@ func TestCredentialStoreCrossTenant(t *testing.T) {
 		mustBe(t, "B's Credential of A's credential", err, credentials.ErrCredentialNotFound)
 
 		// CredentialsOfUser: A's user id asked in B gives nothing, and B's alice has only B's.
-		list, err := s.CredentialsOfUser(ctx, b, aliceA.ID)
+		list, err := s.CredentialsOfUser(ctx, b, aliceA.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustEqual(t, "B's CredentialsOfUser of A's user", credIDs(list), []string{})
-		list, err = s.CredentialsOfUser(ctx, b, aliceB.ID)
+		list, err = s.CredentialsOfUser(ctx, b, aliceB.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -635,7 +635,7 @@ func TestCredentialStoreLongValues(t *testing.T) {
 		icon := "data:image/png;base64," + strings.Repeat("A", 4000)
 
 		u, err := s.UpsertUser(ctx, credentials.User{
-			TenantID: tenantID, UserID: userID, Name: long, DisplayName: long + `'"; DROP TABLE users; --`,
+			TenantID: tenantID, AppUserID: userID, Name: long, DisplayName: long + `'"; DROP TABLE users; --`,
 			Icon: &icon, CreatedAt: t0, UpdatedAt: t0,
 		})
 		if err != nil {
@@ -711,10 +711,10 @@ func TestCredentialStoreTenantDeleteCascades(t *testing.T) {
 		}
 		_, err := s.Credential(ctx, a, "a-1")
 		mustBe(t, "Credential of a deleted tenant", err, credentials.ErrCredentialNotFound)
-		_, err = s.UserByID(ctx, a, aliceA.ID)
+		_, err = s.UserByKey(ctx, a, aliceA.Key)
 		mustBe(t, "UserByID of a deleted tenant", err, credentials.ErrUserNotFound)
 		mustEqual(t, "B's credential", credGet(t, s, b, "shared"), shared)
-		_, err = s.UpsertUser(ctx, credentials.User{TenantID: a, UserID: "alice", CreatedAt: t0, UpdatedAt: t0})
+		_, err = s.UpsertUser(ctx, credentials.User{TenantID: a, AppUserID: "alice", CreatedAt: t0, UpdatedAt: t0})
 		mustBe(t, "UpsertUser in a deleted tenant", err, tenant.ErrNotFound)
 	})
 }
@@ -808,7 +808,7 @@ func credBenchFixture(b *testing.B, d *db.DB, s *db.CredentialStore) credBenchID
 		for u := range credBenchUsers {
 			user := credUser(b, s, tenantID, fmt.Sprintf("user-%d", u))
 			if n == 0 {
-				ids.users = append(ids.users, user.ID)
+				ids.users = append(ids.users, user.Key)
 			}
 			for c := range credBenchPerUser {
 				raw := []byte(fmt.Sprintf("%s-credential-%d-%d-%s", name, u, c, strings.Repeat("x", 32)))

@@ -118,7 +118,7 @@ func (m *MemorySessions) DeleteUser(ctx context.Context, tenantID, userID uuid.U
 		return nil
 	}
 	return m.deleteWhere(ctx, func(k memSessionKey, s credentials.Session) bool {
-		return k.tenantID == tenantID && s.UserID == userID
+		return k.tenantID == tenantID && s.UserKey == userID
 	})
 }
 

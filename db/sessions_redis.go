@@ -108,8 +108,8 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
 		return fmt.Errorf("put session: %w", err)
 	}
 	rec := redisSessionRecord{Version: sessionRecordVersion, Data: s.Data, ExpiresAt: s.ExpiresAt.UnixNano()}
-	if s.UserID != uuid.Nil {
-		rec.UserID = &s.UserID
+	if s.UserKey != uuid.Nil {
+		rec.UserID = &s.UserKey
 	}
 	value, err := json.Marshal(rec)
 	if err != nil {
@@ -118,12 +118,12 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
 	// PX is relative, so a wall-clock difference between this instance and Redis does not shift the
 	// expiry; truncating to whole milliseconds can only make the key expire earlier, never later.
 	key, px := r.key(s.TenantID, s.Ceremony, s.Challenge), int64(ttl/time.Millisecond)
-	if s.UserID == uuid.Nil {
+	if s.UserKey == uuid.Nil {
 		err = r.client.Do(ctx, "set", key, value, "px", px, "nx").Err()
 	} else {
 		// One MULTI/EXEC: the session, its entry in the user's set (scored by its expiry in Unix ms), the
 		// removal of expired entries, the set's TTL.
-		set := r.userKey(s.TenantID, s.UserID)
+		set := r.userKey(s.TenantID, s.UserKey)
 		_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Do(ctx, "set", key, value, "px", px, "nx")
 			p.ZAdd(ctx, set, redis.Z{Score: float64(s.ExpiresAt.UnixMilli()), Member: key})
@@ -221,7 +221,7 @@ func (r *RedisSessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremon
 		ExpiresAt: time.Unix(0, rec.ExpiresAt),
 	}
 	if rec.UserID != nil {
-		s.UserID = *rec.UserID
+		s.UserKey = *rec.UserID
 	}
 	if !r.now().Before(s.ExpiresAt) {
 		return credentials.Session{}, credentials.ErrSessionNotFound

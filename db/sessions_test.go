@@ -74,7 +74,7 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		clock := sessionNewClock()
 		store := newStore(t, clock.Now)
 		want := sessionTestSession(clock.Now(), time.Minute)
-		want.UserID = uuid.New()
+		want.UserKey = uuid.New()
 		want.Data = []byte(`{"challenge":"x","user_id":"dXNlcg","allowed_credentials":[]}`)
 		if err := store.Put(t.Context(), want); err != nil {
 			t.Fatalf("Put: %v", err)
@@ -297,7 +297,7 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 			clock := sessionNewClock()
 			store := newStore(t, clock.Now)
 			s := sessionTestSession(clock.Now(), time.Minute)
-			s.UserID = user
+			s.UserKey = user
 			sessionMustPut(t, store, s)
 			other := s
 			other.Data = []byte("replacement")
@@ -320,7 +320,7 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		tenantID, otherTenant, alice, bob := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 		session := func(tenant, user uuid.UUID, c string) credentials.Session {
 			s := sessionTestSession(clock.Now(), time.Minute)
-			s.TenantID, s.UserID, s.Ceremony = tenant, user, c
+			s.TenantID, s.UserKey, s.Ceremony = tenant, user, c
 			sessionMustPut(t, store, s)
 			return s
 		}
@@ -355,7 +355,7 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		for _, s := range kept {
 			got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
 			if err != nil {
-				t.Fatalf("session of user %s in tenant %s: %v", s.UserID, s.TenantID, err)
+				t.Fatalf("session of user %s in tenant %s: %v", s.UserKey, s.TenantID, err)
 			}
 			sessionAssertEqual(t, got, s)
 		}
@@ -407,7 +407,7 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 			for _, user := range []uuid.UUID{uuid.Nil, uuid.New()} {
 				for _, c := range []string{"login", "mfa_registration"} {
 					s := sessionTestSession(clock.Now(), time.Minute)
-					s.TenantID, s.UserID, s.Ceremony = tenantID, user, c
+					s.TenantID, s.UserKey, s.Ceremony = tenantID, user, c
 					sessionMustPut(t, store, s)
 					put = append(put, s)
 				}
@@ -498,17 +498,17 @@ func TestSessionRedisUserSet(t *testing.T) {
 	store.now = clock.Now
 	user := func(ttl time.Duration, c string, like credentials.Session) credentials.Session {
 		s := sessionTestSession(clock.Now(), ttl)
-		s.TenantID, s.UserID, s.Ceremony = like.TenantID, like.UserID, c
+		s.TenantID, s.UserKey, s.Ceremony = like.TenantID, like.UserKey, c
 		sessionMustPut(t, store, s)
 		return s
 	}
 	first := sessionTestSession(clock.Now(), time.Second)
-	first.UserID = uuid.New()
+	first.UserKey = uuid.New()
 	sessionMustPut(t, store, first)
 	clock.Advance(time.Second + userSetTrimMargin + time.Millisecond) // first expired more than the margin ago
 	long := user(time.Minute, "login", first)
 	short := user(10*time.Second, "registration", first)
-	set := prefix + "user-sessions:" + first.TenantID.String() + ":" + first.UserID.String()
+	set := prefix + "user-sessions:" + first.TenantID.String() + ":" + first.UserKey.String()
 	members, err := client.ZRange(t.Context(), set, 0, -1).Result()
 	want := []string{store.key(short.TenantID, short.Ceremony, short.Challenge), store.key(long.TenantID, long.Ceremony, long.Challenge)}
 	if err != nil || strings.Join(members, " ") != strings.Join(want, " ") {
@@ -517,7 +517,7 @@ func TestSessionRedisUserSet(t *testing.T) {
 	if ttl, err := client.PTTL(t.Context(), set).Result(); err != nil || ttl <= userSetTTL-10*time.Second || ttl > userSetTTL {
 		t.Fatalf("PTTL %s = %v, %v; want about %v, longer than any session", set, ttl, err, userSetTTL)
 	}
-	if err := store.DeleteUser(t.Context(), first.TenantID, first.UserID); err != nil {
+	if err := store.DeleteUser(t.Context(), first.TenantID, first.UserKey); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := client.Exists(t.Context(), append(members, set)...).Result(); err != nil || n != 0 {
@@ -537,7 +537,7 @@ func TestSessionRedisDeleteTenant(t *testing.T) {
 		s := sessionTestSession(time.Now(), time.Minute)
 		s.TenantID = tenantID
 		if i%2 == 0 {
-			s.UserID = user
+			s.UserKey = user
 		}
 		sessionMustPut(t, store, s)
 		if i < 3 {
@@ -679,7 +679,7 @@ func BenchmarkSessionPutConsume(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				store := f.new(b, time.Now)
 				s := sessionTestSession(time.Now(), time.Hour)
-				s.UserID = user
+				s.UserKey = user
 				s.Data = bytes.Repeat([]byte("x"), 300) // about the size of go-webauthn's SessionData
 				base := s.Challenge
 				ctx := context.Background()
@@ -817,7 +817,7 @@ func sessionMustPut(tb testing.TB, store credentials.SessionStore, s credentials
 
 func sessionAssertEqual(tb testing.TB, got, want credentials.Session) {
 	tb.Helper()
-	if got.TenantID != want.TenantID || got.Ceremony != want.Ceremony || got.Challenge != want.Challenge || got.UserID != want.UserID ||
+	if got.TenantID != want.TenantID || got.Ceremony != want.Ceremony || got.Challenge != want.Challenge || got.UserKey != want.UserKey ||
 		!bytes.Equal(got.Data, want.Data) || !got.ExpiresAt.Equal(want.ExpiresAt) {
 		tb.Fatalf("session mismatch:\n got  %+v\n want %+v", got, want)
 	}

@@ -148,13 +148,13 @@ func (s *TransactionStore) List(ctx context.Context, tenantID uuid.UUID, f trans
 		ModelTableExpr(transactionTable).
 		ColumnExpr(transactionColumns).
 		Join("LEFT "+transactionJoin).
-		Where("t.tenant_id = ? AND t.user_id = ?", tenantID, f.UserID).
+		Where("t.tenant_id = ? AND t.user_id = ?", tenantID, f.UserKey).
 		OrderExpr("t.created_at DESC, t.id DESC")
 	list, total, err := listPage(ctx, q, f.Page, func(r transactionReadRow) (transactions.Transaction, error) {
 		return r.transaction(), nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("list transactions of user %s in tenant %s: %w", f.UserID, tenantID, err)
+		return nil, 0, fmt.Errorf("list transactions of user %s in tenant %s: %w", f.UserKey, tenantID, err)
 	}
 	return list, total, nil
 }
@@ -183,7 +183,7 @@ func newTransactionRow(t transactions.Transaction) transactionRow {
 	return transactionRow{
 		ID:           t.ID,
 		TenantID:     t.TenantID,
-		UserID:       t.UserID,
+		UserID:       t.UserKey,
 		Identifier:   t.Identifier,
 		Data:         t.Data,
 		DataHash:     t.DataHash,
@@ -206,7 +206,7 @@ func (r transactionReadRow) transaction() transactions.Transaction {
 	return transactions.Transaction{
 		ID:           r.ID,
 		TenantID:     r.TenantID,
-		UserID:       r.UserID,
+		UserKey:      r.UserID,
 		AppUserID:    r.AppUserID,
 		Identifier:   r.Identifier,
 		Data:         r.Data,

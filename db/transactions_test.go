@@ -30,8 +30,8 @@ func txNew(u credentials.User, identifier string, at time.Time) transactions.Tra
 	return transactions.Transaction{
 		ID:         uuid.New(),
 		TenantID:   u.TenantID,
-		UserID:     u.ID,
-		AppUserID:  u.UserID,
+		UserKey:    u.Key,
+		AppUserID:  u.AppUserID,
 		Identifier: identifier,
 		Data:       data,
 		DataHash:   hash[:],
@@ -125,7 +125,7 @@ func TestTransactionStoreCreateAndByChallenge(t *testing.T) {
 		dup := txNew(bob, "tx-1", t0.Add(time.Hour))
 		mustBe(t, "Create with a taken identifier", s.Create(ctx, dup), transactions.ErrExists)
 		noUser := txNew(alice, "tx-5", t0)
-		noUser.UserID = uuid.New()
+		noUser.UserKey = uuid.New()
 		mustBe(t, "Create for a missing user", s.Create(ctx, noUser), credentials.ErrUserNotFound)
 		noTenant := txNew(alice, "tx-6", t0)
 		noTenant.TenantID = uuid.New()
@@ -176,7 +176,7 @@ func TestTransactionStoreIdentifierUniqueForever(t *testing.T) {
 		txCreate(t, s, txNew(alice, "PAY-1", t0))
 		txCreate(t, s, txNew(alice, "pay-1 ", t0))
 
-		_, total := txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID})
+		_, total := txList(t, s, tenantID, transactions.ListFilter{UserKey: alice.Key})
 		mustEqual(t, "alice's transactions", total, 5)
 	})
 }
@@ -346,18 +346,18 @@ func TestTransactionStoreList(t *testing.T) {
 		}
 
 		// The default page is the first, of 20.
-		list, total := txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID})
+		list, total := txList(t, s, tenantID, transactions.ListFilter{UserKey: alice.Key})
 		mustEqual(t, "total", total, 28)
 		mustEqual(t, "default page", list, want[:20])
-		list, _ = txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID, Page: passkey.Page{Number: -1, Size: -5}})
+		list, _ = txList(t, s, tenantID, transactions.ListFilter{UserKey: alice.Key, Page: passkey.Page{Number: -1, Size: -5}})
 		mustEqual(t, "page and size below 1", list, want[:20])
-		list, _ = txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID, Page: passkey.Page{Number: 2}})
+		list, _ = txList(t, s, tenantID, transactions.ListFilter{UserKey: alice.Key, Page: passkey.Page{Number: 2}})
 		mustEqual(t, "second default page", list, want[20:])
 
 		// Walking pages of 3 gives every transaction once, in order.
 		var walked []transactions.Transaction
 		for page := 1; ; page++ {
-			list, total := txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID, Page: passkey.Page{Number: page, Size: 3}})
+			list, total := txList(t, s, tenantID, transactions.ListFilter{UserKey: alice.Key, Page: passkey.Page{Number: page, Size: 3}})
 			mustEqual(t, "total on every page", total, 28)
 			if len(list) == 0 {
 				break
@@ -368,9 +368,9 @@ func TestTransactionStoreList(t *testing.T) {
 
 		// Beyond the end, even far beyond: empty and non-nil, with the total.
 		for _, f := range []transactions.ListFilter{
-			{UserID: alice.ID, Page: passkey.Page{Number: 100, Size: 20}},
-			{UserID: alice.ID, Page: passkey.Page{Number: 1 << 62, Size: 1 << 30}},
-			{UserID: alice.ID, Page: passkey.Page{Number: int(^uint(0) >> 1), Size: int(^uint(0) >> 1)}},
+			{UserKey: alice.Key, Page: passkey.Page{Number: 100, Size: 20}},
+			{UserKey: alice.Key, Page: passkey.Page{Number: 1 << 62, Size: 1 << 30}},
+			{UserKey: alice.Key, Page: passkey.Page{Number: int(^uint(0) >> 1), Size: int(^uint(0) >> 1)}},
 		} {
 			list, total := txList(t, s, tenantID, f)
 			mustEqual(t, fmt.Sprintf("page %d of %d", f.Page.Number, f.Page.Size), len(list), 0)
@@ -378,16 +378,16 @@ func TestTransactionStoreList(t *testing.T) {
 		}
 
 		// Bob sees his own only; carol and a missing user have none.
-		list, total = txList(t, s, tenantID, transactions.ListFilter{UserID: bob.ID})
+		list, total = txList(t, s, tenantID, transactions.ListFilter{UserKey: bob.Key})
 		mustEqual(t, "bob's list", txIdentifiers(list), []string{"b-3", "b-2", "b-1", "b-0"})
 		mustEqual(t, "bob's total", total, 4)
 		for _, tx := range list {
 			mustEqual(t, "bob's AppUserID", tx.AppUserID, "bob")
 		}
-		list, total = txList(t, s, tenantID, transactions.ListFilter{UserID: carol.ID})
+		list, total = txList(t, s, tenantID, transactions.ListFilter{UserKey: carol.Key})
 		mustEqual(t, "carol's list", list, []transactions.Transaction{})
 		mustEqual(t, "carol's total", total, 0)
-		list, total = txList(t, s, tenantID, transactions.ListFilter{UserID: uuid.New()})
+		list, total = txList(t, s, tenantID, transactions.ListFilter{UserKey: uuid.New()})
 		mustEqual(t, "a missing user's list", list, []transactions.Transaction{})
 		mustEqual(t, "a missing user's total", total, 0)
 	})
@@ -441,16 +441,16 @@ func TestTransactionStoreCrossTenant(t *testing.T) {
 		mustEqual(t, "A's shared after B finished its shared", txGet(t, s, a, sharedA.Challenge), sharedA)
 
 		// List: A's user asked in B gives nothing, and B's alice has only B's.
-		list, total := txList(t, s, b, transactions.ListFilter{UserID: aliceA.ID})
+		list, total := txList(t, s, b, transactions.ListFilter{UserKey: aliceA.Key})
 		mustEqual(t, "B's List of A's user", list, []transactions.Transaction{})
 		mustEqual(t, "B's total of A's user", total, 0)
-		list, total = txList(t, s, b, transactions.ListFilter{UserID: aliceB.ID})
+		list, total = txList(t, s, b, transactions.ListFilter{UserKey: aliceB.Key})
 		mustEqual(t, "B's alice's list", txIdentifiers(list), []string{"shared", "same-challenge"})
 		mustEqual(t, "B's alice's total", total, 2)
-		list, total = txList(t, s, a, transactions.ListFilter{UserID: aliceB.ID})
+		list, total = txList(t, s, a, transactions.ListFilter{UserKey: aliceB.Key})
 		mustEqual(t, "A's List of B's user", list, []transactions.Transaction{})
 		mustEqual(t, "A's total of B's user", total, 0)
-		list, total = txList(t, s, a, transactions.ListFilter{UserID: aliceA.ID})
+		list, total = txList(t, s, a, transactions.ListFilter{UserKey: aliceA.Key})
 		wantA := []transactions.Transaction{onlyA, sharedA} // one created_at: newest first is id descending
 		if sharedA.ID.String() > onlyA.ID.String() {
 			wantA = []transactions.Transaction{sharedA, onlyA}
@@ -499,7 +499,7 @@ func TestTransactionStoreBigData(t *testing.T) {
 			t.Error("the hash of the read data differs")
 		}
 		mustEqual(t, "big transaction", got, tx)
-		list, _ := txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID})
+		list, _ := txList(t, s, tenantID, transactions.ListFilter{UserKey: alice.Key})
 		if len(list) != 1 || list[0].Data != data {
 			t.Error("List changed the data")
 		}
@@ -547,7 +547,7 @@ func TestTransactionStoreExpiresAt(t *testing.T) {
 		id := uuid.New()
 		_, err = d.Bun().ExecContext(ctx,
 			"INSERT INTO transactions (id, tenant_id, user_id, identifier, data, data_hash, challenge, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			id, tenantID, alice.ID, "tx-3", `{}`, []byte{1}, "null-expiry", "pending", t0, t0)
+			id, tenantID, alice.Key, "tx-3", `{}`, []byte{1}, "null-expiry", "pending", t0, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -558,7 +558,7 @@ func TestTransactionStoreExpiresAt(t *testing.T) {
 			}
 			mustEqual(t, "status of a transaction without expiry", got.EffectiveStatus(t0), transactions.StatusExpired)
 		}
-		list, _ := txList(t, s, tenantID, transactions.ListFilter{UserID: alice.ID})
+		list, _ := txList(t, s, tenantID, transactions.ListFilter{UserKey: alice.Key})
 		mustEqual(t, "listed", len(list), 3)
 	})
 }
@@ -580,12 +580,12 @@ func TestTransactionStoreCascades(t *testing.T) {
 		otherTx := txCreate(t, s, txNew(aliceB, "tx-1", t0))
 
 		// Deleting a user.
-		if _, err := d.Bun().ExecContext(ctx, "DELETE FROM users WHERE tenant_id = ? AND id = ?", a, aliceA.ID); err != nil {
+		if _, err := d.Bun().ExecContext(ctx, "DELETE FROM users WHERE tenant_id = ? AND id = ?", a, aliceA.Key); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.ByChallenge(ctx, a, aliceTx.Challenge)
 		mustBe(t, "ByChallenge of a deleted user's transaction", err, transactions.ErrNotFound)
-		list, total := txList(t, s, a, transactions.ListFilter{UserID: aliceA.ID})
+		list, total := txList(t, s, a, transactions.ListFilter{UserKey: aliceA.Key})
 		mustEqual(t, "List of a deleted user", list, []transactions.Transaction{})
 		mustEqual(t, "total of a deleted user", total, 0)
 		mustEqual(t, "the other user's transaction", txGet(t, s, a, bobTx.Challenge), bobTx)

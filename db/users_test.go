@@ -22,7 +22,7 @@ import (
 func userAt(tb testing.TB, s *db.CredentialStore, tenantID uuid.UUID, appUserID string, at time.Time) credentials.User {
 	tb.Helper()
 	u, err := s.UpsertUser(context.Background(), credentials.User{
-		TenantID: tenantID, UserID: appUserID, Name: appUserID + "@example.com", DisplayName: "User " + appUserID,
+		TenantID: tenantID, AppUserID: appUserID, Name: appUserID + "@example.com", DisplayName: "User " + appUserID,
 		CreatedAt: at, UpdatedAt: at,
 	})
 	if err != nil {
@@ -48,7 +48,7 @@ func listUsers(tb testing.TB, s *db.CredentialStore, tenantID uuid.UUID, f crede
 func appUserIDs(list []credentials.User) []string {
 	ids := make([]string, 0, len(list))
 	for _, u := range list {
-		ids = append(ids, u.UserID)
+		ids = append(ids, u.AppUserID)
 	}
 	return ids
 }
@@ -68,9 +68,9 @@ func TestCredentialStoreListUsers(t *testing.T) {
 		bob := userAt(t, s, tenantID, "Bob", t0.Add(time.Hour))
 		dave := userAt(t, s, tenantID, "dave", t0.Add(time.Hour))
 		carol := userAt(t, s, tenantID, "carol", t0.Add(2*time.Hour))
-		tied := []string{bob.UserID, dave.UserID}
-		if dave.ID.String() > bob.ID.String() {
-			tied = []string{dave.UserID, bob.UserID}
+		tied := []string{bob.AppUserID, dave.AppUserID}
+		if dave.Key.String() > bob.Key.String() {
+			tied = []string{dave.AppUserID, bob.AppUserID}
 		}
 		newest := append(append([]string{"carol"}, tied...), "alice")
 
@@ -140,12 +140,12 @@ func TestCredentialStoreDeleteUser(t *testing.T) {
 		bobTx := txCreate(t, txs, txNew(bob, "tx-3", t0))
 		otherTx := txCreate(t, txs, txNew(aliceB, "tx-1", t0))
 
-		if err := s.DeleteUser(ctx, a, alice.ID); err != nil {
+		if err := s.DeleteUser(ctx, a, alice.Key); err != nil {
 			t.Fatalf("DeleteUser: %v", err)
 		}
 
 		// The user, its credentials and its transactions are gone.
-		_, err := s.UserByID(ctx, a, alice.ID)
+		_, err := s.UserByKey(ctx, a, alice.Key)
 		mustBe(t, "UserByID of the deleted user", err, credentials.ErrUserNotFound)
 		_, err = s.UserByAppID(ctx, a, "alice")
 		mustBe(t, "UserByAppID of the deleted user", err, credentials.ErrUserNotFound)
@@ -153,14 +153,14 @@ func TestCredentialStoreDeleteUser(t *testing.T) {
 		mustBe(t, "a credential of the deleted user", err, credentials.ErrCredentialNotFound)
 		_, err = s.Credential(ctx, a, "shared-id")
 		mustBe(t, "another credential of the deleted user", err, credentials.ErrCredentialNotFound)
-		creds, err := s.CredentialsOfUser(ctx, a, alice.ID)
+		creds, err := s.CredentialsOfUser(ctx, a, alice.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustEqual(t, "credentials of the deleted user", creds, []credentials.Credential{})
 		_, err = txs.ByChallenge(ctx, a, aliceTx.Challenge)
 		mustBe(t, "a transaction of the deleted user", err, transactions.ErrNotFound)
-		list, total := txList(t, txs, a, transactions.ListFilter{UserID: alice.ID})
+		list, total := txList(t, txs, a, transactions.ListFilter{UserKey: alice.Key})
 		mustEqual(t, "transactions of the deleted user", list, []transactions.Transaction{})
 		mustEqual(t, "transaction total of the deleted user", total, 0)
 		mustEqual(t, "users left in A", count(t, d, "users", a), int64(1))
@@ -168,14 +168,14 @@ func TestCredentialStoreDeleteUser(t *testing.T) {
 		mustEqual(t, "transactions left in A", count(t, d, "transactions", a), int64(1))
 
 		// The other user of the tenant and the other tenant's user of the same name are untouched.
-		got, err := s.UserByID(ctx, a, bob.ID)
+		got, err := s.UserByKey(ctx, a, bob.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustEqual(t, "bob", got, bob)
 		mustEqual(t, "bob's credential", credGet(t, s, a, "bob-1"), bobCred)
 		mustEqual(t, "bob's transaction", txGet(t, txs, a, bobTx.Challenge), bobTx)
-		got, err = s.UserByID(ctx, b, aliceB.ID)
+		got, err = s.UserByKey(ctx, b, aliceB.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,20 +187,20 @@ func TestCredentialStoreDeleteUser(t *testing.T) {
 		mustEqual(t, "A's total", total, 1)
 
 		// Deleting again, or a user that never was, is not found, with context.
-		err = s.DeleteUser(ctx, a, alice.ID)
+		err = s.DeleteUser(ctx, a, alice.Key)
 		mustBe(t, "DeleteUser of a deleted user", err, credentials.ErrUserNotFound)
 		if err == credentials.ErrUserNotFound || !strings.Contains(err.Error(), a.String()) {
 			t.Errorf("DeleteUser error %q is not wrapped with the tenant", err)
 		}
 		mustBe(t, "DeleteUser of a missing user", s.DeleteUser(ctx, a, uuid.New()), credentials.ErrUserNotFound)
-		mustBe(t, "DeleteUser in a missing tenant", s.DeleteUser(ctx, uuid.New(), bob.ID), credentials.ErrUserNotFound)
+		mustBe(t, "DeleteUser in a missing tenant", s.DeleteUser(ctx, uuid.New(), bob.Key), credentials.ErrUserNotFound)
 
 		// The application user id is free: registering it again makes a new user with nothing.
 		again := credUser(t, s, a, "alice")
-		if again.ID == alice.ID {
+		if again.Key == alice.Key {
 			t.Error("the re-created user has the deleted user's internal id")
 		}
-		creds, err = s.CredentialsOfUser(ctx, a, again.ID)
+		creds, err = s.CredentialsOfUser(ctx, a, again.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,10 +236,10 @@ func TestCredentialStoreUsersCrossTenant(t *testing.T) {
 		mustEqual(t, "A's total", total, 2)
 
 		// DeleteUser: B cannot delete A's users by their internal ids, nor A B's.
-		mustBe(t, "B's DeleteUser of A's alice", s.DeleteUser(ctx, b, aliceA.ID), credentials.ErrUserNotFound)
-		mustBe(t, "B's DeleteUser of A's bob", s.DeleteUser(ctx, b, bobA.ID), credentials.ErrUserNotFound)
-		mustBe(t, "A's DeleteUser of B's alice", s.DeleteUser(ctx, a, aliceB.ID), credentials.ErrUserNotFound)
-		got, err := s.UserByID(ctx, a, aliceA.ID)
+		mustBe(t, "B's DeleteUser of A's alice", s.DeleteUser(ctx, b, aliceA.Key), credentials.ErrUserNotFound)
+		mustBe(t, "B's DeleteUser of A's bob", s.DeleteUser(ctx, b, bobA.Key), credentials.ErrUserNotFound)
+		mustBe(t, "A's DeleteUser of B's alice", s.DeleteUser(ctx, a, aliceB.Key), credentials.ErrUserNotFound)
+		got, err := s.UserByKey(ctx, a, aliceA.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +248,7 @@ func TestCredentialStoreUsersCrossTenant(t *testing.T) {
 		mustEqual(t, "A's transaction after B's attempt", txGet(t, txs, a, txA.Challenge), txA)
 
 		// Deleting B's alice leaves A's alice, her credential of the same id and her transaction.
-		if err := s.DeleteUser(ctx, b, aliceB.ID); err != nil {
+		if err := s.DeleteUser(ctx, b, aliceB.Key); err != nil {
 			t.Fatal(err)
 		}
 		_, err = s.Credential(ctx, b, credB.ID)
@@ -258,7 +258,7 @@ func TestCredentialStoreUsersCrossTenant(t *testing.T) {
 		list, total = listUsers(t, s, a, credentials.UserFilter{})
 		mustEqual(t, "A's users after B's delete", list, []credentials.User{bobA, aliceA})
 		mustEqual(t, "A's total after B's delete", total, 2)
-		if err := s.DeleteUser(ctx, a, aliceA.ID); err != nil {
+		if err := s.DeleteUser(ctx, a, aliceA.Key); err != nil {
 			t.Fatalf("A's DeleteUser of its own user: %v", err)
 		}
 	})

@@ -33,7 +33,7 @@ type UserDetailResponse struct {
 }
 
 func userResponse(u credentials.User) UserResponse {
-	r := UserResponse{ID: u.ID, UserID: u.UserID, Name: u.Name, DisplayName: u.DisplayName,
+	r := UserResponse{ID: u.Key, UserID: u.AppUserID, Name: u.Name, DisplayName: u.DisplayName,
 		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 	if u.Icon != nil {
 		r.Icon = *u.Icon

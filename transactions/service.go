@@ -48,7 +48,7 @@ func NewService(store Store, creds *credentials.Service, now func() time.Time) *
 
 // InitRequest is the body of transaction/initialize (contract §1.3.3).
 type InitRequest struct {
-	UserID          string          `json:"user_id"`
+	AppUserID       string          `json:"user_id"`
 	TransactionID   string          `json:"transaction_id"`
 	TransactionData json.RawMessage `json:"transaction_data"`
 }
@@ -61,16 +61,16 @@ var Signing = credentials.Ceremony{Name: "transaction", NamedUser: true, Accepts
 // followed by SHA-256(transaction_id ‖ canonical data), so the assertion signs exactly this data.
 func (s *Service) Begin(ctx context.Context, snap *tenant.Snapshot, req InitRequest) (*protocol.CredentialAssertion, error) {
 	assertion, err := s.begin(ctx, snap, req)
-	s.emit(ctx, snap, passkey.StepInitialize, err, req.UserID, req.TransactionID)
+	s.emit(ctx, snap, passkey.StepInitialize, err, req.AppUserID, req.TransactionID)
 	return assertion, err
 }
 
 func (s *Service) begin(ctx context.Context, snap *tenant.Snapshot, req InitRequest) (*protocol.CredentialAssertion, error) {
 	var p passkey.Problems
-	if req.UserID == "" {
+	if req.AppUserID == "" {
 		p.Add("user_id is a required field")
 	}
-	p.Text("user_id", req.UserID)
+	p.Text("user_id", req.AppUserID)
 	p.Text("transaction_id", req.TransactionID)
 	if req.TransactionID == "" {
 		p.Add("transaction_id is a required field")
@@ -97,7 +97,7 @@ func (s *Service) begin(ctx context.Context, snap *tenant.Snapshot, req InitRequ
 		return nil, passkey.WithDetails(ErrDataTooLarge, fmt.Sprintf("transaction_data may have at most %d bytes", MaxDataBytes))
 	}
 
-	user, err := s.creds.User(ctx, snap, req.UserID)
+	user, err := s.creds.User(ctx, snap, req.AppUserID)
 	if err != nil {
 		return nil, err
 	}
@@ -110,14 +110,14 @@ func (s *Service) begin(ctx context.Context, snap *tenant.Snapshot, req InitRequ
 	// The ceremony first: it checks that the user has a credential to sign with. A transaction id that
 	// turns out to be taken leaves only a session that nothing can finish (finalize needs a pending
 	// transaction with its challenge).
-	assertion, err := s.creds.StartAssertion(ctx, snap, Signing, req.UserID, challenge)
+	assertion, err := s.creds.StartAssertion(ctx, snap, Signing, req.AppUserID, challenge)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
 	dataHash := sha256.Sum256(canonical)
 	err = s.store.Create(ctx, Transaction{
-		ID: uuid.New(), TenantID: snap.ID, UserID: user.ID, AppUserID: user.UserID,
+		ID: uuid.New(), TenantID: snap.ID, UserKey: user.Key, AppUserID: user.AppUserID,
 		Identifier: req.TransactionID, Data: string(canonical), DataHash: dataHash[:],
 		Challenge: base64.RawURLEncoding.EncodeToString(challenge), Status: StatusPending,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Duration(snap.Config.WebAuthn.Timeout) * time.Millisecond),
@@ -207,7 +207,7 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transact
 		}
 		return "", err
 	}
-	if res.User.ID != tx.UserID {
+	if res.User.Key != tx.UserKey {
 		return "", passkey.WithDetails(credentials.ErrAssertionFailed, "the transaction belongs to another user")
 	}
 	if err := s.store.Finish(ctx, snap.ID, tx.ID, StatusConfirmed, &res.Credential.ID, now); err != nil {
@@ -230,13 +230,13 @@ func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, user string, 
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: page})
+	return s.store.List(ctx, snap.ID, ListFilter{UserKey: u.Key, Page: page})
 }
 
 // OfUser returns a user's newest transactions, at most passkey.MaxPerPage: the admin user detail. The
 // user is already resolved in the tenant (credentials.Service.UserByRef).
 func (s *Service) OfUser(ctx context.Context, snap *tenant.Snapshot, u credentials.User) ([]Transaction, error) {
-	txs, _, err := s.store.List(ctx, snap.ID, ListFilter{UserID: u.ID, Page: passkey.Page{Number: 1, Size: passkey.MaxPerPage}})
+	txs, _, err := s.store.List(ctx, snap.ID, ListFilter{UserKey: u.Key, Page: passkey.Page{Number: 1, Size: passkey.MaxPerPage}})
 	return txs, err
 }
 

@@ -37,9 +37,9 @@ const (
 type Transaction struct {
 	ID       uuid.UUID
 	TenantID uuid.UUID
-	// UserID is the internal id of the user who must confirm; AppUserID the application's id (filled on
+	// UserKey is the internal id of the user who must confirm; AppUserID the application's id (filled on
 	// reads).
-	UserID    uuid.UUID
+	UserKey   uuid.UUID
 	AppUserID string
 	// Identifier is the application's transaction_id, unique in the tenant while the transaction exists (deleting its user deletes it).
 	Identifier string
@@ -67,8 +67,8 @@ func (t Transaction) EffectiveStatus(now time.Time) Status {
 
 // ListFilter selects and pages a user's transactions, newest first.
 type ListFilter struct {
-	// UserID is the internal id of the user.
-	UserID uuid.UUID
+	// UserKey is the internal id of the user.
+	UserKey uuid.UUID
 	// Page is the page to return (passkey.Page.Normalized applies the defaults).
 	Page passkey.Page
 }

@@ -317,7 +317,7 @@ func TestRegistrationRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := store.DeleteUser(t.Context(), lateUser.TenantID, lateUser.ID); err != nil {
+		if err := store.DeleteUser(t.Context(), lateUser.TenantID, lateUser.Key); err != nil {
 			t.Fatal(err)
 		}
 		expectStatus(t, r.registrationFinalize(late), 404, "user_not_found")
@@ -388,7 +388,7 @@ func TestLoginRules(t *testing.T) {
 			expectStatus(t, r.post(login, `{}`, false), 200, "")
 			expectStatus(t, call(t, s.public, "POST", login, nil, "apiKey", "anything at all"), 200, "")
 			r.s.ceremonies.BeginRegistration(context.Background(), mustSnapshot(t, s, r.id), credentials.Registration,
-				credentials.RegistrationRequest{UserID: "carol", Username: "carol"})
+				credentials.RegistrationRequest{AppUserID: "carol", Username: "carol"})
 			expectStatus(t, r.post(login, map[string]any{"user_id": "carol"}, true), 400, "no_credentials")
 		})
 
@@ -634,7 +634,7 @@ func TestMFACredentialsNeverLogInPlainly(t *testing.T) {
 		snap := mustSnapshot(t, s, r.id)
 		key := authenticatortest.New(authenticatortest.Options{Attachment: authenticatortest.CrossPlatform})
 		ctx := context.Background()
-		creation, err := s.ceremonies.BeginRegistration(ctx, snap, mfa.Registration, credentials.RegistrationRequest{UserID: "erin", Username: "erin"})
+		creation, err := s.ceremonies.BeginRegistration(ctx, snap, mfa.Registration, credentials.RegistrationRequest{AppUserID: "erin", Username: "erin"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -646,7 +646,7 @@ func TestMFACredentialsNeverLogInPlainly(t *testing.T) {
 		if _, err := s.ceremonies.FinishRegistration(ctx, snap, credentials.Registration, att); err == nil {
 			t.Fatal("an MFA registration session finished a passkey registration")
 		}
-		creation, _ = s.ceremonies.BeginRegistration(ctx, snap, mfa.Registration, credentials.RegistrationRequest{UserID: "erin", Username: "erin"})
+		creation, _ = s.ceremonies.BeginRegistration(ctx, snap, mfa.Registration, credentials.RegistrationRequest{AppUserID: "erin", Username: "erin"})
 		options, _ = json.Marshal(creation)
 		key = authenticatortest.New(authenticatortest.Options{Attachment: authenticatortest.CrossPlatform})
 		att, _ = key.Create(options, testOrigin)

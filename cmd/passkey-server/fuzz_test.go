@@ -103,7 +103,7 @@ func (r *replaySessions) Consume(_ context.Context, tenantID uuid.UUID, c string
 
 // DeleteUser deletes the user's sessions.
 func (r *replaySessions) DeleteUser(_ context.Context, tenantID, userID uuid.UUID) error {
-	r.deleteWhere(func(s credentials.Session) bool { return s.TenantID == tenantID && s.UserID == userID })
+	r.deleteWhere(func(s credentials.Session) bool { return s.TenantID == tenantID && s.UserKey == userID })
 	return nil
 }
 

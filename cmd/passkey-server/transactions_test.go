@@ -95,7 +95,7 @@ func TestTransactions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if internal := r.txList(payer.ID.String()); len(internal) != 1 || internal[0].Identifier != "tx-1" {
+			if internal := r.txList(payer.Key.String()); len(internal) != 1 || internal[0].Identifier != "tx-1" {
 				t.Fatalf("listing by internal user id: %+v", internal)
 			}
 
@@ -175,7 +175,7 @@ func TestTransactionInputErrors(t *testing.T) {
 		s := newTestServer(t, d, newTestSealer(t))
 		r := newRP(t, s, "example.com")
 		r.register(authenticatortest.New(authenticatortest.Options{}), "payer")
-		r.s.ceremonies.BeginRegistration(t.Context(), mustSnapshot(t, s, r.id), credentials.Registration, credentials.RegistrationRequest{UserID: "nokeys", Username: "n"})
+		r.s.ceremonies.BeginRegistration(t.Context(), mustSnapshot(t, s, r.id), credentials.Registration, credentials.RegistrationRequest{AppUserID: "nokeys", Username: "n"})
 		init := r.txPath("/initialize")
 		cases := []struct {
 			name   string
