@@ -14,7 +14,8 @@ import (
 // ErrInvalidFilter means an audit log query has a filter that is not valid; details say which.
 var ErrInvalidFilter = passkey.NewError("invalid_filter", "unable to list audit logs")
 
-// Event is one audit log entry (contract §4.7, plus tenant, ceremony and details).
+// Event is one audit log entry (docs/hanko-compatibility.md#audit-log-entry, plus tenant, ceremony and
+// details).
 type Event struct {
 	ID uuid.UUID
 	// TenantID is nil for deployment-wide events (and for the deletion of a tenant, whose id is then
@@ -37,7 +38,8 @@ type Event struct {
 	CreatedAt     time.Time
 }
 
-// Filter selects audit events (contract §4.7). Every value is passed to the database as a parameter.
+// Filter selects audit events (docs/hanko-compatibility.md#audit-log-filters). Every value is passed to
+// the database as a parameter.
 type Filter struct {
 	// TenantID restricts to one tenant; nil means deployment-wide events only.
 	TenantID *uuid.UUID

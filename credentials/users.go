@@ -58,8 +58,9 @@ func (s *Service) ListUsers(ctx context.Context, snap *tenant.Snapshot, f UserFi
 
 // UserByRef returns the tenant's user that ref names: the user with that application user id or, when
 // there is none and ref is a UUID, the user with that internal id (Hanko's admin API takes internal
-// ids, contract §1.2 A19). The application id wins when both match. A user of another tenant is never
-// found, whatever ref is (unlike Hanko's, contract §6 bug 3).
+// ids, docs/hanko-compatibility.md#internal-user-ids). The application id wins when both match. A user
+// of another tenant is never found, whatever ref is (unlike Hanko's,
+// docs/hanko-compatibility.md#admin-users-ignore-the-tenant).
 func (s *Service) UserByRef(ctx context.Context, snap *tenant.Snapshot, ref string) (User, error) {
 	u, err := s.User(ctx, snap, ref)
 	if !errors.Is(err, ErrUserNotFound) {

@@ -197,8 +197,9 @@ func TestAuditStoreFilters(t *testing.T) {
 }
 
 // TestAuditStoreHostileFilters puts SQL and LIKE metacharacters in every filter value: the query
-// neither fails nor matches more than the literal text (contract §6 bug 1: Hanko concatenates the
-// type filter into its SQL).
+// neither fails nor matches more than the literal text
+// (docs/hanko-compatibility.md#audit-type-filter-injection: Hanko concatenates the type filter into its
+// SQL).
 func TestAuditStoreHostileFilters(t *testing.T) {
 	hostile := []string{
 		`' OR 1=1 --`, `%`, `_`, `\`, `"; DROP TABLE audit_logs; --`, `'; DELETE FROM audit_logs; --`,

@@ -1,4 +1,4 @@
-// MFA ceremonies end to end (contract §1.1 P10-P13, §4.2, §4.3, §5.9): the official
+// MFA ceremonies end to end (docs/hanko-compatibility.md#mfa): the official
 // @teamhanko/passkeys-sdk on the server side (user(id).mfa.registration / .mfa.login), Debian chromium
 // with a ROAMING virtual authenticator (USB, non-resident) on the browser side, the real passkey-server
 // in between. Tokens are verified with jose against the tenant JWKS.
@@ -76,7 +76,7 @@ env.test('a. MFA registration through the SDK with a roaming, non-resident authe
   assert.equal(pk.user.id, b64urlText(USER), 'user.id = base64url(user_id)');
   assert.equal(pk.user.name, 'bob');
   assert.ok(Buffer.from(pk.challenge, 'base64url').length >= 16, 'challenge');
-  // The tenant's MFA profile defaults (contract §5.1): a security key, no resident key.
+  // The tenant's MFA profile defaults (docs/hanko-compatibility.md#tenant-config): a security key, no resident key.
   const sel = pk.authenticatorSelection;
   assert.ok(sel, `authenticatorSelection: ${JSON.stringify(pk)}`);
   assert.equal(sel.authenticatorAttachment, 'cross-platform', `authenticatorSelection ${JSON.stringify(sel)}`);
@@ -150,7 +150,7 @@ env.test('c. the MFA credential is listed with is_mfa, and plain passkey login c
   // A non-resident credential returns no userHandle, which alone refuses a discoverable login.
   expectJSONError(fin, 'login/finalize (plain passkey login) with an MFA credential and no userHandle');
   // The userHandle is not covered by the signature: supply the right one, so that only the server's
-  // rule "plain login never accepts MFA credentials" (contract §4.3) can refuse it. A fresh session,
+  // rule "plain login never accepts MFA credentials" (docs/hanko-compatibility.md#mfa) can refuse it. A fresh session,
   // since the first one was consumed by the failed finalize.
   const login2 = await s.sdk.login.initialize();
   const assertion2 = await browserGet(page, { ...login2.publicKey, allowCredentials: [{ type: 'public-key', id: credId }] });

@@ -1,6 +1,6 @@
 // Passkey ceremonies end to end: the official @teamhanko/passkeys-sdk on the server side, Debian
 // chromium with a virtual authenticator on the browser side, the real passkey-server in between.
-// Contract: /work/shared/hanko-contract.md §1.1 (P2-P6, P14-P17) and §5; README.md (key-scoped routes).
+// Wire shapes: docs/hanko-compatibility.md#public-routes; README.md (key-scoped routes).
 //
 // The tests of this file run in order and share state: test a registers the credential that b, c and d
 // use (each says so when that state is missing).
@@ -37,7 +37,7 @@ function need(value, what) {
 
 /**
  * verifyToken checks a finalize token against the tenant's JWKS (remote: GET
- * /{tenant}/.well-known/jwks.json through jose, or the given local JWKS) and the claims of contract §2.
+ * /{tenant}/.well-known/jwks.json through jose, or the given local JWKS) and the claims of docs/hanko-compatibility.md#tokens.
  */
 async function verifyToken(token, t, { sub, cred, jwks } = {}) {
   assert.equal(typeof token, 'string', 'token');
@@ -54,7 +54,7 @@ async function verifyToken(token, t, { sub, cred, jwks } = {}) {
   return payload;
 }
 
-/** expectJSONError checks a 4xx answer with the error body of contract §0.3 / README. */
+/** expectJSONError checks a 4xx answer with the error body of docs/hanko-compatibility.md#error-body. */
 function expectJSONError(res, what) {
   assert.equal(res.error, undefined, `${what}: the browser refused the request: ${res.error}`);
   assert.ok(res.status >= 400 && res.status < 500, `${what}: status ${res.status}, want 4xx; body ${res.text}`);

@@ -1,4 +1,4 @@
-// Transaction confirmation end to end (contract §1.1 P7-P9, §4.4): a passkey registered through the
+// Transaction confirmation end to end (docs/hanko-compatibility.md#transactions): a passkey registered through the
 // official @teamhanko/passkeys-sdk, the application server (node, fetch with the header apiKey) starting
 // and finishing the transaction, Debian chromium with a platform virtual authenticator signing it.
 // Tokens are verified with jose against the tenant JWKS.

@@ -13,7 +13,7 @@ import (
 // DefaultTokenTTL is the lifetime of a token whose Claims.TTL is zero: Hanko's 5 minutes.
 const DefaultTokenTTL = 300 * time.Second
 
-// Claims is what a token returned by a finalize call says (hanko-contract.md §2.2, plus our own
+// Claims is what a token returned by a finalize call says (docs/hanko-compatibility.md#tokens, plus our own
 // claims, which the official clients ignore).
 type Claims struct {
 	// Issuer is the "iss" claim, omitted when empty.

@@ -11,9 +11,9 @@ import (
 	"github.com/passkey-server/passkey-server/signing"
 )
 
-// Config is a tenant's configuration, in the shape of Hanko's admin API (contract §3.1) plus the
-// signing algorithm. Config is validated on every save (Validate) and completed with defaults
-// (Normalize) before it is stored.
+// Config is a tenant's configuration, in the shape of Hanko's admin API
+// (docs/hanko-compatibility.md#tenant-config) plus the signing algorithm. Config is validated on every
+// save (Validate) and completed with defaults (Normalize) before it is stored.
 type Config struct {
 	CORS     CORSConfig     `json:"cors"`
 	WebAuthn WebAuthnConfig `json:"webauthn"`
@@ -82,9 +82,10 @@ var (
 	residentKeys      = []string{"discouraged", "preferred", "required"}
 )
 
-// Normalize fills the defaults of contract §3.1 into empty optional fields: user verification
-// "required", attestation "direct", resident key "required", and an MFA profile (cross-platform,
-// direct, discouraged, UV preferred, the WebAuthn timeout) when none is given; ES256 signing.
+// Normalize fills the defaults of docs/hanko-compatibility.md#tenant-config into empty optional fields:
+// user verification "required", attestation "direct", resident key "required", and an MFA profile
+// (cross-platform, direct, discouraged, UV preferred, the WebAuthn timeout) when none is given; ES256
+// signing.
 func (c *Config) Normalize() {
 	w := &c.WebAuthn
 	if w.UserVerification == "" {

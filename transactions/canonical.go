@@ -25,7 +25,7 @@ const maxDepth = 64
 //
 // An application recomputes the challenge binding as SHA-256(transaction_id ‖ Canonicalize(data)).
 // We wrote this rather than use an RFC 8785 library because those convert numbers to doubles, which
-// silently changes large amounts and ids (contract §6, bug 22).
+// silently changes large amounts and ids (docs/hanko-compatibility.md#transaction-number-precision).
 //
 // Text that has no exact form is refused rather than changed (RFC 8785 §3.2.2.2 and I-JSON, RFC 7493
 // §2.1): invalid UTF-8 and unpaired surrogate escapes such as "\ud800", which a JSON decoder would

@@ -46,7 +46,7 @@ func NewService(store Store, creds *credentials.Service, now func() time.Time) *
 	return &Service{store: store, creds: creds, events: creds.Events(), now: now}
 }
 
-// InitRequest is the body of transaction/initialize (contract §1.3.3).
+// InitRequest is the body of transaction/initialize (docs/hanko-compatibility.md#transactions).
 type InitRequest struct {
 	AppUserID       string          `json:"user_id"`
 	TransactionID   string          `json:"transaction_id"`
@@ -220,8 +220,8 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transact
 }
 
 // List returns one page of a user's transactions. The user is named by the application's user id or,
-// for compatibility with Hanko (contract §4.4), by our internal id (credentials.Service.UserByRef). An
-// unknown user has none.
+// for compatibility with Hanko (docs/hanko-compatibility.md#internal-user-ids), by our internal id
+// (credentials.Service.UserByRef). An unknown user has none.
 func (s *Service) List(ctx context.Context, snap *tenant.Snapshot, user string, page passkey.Page) ([]Transaction, int, error) {
 	u, err := s.creds.UserByRef(ctx, snap, user)
 	if errors.Is(err, credentials.ErrUserNotFound) {

@@ -289,8 +289,9 @@ func TestRegistrationRules(t *testing.T) {
 		// Padded base64url, in the id too, is accepted.
 		expectStatus(t, r.registrationFinalize(padBase64(t, second)), 200, "")
 
-		// An attestation that does not verify is attestation_failed (contract P4 row "failed to
-		// validate attestation"); a user deleted between initialize and finalize is user_not_found.
+		// An attestation that does not verify is attestation_failed
+		// (docs/hanko-compatibility.md#error-titles: "failed to validate attestation"); a user deleted
+		// between initialize and finalize is user_not_found.
 		for _, tamper := range []authenticatortest.Tamper{
 			{Origin: "https://evil.example.org"},
 			{Type: "webauthn.get"},
@@ -333,7 +334,7 @@ func TestRegistrationRules(t *testing.T) {
 		expectStatus(t, r.registrationFinalize(first), 400, "session_not_found")
 		expectStatus(t, r.registrationFinalize(withChallenge(t, first, "webauthn.create", challengeOf(t, r.registrationOptions("bob")))), 409, "credential_exists")
 
-		// Validation of the initialize body (contract §1.3.1 and more).
+		// Validation of the initialize body (docs/hanko-compatibility.md#registration and more).
 		cases := []struct {
 			name string
 			body any
@@ -825,9 +826,9 @@ func TestPublishableKeys(t *testing.T) {
 }
 
 // TestHankoUserHandles checks the compatibility rule for credentials imported from Hanko's server
-// (contract §4.3): Hanko stored a user id that parses as a UUID as its 16 raw bytes, so such a
-// credential answers with that binary handle. It logs in both usernameless and with the user named,
-// and the binary form of another user's id never does.
+// (docs/hanko-compatibility.md#hanko-user-handles): Hanko stored a user id that parses as a UUID as its
+// 16 raw bytes, so such a credential answers with that binary handle. It logs in both usernameless and
+// with the user named, and the binary form of another user's id never does.
 func TestHankoUserHandles(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		s := newTestServer(t, d, newTestSealer(t))

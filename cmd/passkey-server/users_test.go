@@ -11,9 +11,10 @@ import (
 	"github.com/passkey-server/passkey-server/httpapi"
 )
 
-// TestAdminUsers covers the admin user routes (contract §1.2 A18-A20): the list with Hanko's paging
-// headers, the detail by application and by internal id, the tenant scope (Hanko's get and delete
-// ignore it, contract §6 bug 3), and that a deleted user can no longer log in.
+// TestAdminUsers covers the admin user routes (docs/hanko-compatibility.md#admin-users): the list with
+// Hanko's paging headers, the detail by application and by internal id, the tenant scope (Hanko's get
+// and delete ignore it, docs/hanko-compatibility.md#admin-users-ignore-the-tenant), and that a deleted
+// user can no longer log in.
 func TestAdminUsers(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		s := newTestServer(t, d, newTestSealer(t))
