@@ -6,7 +6,7 @@
 // test process die, the server is killed by an exit hook).
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -282,6 +282,10 @@ export class Server {
   }
 
   async stop() {
+    if (process.env.PASSKEY_E2E_AUDIT_TYPES_FILE && this.child && !this.exited) {
+      await this.appendAuditTypes(process.env.PASSKEY_E2E_AUDIT_TYPES_FILE).catch((err) =>
+        process.stderr.write(`e2e: could not list audit types: ${err.message}\n`));
+    }
     if (this.child && !this.exited) {
       this.child.kill('SIGTERM');
       const done = await waitFor(this.exitPromise, STOP_TIMEOUT_MS);
@@ -307,6 +311,26 @@ export class Server {
       await rm(this.dir, { recursive: true, force: true }).catch(() => {});
       this.dir = null;
     }
+  }
+
+  /**
+   * appendAuditTypes appends to file, one per line, the type of every audit event of every tenant and
+   * the deployment-wide ones: with PASSKEY_E2E_AUDIT_TYPES_FILE set, each server does this before it
+   * stops, so two builds can be compared (sort -u of the file) after a full run.
+   */
+  async appendAuditTypes(file) {
+    await sleep(500); // the audit log writes in batches every 200 ms
+    const tenants = await api(`${this.adminURL}/tenants`, { headers: this.adminHeaders() });
+    const paths = ['/audit_logs', ...(tenants.json || []).map((t) => `/tenants/${t.id}/audit_logs`)];
+    const types = [];
+    for (const p of paths) {
+      for (let page = 1; ; page++) {
+        const res = await api(`${this.adminURL}${p}?per_page=1000&page=${page}`, { headers: this.adminHeaders() });
+        if (res.status !== 200 || !Array.isArray(res.json) || res.json.length === 0) break;
+        for (const e of res.json) types.push(e.type);
+      }
+    }
+    await appendFile(file, types.map((t) => `${t}\n`).join(''));
   }
 
   adminHeaders() {
