@@ -46,76 +46,34 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 	}
-	masterKey, err := base64.StdEncoding.DecodeString(cfg.MasterKey)
-	if err != nil {
-		return fmt.Errorf("master key: %w", err)
-	}
-	sealer, err := signing.NewSealer(masterKey)
+	sealer, err := newSealer(cfg)
 	if err != nil {
 		return err
 	}
-
-	database, err := openDatabase(ctx, cfg)
+	aaguids, err := loadAAGUIDs(cfg)
 	if err != nil {
 		return err
 	}
-	defer database.Close()
-	if err := database.MigrateUp(ctx); err != nil {
-		return err
-	}
-
 	m := metrics.New()
-	if err := m.RegisterDB(database.Dialect(), database.SQL()); err != nil {
+	st, err := openStores(ctx, cfg, log, m)
+	if err != nil {
 		return err
 	}
-	ready := map[string]httpapi.Pinger{"database": database}
-	rules, _ := cfg.rateRules() // validated with the config
-	proxies, _ := httpapi.ParseTrustedProxies(cfg.TrustedProxies)
-	limiter := ratelimit.NewMemory(rules, 0)
-	var limiterErrors storeErrors
-	var sessions credentials.SessionStore
-	if cfg.RedisURL != "" {
-		client, err := db.OpenRedis(ctx, cfg.RedisURL)
-		if err != nil {
-			return err
-		}
-		defer client.Close()
-		// The two snapshot types have the same fields, so one converts to the other; db knows no
-		// metrics and metrics no go-redis.
-		redisPool := func() metrics.RedisPoolStats { return metrics.RedisPoolStats(db.ReadRedisPoolStats(client)) }
-		if err := m.RegisterRedisPool("sessions", redisPool); err != nil {
-			return err
-		}
-		limiter = ratelimit.New(client, cfg.RedisPrefix, rules)
-		limiter.OnError = limiterErrors.record(log)
-		rs := db.NewRedisSessions(client, cfg.RedisPrefix)
-		sessions = rs
-		ready["redis"] = rs
-	} else {
-		if !cfg.Embedded() {
-			log.Warn("PASSKEY_REDIS_URL is empty: ceremony sessions live in this process, so run a single instance only")
-		}
-		sessions = db.NewMemorySessions(time.Now)
-	}
+	defer st.close()
 
-	aaguids := credentials.DefaultAAGUIDTable()
-	if cfg.AAGUIDFile != "" {
-		if aaguids, err = loadAAGUIDFile(cfg.AAGUIDFile); err != nil {
-			return err
-		}
-	}
-	svc := newServices(serviceInput{DB: database, Sessions: sessions, Sealer: sealer, AAGUIDs: aaguids, PublicURL: cfg.PublicURL,
+	svc := newServices(serviceInput{DB: st.db, Sessions: st.sessions, Sealer: sealer, AAGUIDs: aaguids, PublicURL: cfg.PublicURL,
 		KeyOverlap: cfg.KeyOverlap, CacheRefresh: cfg.CacheRefresh, Metrics: m, Logger: log})
 	if cfg.Embedded() {
 		if err := ensureDevTenant(ctx, cfg, svc.tenants, stdout); err != nil {
 			return err
 		}
 	}
-	if err := registerCounters(m, svc.audit, &limiterErrors); err != nil {
+	if err := registerCounters(m, svc.audit, &st.limiterErrors); err != nil {
 		return err
 	}
+	proxies, _ := httpapi.ParseTrustedProxies(cfg.TrustedProxies) // validated with the config
 	opts := httpapi.Options{Logger: log, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Metrics: m,
-		Limiter: limiter, Proxies: proxies, Ready: ready}
+		Limiter: st.limiter, Proxies: proxies, Ready: st.ready}
 	public, admin := httpapi.NewPublic(svc.http(), opts), httpapi.NewAdmin(svc.http(), opts)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -125,7 +83,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	errs := make(chan error, 2)
 	go func() { errs <- listen(public, cfg.PublicAddress) }()
 	go func() { errs <- listen(admin, cfg.AdminAddress) }()
-	log.Info("passkey-server listening", "public", cfg.PublicAddress, "admin", cfg.AdminAddress, "database", database.Dialect(), "redis", cfg.RedisURL != "")
+	log.Info("passkey-server listening", "public", cfg.PublicAddress, "admin", cfg.AdminAddress, "database", st.db.Dialect(), "redis", cfg.RedisURL != "")
 
 	var runErr error
 	select {
@@ -141,6 +99,79 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	stopBackground()
 	<-done
 	return runErr
+}
+
+// newSealer returns the sealer of signing keys under the configured master key.
+func newSealer(cfg Config) (*signing.Sealer, error) {
+	masterKey, err := base64.StdEncoding.DecodeString(cfg.MasterKey)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	return signing.NewSealer(masterKey)
+}
+
+// loadAAGUIDs returns the table of authenticator names: PASSKEY_AAGUID_FILE, or the embedded one.
+func loadAAGUIDs(cfg Config) (*credentials.AAGUIDTable, error) {
+	if cfg.AAGUIDFile == "" {
+		return credentials.DefaultAAGUIDTable(), nil
+	}
+	return loadAAGUIDFile(cfg.AAGUIDFile)
+}
+
+// stores are the open connections of one instance: the migrated database, the ceremony sessions
+// (Redis, or in-process), the rate limiter on the same Redis, and what readiness checks.
+type stores struct {
+	db            *db.DB
+	sessions      credentials.SessionStore
+	limiter       *ratelimit.Limiter
+	limiterErrors storeErrors
+	ready         map[string]httpapi.Pinger
+	close         func()
+}
+
+// openStores opens and migrates the database and connects to Redis when one is configured, and
+// registers their pool statistics with m.
+func openStores(ctx context.Context, cfg Config, log *slog.Logger, m *metrics.Metrics) (*stores, error) {
+	database, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	st := &stores{db: database, ready: map[string]httpapi.Pinger{"database": database}, close: func() { database.Close() }}
+	fail := func(err error) (*stores, error) {
+		st.close()
+		return nil, err
+	}
+	if err := database.MigrateUp(ctx); err != nil {
+		return fail(err)
+	}
+	if err := m.RegisterDB(database.Dialect(), database.SQL()); err != nil {
+		return fail(err)
+	}
+	rules, _ := cfg.rateRules() // validated with the config
+	if cfg.RedisURL == "" {
+		if !cfg.Embedded() {
+			log.Warn("PASSKEY_REDIS_URL is empty: ceremony sessions live in this process, so run a single instance only")
+		}
+		st.sessions = db.NewMemorySessions(time.Now)
+		st.limiter = ratelimit.NewMemory(rules, 0)
+		return st, nil
+	}
+	client, err := db.OpenRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return fail(err)
+	}
+	st.close = func() { client.Close(); database.Close() }
+	// The two snapshot types have the same fields, so one converts to the other; db knows no metrics
+	// and metrics no go-redis.
+	redisPool := func() metrics.RedisPoolStats { return metrics.RedisPoolStats(db.ReadRedisPoolStats(client)) }
+	if err := m.RegisterRedisPool("sessions", redisPool); err != nil {
+		return fail(err)
+	}
+	st.limiter = ratelimit.New(client, cfg.RedisPrefix, rules)
+	st.limiter.OnError = st.limiterErrors.record(log)
+	rs := db.NewRedisSessions(client, cfg.RedisPrefix)
+	st.sessions, st.ready["redis"] = rs, rs
+	return st, nil
 }
 
 // registerCounters exports the counters other packages keep.
