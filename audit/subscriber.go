@@ -27,9 +27,15 @@ func FromEvent(e passkey.Event) (Event, bool) {
 		UserAgent: e.Request.UserAgent,
 		CreatedAt: e.At,
 	}
-	if stem, ok := ceremonyStems[e.Ceremony]; ok && e.Step != "" {
+	stem, ceremony := ceremonyStems[e.Ceremony]
+	switch e.Type {
+	case passkey.CeremonyStarted, passkey.CeremonyStartFailed, passkey.CeremonySucceeded, passkey.CeremonyFailed:
+	default:
+		ceremony = false
+	}
+	if ceremony {
 		out.Type = stem + "_init"
-		if e.Step == passkey.StepFinalize {
+		if e.Type == passkey.CeremonySucceeded || e.Type == passkey.CeremonyFailed {
 			out.Type = stem + "_final"
 		}
 		if e.Failed() {
