@@ -180,7 +180,7 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 	if update.CloneWarning && !snap.Config.WebAuthn.AllowSignCountRegression {
 		if err := s.store.FlagCloneWarning(ctx, snap.ID, id); err != nil {
 			s.log.Warn("recording a clone warning failed", "error", err, "tenant", snap.ID)
-		} else {
+		} else if !cred.CloneWarning {
 			changed.Type = passkey.CredentialCloneFlagged
 			s.events.Emit(ctx, changed)
 		}

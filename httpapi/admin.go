@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
@@ -48,7 +49,7 @@ func (s *server) registerAdmin(app *fiber.App) {
 	app.Get("/health/ready", Readiness(s.Ready))
 	admin := app.Group("/", requireAdminToken(s.AdminTokens))
 	if s.Metrics != nil {
-		admin.Get("/metrics", s.Metrics.Handler())
+		admin.Get("/metrics", adaptor.HTTPHandler(s.Metrics.Handler()))
 	}
 	for _, r := range adminRoutes {
 		handle := r.handle

@@ -77,7 +77,7 @@ var keyedPrefixes = []string{"/credentials", "/transaction"}
 func (s *server) registerPublic(app *fiber.App) {
 	// A client whose requests name no tenant or key that exists is limited before the lookup (each
 	// costs a database query, and no tenant's limits apply to it).
-	refusals := s.Limiter.Refusals(ClientIP, func(err error) bool {
+	refusals := limitRefusals(s.Limiter, ClientIP, func(err error) bool {
 		return errors.Is(err, tenant.ErrNotFound) || errors.Is(err, tenant.ErrInvalidAPIKey)
 	})
 	limit := s.rateLimit()
@@ -146,7 +146,7 @@ func (s *server) rateLimit() fiber.Handler {
 	if s.Limiter == nil {
 		return func(c *fiber.Ctx) error { return c.Next() }
 	}
-	return s.Limiter.Middleware(func(c *fiber.Ctx) ratelimit.Keys {
+	return limitRequests(s.Limiter, func(c *fiber.Ctx) ratelimit.Keys {
 		var k ratelimit.Keys
 		if snap := snapshotOf(c); snap != nil {
 			k.Tenant = snap.ID.String()

@@ -92,7 +92,7 @@ func (s *server) newFiberApp(name string) *fiber.App {
 	})
 	app.Use(requestid.New())
 	if s.Metrics != nil {
-		app.Use(s.Metrics.Middleware(name))
+		app.Use(observeRequests(s.Metrics, name))
 	}
 	app.Use(s.Proxies.Middleware())
 	app.Use(requestContext)

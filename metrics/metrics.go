@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -30,7 +28,7 @@ const DefaultTenantLabelLimit = 100
 const (
 	// OtherTenant is the tenant label of ceremonies of tenants beyond the label limit.
 	OtherTenant = "other"
-	// UnmatchedRoute is the route label of requests that no route handled (see Middleware).
+	// UnmatchedRoute is the route label of requests that no route handled (see ObserveRequest).
 	UnmatchedRoute = "unmatched"
 	// OtherMethod is the method label of requests with a non-standard HTTP method.
 	OtherMethod = "other"
@@ -42,8 +40,6 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 	requests   *prometheus.CounterVec
 	ceremonies *prometheus.CounterVec
-
-	endpoints sync.Map // *fiber.Route → bool: whether the route is an endpoint, not a middleware
 
 	tenantLimit int
 	mu          sync.RWMutex
@@ -99,66 +95,25 @@ func New(opts ...Option) *Metrics {
 // collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Middleware observes passkey_http_request_duration_seconds and passkey_http_requests_total for every
-// request, labelled with app (the name given, e.g. "public" or "admin"), method, route and status.
+// ObserveRequest records one handled HTTP request in passkey_http_request_duration_seconds and
+// passkey_http_requests_total: app names the server (e.g. "public" or "admin"), method is the request
+// method, route the pattern of the route that handled it, status the status code the client got, and d
+// the time taken, including writing an error response.
 //
-// The route label is the pattern of the route that handled the request (c.Route().Path, e.g.
-// "/:tenant_id/login/finalize"), never the raw path, so the number of series stays bounded. Requests
-// that no route handled — 404s, and requests that a middleware answered before any route matched, such
-// as rejected admin tokens or CORS preflights — are labelled "unmatched".
-//
-// When the rest of the chain returns an error, the middleware hands it to the app's error handler right
-// there (as Fiber's logger middleware does) and returns nil, so the status it records is exactly the one
-// the client gets and the error table stays the only place mapping errors to statuses. Register it
-// after requestid (the error body carries the request id) and before recover, so that recovered panics
-// are counted as the 500s they become.
-func (m *Metrics) Middleware(app string) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		start := time.Now()
-		if err := c.Next(); err != nil {
-			if herr := c.App().ErrorHandler(c, err); herr != nil {
-				_ = c.SendStatus(fiber.StatusInternalServerError)
-			}
-		}
-		route := UnmatchedRoute
-		if r := c.Route(); m.isEndpoint(c.App(), r) {
-			route = r.Path
-		}
-		status := strconv.Itoa(c.Response().StatusCode())
-		method := normalizeMethod(c.Method())
-		m.duration.WithLabelValues(app, method, route, status).Observe(time.Since(start).Seconds())
-		m.requests.WithLabelValues(app, method, route, status).Inc()
-		return nil
-	}
+// Label values must come from small sets, or the number of series grows without bound: route is a
+// pattern (e.g. "/:tenant_id/login/finalize"), never the raw path, and requests that no route handled
+// (404s, and requests that a middleware answered before any route matched) are labelled
+// UnmatchedRoute. Methods outside the standard ones are counted as OtherMethod. The method is mapped
+// to a constant string, so it may point into a reused request buffer; app and route become label values
+// that outlive the call, so they must not (a route's registered pattern does not).
+func (m *Metrics) ObserveRequest(app, method, route string, status int, d time.Duration) {
+	labels := []string{app, normalizeMethod(method), route, strconv.Itoa(status)}
+	m.duration.WithLabelValues(labels...).Observe(d.Seconds())
+	m.requests.WithLabelValues(labels...).Inc()
 }
 
-// isEndpoint reports whether r is a route registered with Get, Post, All and so on, as opposed to a
-// middleware registered with Use. After c.Next() returns, c.Route() is the last route that matched: an
-// endpoint when one handled the request, else a middleware (the request was a 404 or a middleware
-// answered it). Fiber v2 keeps that flag unexported; app.GetRoutes(true) lists the endpoints only, so
-// a route is an endpoint when it is one of those: same method, path and handler slice. The answer is
-// computed once per route.
-func (m *Metrics) isEndpoint(app *fiber.App, r *fiber.Route) bool {
-	if r == nil || len(r.Handlers) == 0 {
-		return false
-	}
-	if v, ok := m.endpoints.Load(r); ok {
-		return v.(bool)
-	}
-	found := false
-	for _, e := range app.GetRoutes(true) {
-		if e.Method == r.Method && e.Path == r.Path && len(e.Handlers) == len(r.Handlers) &&
-			&e.Handlers[0] == &r.Handlers[0] {
-			found = true
-			break
-		}
-	}
-	m.endpoints.Store(r, found)
-	return found
-}
-
-// normalizeMethod maps the request method to a constant string: Fiber's strings may point into reused
-// buffers, and label values outlive the request. Unknown methods become "other".
+// normalizeMethod maps the request method to a constant string: the caller's string may point into a
+// reused buffer, and label values outlive the request. Unknown methods become "other".
 func normalizeMethod(method string) string {
 	switch method {
 	case http.MethodGet:
@@ -217,7 +172,7 @@ func (m *Metrics) tenantLabel(tenantID string) string {
 	if len(m.tenants) >= m.tenantLimit {
 		return OtherTenant
 	}
-	id := string([]byte(tenantID)) // a copy: the caller's string may live in a reused Fiber buffer
+	id := string([]byte(tenantID)) // a copy: the caller's string may live in a reused request buffer
 	m.tenants[id] = struct{}{}
 	return id
 }
@@ -263,8 +218,8 @@ func (m *Metrics) RegisterCounter(name, help string, value func() uint64) error 
 }
 
 // Handler serves the registry in the Prometheus exposition format (GET /metrics on the admin app).
-func (m *Metrics) Handler() fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
 // Emit counts the steps of ceremonies in passkey_ceremonies_total, making Metrics a subscriber of the

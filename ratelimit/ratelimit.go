@@ -4,7 +4,8 @@
 // embedded mode without Redis.
 //
 // The limiter is a protection against overload and abuse, not a security boundary: when Redis fails,
-// requests go through (see Limiter.Middleware).
+// requests go through (see Limiter.Allow). The package knows no HTTP: the transport turns a Decision
+// into response headers and ErrRateLimited into 429.
 package ratelimit
 
 import (
@@ -18,19 +19,15 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
-	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 
 	passkey "github.com/passkey-server/passkey-server"
 )
 
-// ErrRateLimited means a rate limit is exhausted. The error handler maps it to 429; Middleware has set
-// Retry-After on the response before returning it.
+// ErrRateLimited means a rate limit is exhausted: a Decision that does not allow the request, or a
+// client over its budget of refused requests. The transport returns it (with the time to wait in its
+// details) and answers 429.
 var ErrRateLimited = passkey.NewError("rate_limited", "rate limit exceeded")
-
-// HeaderRemaining is the response header that tells how many more requests the tightest applicable
-// limit allows right now.
-const HeaderRemaining = "X-RateLimit-Remaining"
 
 // DefaultTimeout bounds one request's rate limit checks; past it the request goes through.
 const DefaultTimeout = 250 * time.Millisecond
@@ -194,90 +191,114 @@ func (l *Limiter) checks(k Keys) []check {
 	return cs
 }
 
-// Middleware checks every dimension keyOf gives against its limit and lets the request through while
-// all allow it. It sets X-RateLimit-Remaining to what the tightest dimension still allows. When a
-// dimension is exhausted it sets Retry-After (whole seconds, rounded up) and returns an error wrapping
-// ErrRateLimited, for the app's error handler to answer 429.
+// Decision is the outcome of checking one request against its limits.
+type Decision struct {
+	// Allowed reports whether the request may go through.
+	Allowed bool
+	// Checked reports whether a limit applied and the store answered. It is false when no dimension
+	// applies to the request's Keys, when the store failed (the request is allowed, see Allow) and for
+	// a nil Limiter; Remaining and RetryAfter then mean nothing.
+	Checked bool
+	// Remaining is how many more requests the tightest applicable dimension allows right now; 0 when
+	// the request is refused.
+	Remaining int
+	// RetryAfter is, for a refused request, how long until the exhausted dimension allows one again,
+	// rounded up to whole seconds and at least one second.
+	RetryAfter time.Duration
+}
+
+// Allow checks and counts one request in every dimension of k that has a limit, most specific first
+// (client IP, API key, tenant): a client that exhausted its own budget is stopped before it consumes
+// its tenant's. The request is allowed while every dimension allows it; the checks stop at the first
+// dimension that refuses it. The checks together take at most Timeout. A nil Limiter allows
+// everything.
 //
-// When the store fails (Redis down, slow or erroring), the request goes through and OnError is told:
-// the limiter fails open. Logins and ceremonies staying available matters more than strict limits,
-// and the limiter only protects against overload and abuse; authentication does not depend on it.
-func (l *Limiter) Middleware(keyOf func(c *fiber.Ctx) Keys) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		cs := l.checks(keyOf(c))
-		if len(cs) == 0 {
-			return c.Next()
+// When the store fails (Redis down, slow or erroring), the request is allowed and OnError is told: the
+// limiter fails open. Logins and ceremonies staying available matters more than strict limits, and the
+// limiter only protects against overload and abuse; authentication does not depend on it.
+func (l *Limiter) Allow(ctx context.Context, k Keys) Decision {
+	if l == nil {
+		return Decision{Allowed: true}
+	}
+	cs := l.checks(k)
+	if len(cs) == 0 {
+		return Decision{Allowed: true}
+	}
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	remaining := math.MaxInt
+	for _, ch := range cs {
+		res, err := l.store.allow(ctx, ch.key, ch.limit)
+		if err != nil {
+			l.fail(fmt.Errorf("rate limit check: %w", err))
+			return Decision{Allowed: true} // fail open; see the doc comment
 		}
-		ctx := c.UserContext()
-		if l.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, l.Timeout)
-			defer cancel()
+		remaining = min(remaining, res.remaining)
+		if !res.allowed {
+			return Decision{Checked: true, RetryAfter: wholeSeconds(res.retryAfter)}
 		}
-		remaining := math.MaxInt
-		for _, ch := range cs {
-			res, err := l.store.allow(ctx, ch.key, ch.limit)
-			if err != nil {
-				if l.OnError != nil {
-					l.OnError(fmt.Errorf("rate limit check: %w", err))
-				}
-				return c.Next() // fail open; see the doc comment
-			}
-			remaining = min(remaining, res.remaining)
-			if !res.allowed {
-				secs := max(1, int(math.Ceil(res.retryAfter.Seconds())))
-				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
-				c.Set(HeaderRemaining, "0")
-				return passkey.WithDetails(ErrRateLimited, fmt.Sprintf("too many requests, retry after %d seconds", secs))
-			}
-		}
-		c.Set(HeaderRemaining, strconv.Itoa(max(0, remaining)))
-		return c.Next()
+	}
+	return Decision{Allowed: true, Checked: true, Remaining: max(0, remaining)}
+}
+
+// RefusalExhausted reports whether the client at ip has used up its budget of refused requests, and
+// if so how long it should wait (the time one request of the budget takes to come back, in whole
+// seconds, at least one). Refused requests are those a lookup refused: an unknown tenant id or API key,
+// each of which cost a database query, from a client that has no tenant whose limits could apply. The
+// budget is the default per-IP limit; without a per-IP limit, or with a nil Limiter, there is no
+// budget and the answer is always no. The check counts nothing; CountRefusal counts. Like Allow, it
+// takes at most Timeout and fails open: on a store error it tells OnError and answers no.
+func (l *Limiter) RefusalExhausted(ctx context.Context, ip string) (retryAfter time.Duration, over bool) {
+	if l == nil || l.rules.PerIP.IsZero() {
+		return 0, false
+	}
+	limit := l.rules.PerIP
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	over, err := l.store.exhausted(ctx, l.prefix+"refused:"+ip, limit)
+	if err != nil {
+		l.fail(fmt.Errorf("rate limit check: %w", err))
+		return 0, false
+	}
+	if !over {
+		return 0, false
+	}
+	return wholeSeconds(limit.Period / time.Duration(limit.Rate)), true
+}
+
+// CountRefusal counts one refused request of the client at ip against its budget (see
+// RefusalExhausted). Requests the lookup accepts are never counted. It takes at most Timeout; a store
+// error goes to OnError. Without a per-IP limit, or with a nil Limiter, it does nothing.
+func (l *Limiter) CountRefusal(ctx context.Context, ip string) {
+	if l == nil || l.rules.PerIP.IsZero() {
+		return
+	}
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	if _, err := l.store.allow(ctx, l.prefix+"refused:"+ip, l.rules.PerIP); err != nil {
+		l.fail(fmt.Errorf("rate limit count: %w", err))
 	}
 }
 
-// Refusals limits, per client IP, the requests that a lookup refused: an unknown tenant id or API key,
-// each of which cost a database query, from a client that has no tenant whose limits could apply. The
-// budget is the default per-IP limit (no per-IP limit, no guard). A client that has used it up gets 429
-// before anything is looked up; requests the lookup accepts cost nothing here. refused tells which
-// errors of the rest of the chain count; ip gives the client address.
-func (l *Limiter) Refusals(ip func(*fiber.Ctx) string, refused func(error) bool) fiber.Handler {
-	if l == nil || l.rules.PerIP.IsZero() {
-		return func(c *fiber.Ctx) error { return c.Next() }
+// bound returns ctx limited to Timeout, if one is set.
+func (l *Limiter) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if l.Timeout > 0 {
+		return context.WithTimeout(ctx, l.Timeout)
 	}
-	limit := l.rules.PerIP
-	bound := func(c *fiber.Ctx) (context.Context, context.CancelFunc) {
-		if l.Timeout > 0 {
-			return context.WithTimeout(c.UserContext(), l.Timeout)
-		}
-		return c.UserContext(), func() {}
+	return ctx, func() {}
+}
+
+// fail hands err to OnError, if one is set.
+func (l *Limiter) fail(err error) {
+	if l.OnError != nil {
+		l.OnError(err)
 	}
-	return func(c *fiber.Ctx) error {
-		key := l.prefix + "refused:" + ip(c)
-		ctx, cancel := bound(c)
-		over, err := l.store.exhausted(ctx, key, limit)
-		cancel()
-		switch {
-		case err != nil:
-			if l.OnError != nil {
-				l.OnError(fmt.Errorf("rate limit check: %w", err))
-			}
-		case over:
-			secs := max(1, int(math.Ceil((limit.Period / time.Duration(limit.Rate)).Seconds())))
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
-			c.Set(HeaderRemaining, "0")
-			return passkey.WithDetails(ErrRateLimited, fmt.Sprintf("too many refused requests, retry after %d seconds", secs))
-		}
-		err = c.Next()
-		if err != nil && refused(err) {
-			ctx, cancel := bound(c)
-			if _, serr := l.store.allow(ctx, key, limit); serr != nil && l.OnError != nil {
-				l.OnError(fmt.Errorf("rate limit count: %w", serr))
-			}
-			cancel()
-		}
-		return err
-	}
+}
+
+// wholeSeconds rounds d up to whole seconds, at least one: clients are told to wait in seconds, and
+// never zero.
+func wholeSeconds(d time.Duration) time.Duration {
+	return time.Duration(max(1, int64(math.Ceil(d.Seconds())))) * time.Second
 }
 
 // redisStore checks limits with redis_rate.

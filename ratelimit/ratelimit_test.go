@@ -4,11 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -17,10 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 
-	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/ratelimit"
 )
 
@@ -64,55 +58,21 @@ func testPrefix(t *testing.T, client redis.UniversalClient) string {
 	return prefix
 }
 
-// keysFromHeaders is the test apps' keyOf: the dimensions come from request headers.
-func keysFromHeaders(c *fiber.Ctx) ratelimit.Keys {
-	return ratelimit.Keys{Tenant: c.Get("X-Tenant"), IP: c.Get("X-Client-IP"), APIKey: c.Get("X-Key")}
+// allow checks one request with the keys k.
+func allow(l *ratelimit.Limiter, k ratelimit.Keys) ratelimit.Decision {
+	return l.Allow(context.Background(), k)
 }
 
-// newApp builds an app whose error handler answers ErrRateLimited with 429, like cmd's.
-func newApp(l *ratelimit.Limiter) *fiber.App {
-	app := fiber.New(fiber.Config{
-		DisableStartupMessage: true,
-		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			status := fiber.StatusInternalServerError
-			if errors.Is(err, ratelimit.ErrRateLimited) {
-				status = fiber.StatusTooManyRequests
-			}
-			return c.Status(status).JSON(fiber.Map{"status": status, "code": "rate_limited", "details": passkey.Details(err)})
-		},
-	})
-	app.Use(l.Middleware(keysFromHeaders))
-	app.Get("/", func(c *fiber.Ctx) error { return c.SendString("ok") })
-	return app
-}
-
-type req struct{ tenant, ip, key string }
-
-func do(t *testing.T, app *fiber.App, r req) *http.Response {
-	t.Helper()
-	hr := httptest.NewRequest("GET", "/", nil)
-	hr.Header.Set("X-Tenant", r.tenant)
-	hr.Header.Set("X-Client-IP", r.ip)
-	hr.Header.Set("X-Key", r.key)
-	resp, err := app.Test(hr, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
-// allowedCount sends n requests and returns how many got through.
-func allowedCount(t *testing.T, app *fiber.App, r req, n int) int {
+// allowedCount checks n requests with the keys k and returns how many were allowed.
+func allowedCount(t *testing.T, l *ratelimit.Limiter, k ratelimit.Keys, n int) int {
 	t.Helper()
 	ok := 0
 	for range n {
-		switch s := do(t, app, r).StatusCode; s {
-		case 200:
+		d := allow(l, k)
+		if d.Allowed {
 			ok++
-		case 429:
-		default:
-			t.Fatalf("status %d", s)
+		} else if !d.Checked || d.RetryAfter < time.Second {
+			t.Fatalf("refused without a check or a time to wait: %+v", d)
 		}
 	}
 	return ok
@@ -132,29 +92,22 @@ func TestTripsAfterN(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var onError atomic.Int32
 			l.OnError = func(error) { onError.Add(1) }
-			app := newApp(l)
-			r := req{tenant: "t1", ip: "192.0.2.1"}
-			for i, want := range []string{"2", "1", "0"} {
-				resp := do(t, app, r)
-				if resp.StatusCode != 200 || resp.Header.Get(ratelimit.HeaderRemaining) != want {
-					t.Fatalf("request %d: status %d, remaining %q; want 200, %s", i+1, resp.StatusCode,
-						resp.Header.Get(ratelimit.HeaderRemaining), want)
+			k := ratelimit.Keys{Tenant: "t1", IP: "192.0.2.1"}
+			for i, want := range []int{2, 1, 0} {
+				if d := allow(l, k); !d.Allowed || !d.Checked || d.Remaining != want {
+					t.Fatalf("request %d: %+v; want allowed, checked, remaining %d", i+1, d, want)
 				}
 			}
-			resp := do(t, app, r)
-			if resp.StatusCode != 429 {
-				t.Fatalf("4th request: status %d, want 429", resp.StatusCode)
+			d := allow(l, k)
+			if d.Allowed || !d.Checked {
+				t.Fatalf("4th request: %+v, want refused after a check", d)
 			}
-			retry, err := strconv.Atoi(resp.Header.Get(fiber.HeaderRetryAfter))
-			if err != nil || retry < 1 || retry > 20 { // 1 request per 20 s
-				t.Errorf("Retry-After %q, want 1..20 seconds", resp.Header.Get(fiber.HeaderRetryAfter))
+			// 1 request per 20 s, in whole seconds.
+			if d.RetryAfter < time.Second || d.RetryAfter > 20*time.Second || d.RetryAfter%time.Second != 0 {
+				t.Errorf("RetryAfter %v, want whole seconds in 1s..20s", d.RetryAfter)
 			}
-			if got := resp.Header.Get(ratelimit.HeaderRemaining); got != "0" {
-				t.Errorf("remaining %q on 429, want 0", got)
-			}
-			var body struct{ Details string }
-			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || !strings.Contains(body.Details, "retry after") {
-				t.Errorf("body details %q (%v)", body.Details, err)
+			if d.Remaining != 0 {
+				t.Errorf("remaining %d when refused, want 0", d.Remaining)
 			}
 			if onError.Load() != 0 {
 				t.Error("OnError called without a store failure")
@@ -174,14 +127,13 @@ func TestOverride(t *testing.T) {
 	}
 	for name, l := range stores(t, rules) {
 		t.Run(name, func(t *testing.T) {
-			app := newApp(l)
-			if got := allowedCount(t, app, req{tenant: "small", ip: "192.0.2.1"}, 8); got != 2 {
+			if got := allowedCount(t, l, ratelimit.Keys{Tenant: "small", IP: "192.0.2.1"}, 8); got != 2 {
 				t.Errorf("default tenant: %d allowed, want 2", got)
 			}
-			if got := allowedCount(t, app, req{tenant: "big", ip: "192.0.2.1"}, 8); got != 5 {
+			if got := allowedCount(t, l, ratelimit.Keys{Tenant: "big", IP: "192.0.2.1"}, 8); got != 5 {
 				t.Errorf("overridden tenant: %d allowed, want 5", got)
 			}
-			if got := allowedCount(t, app, req{tenant: "unlimited", ip: "192.0.2.1"}, 8); got != 8 {
+			if got := allowedCount(t, l, ratelimit.Keys{Tenant: "unlimited", IP: "192.0.2.1"}, 8); got != 8 {
 				t.Errorf("tenant limit switched off: %d allowed, want 8", got)
 			}
 		})
@@ -194,29 +146,28 @@ func TestDimensionsIndependent(t *testing.T) {
 	}}
 	for name, l := range stores(t, rules) {
 		t.Run(name, func(t *testing.T) {
-			app := newApp(l)
-			for _, r := range []req{
-				{tenant: "a", ip: "192.0.2.1"},
-				{tenant: "a", ip: "192.0.2.2"},   // another IP, same tenant
-				{tenant: "b", ip: "192.0.2.1"},   // same IP, another tenant
-				{tenant: "a", ip: "2001:db8::1"}, // IPv6
+			for _, k := range []ratelimit.Keys{
+				{Tenant: "a", IP: "192.0.2.1"},
+				{Tenant: "a", IP: "192.0.2.2"},   // another IP, same tenant
+				{Tenant: "b", IP: "192.0.2.1"},   // same IP, another tenant
+				{Tenant: "a", IP: "2001:db8::1"}, // IPv6
 			} {
-				if got := allowedCount(t, app, r, 4); got != 2 {
-					t.Errorf("%+v: %d allowed, want 2 (per IP)", r, got)
+				if got := allowedCount(t, l, k, 4); got != 2 {
+					t.Errorf("%+v: %d allowed, want 2 (per IP)", k, got)
 				}
 			}
 			// The key limit binds across IPs; another key is unaffected.
 			ok := 0
 			for i := range 5 {
-				if do(t, app, req{tenant: "c", ip: "198.51.100." + strconv.Itoa(i), key: "sk_one"}).StatusCode == 200 {
+				if allow(l, ratelimit.Keys{Tenant: "c", IP: "198.51.100." + strconv.Itoa(i), APIKey: "sk_one"}).Allowed {
 					ok++
 				}
 			}
 			if ok != 3 {
 				t.Errorf("one key from five IPs: %d allowed, want 3 (per key)", ok)
 			}
-			if got := do(t, app, req{tenant: "c", ip: "198.51.100.9", key: "sk_two"}).StatusCode; got != 200 {
-				t.Errorf("another key: status %d, want 200", got)
+			if d := allow(l, ratelimit.Keys{Tenant: "c", IP: "198.51.100.9", APIKey: "sk_two"}); !d.Allowed {
+				t.Errorf("another key: %+v, want allowed", d)
 			}
 		})
 	}
@@ -226,9 +177,8 @@ func TestTightestRemaining(t *testing.T) {
 	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(10)}}
 	for name, l := range stores(t, rules) {
 		t.Run(name, func(t *testing.T) {
-			resp := do(t, newApp(l), req{tenant: "t", ip: "192.0.2.1"})
-			if got := resp.Header.Get(ratelimit.HeaderRemaining); got != "1" {
-				t.Errorf("remaining %q, want 1 (the tenant's)", got)
+			if d := allow(l, ratelimit.Keys{Tenant: "t", IP: "192.0.2.1"}); d.Remaining != 1 {
+				t.Errorf("remaining %d, want 1 (the tenant's)", d.Remaining)
 			}
 		})
 	}
@@ -238,23 +188,29 @@ func TestNoDimensions(t *testing.T) {
 	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerSecond(1)}}) {
 		t.Run(name, func(t *testing.T) {
 			// No IP given, and no tenant or key limits: nothing to check.
-			if got := allowedCount(t, newApp(l), req{tenant: "t", key: "k"}, 5); got != 5 {
-				t.Errorf("%d allowed, want 5", got)
+			for i := range 5 {
+				if d := allow(l, ratelimit.Keys{Tenant: "t", APIKey: "k"}); !d.Allowed || d.Checked {
+					t.Fatalf("request %d: %+v, want allowed without a check", i+1, d)
+				}
 			}
 		})
+	}
+	// A nil Limiter allows everything.
+	var nilLimiter *ratelimit.Limiter
+	if d := allow(nilLimiter, ratelimit.Keys{Tenant: "t", IP: "192.0.2.1", APIKey: "k"}); !d.Allowed || d.Checked {
+		t.Errorf("nil Limiter: %+v, want allowed without a check", d)
 	}
 }
 
 func TestWindowReset(t *testing.T) {
 	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerSecond(2)}}) {
 		t.Run(name, func(t *testing.T) {
-			app := newApp(l)
-			r := req{tenant: "t", ip: "192.0.2.7"}
-			if got := allowedCount(t, app, r, 3); got != 2 {
+			k := ratelimit.Keys{Tenant: "t", IP: "192.0.2.7"}
+			if got := allowedCount(t, l, k, 3); got != 2 {
 				t.Fatalf("%d allowed, want 2", got)
 			}
 			time.Sleep(1100 * time.Millisecond)
-			if got := allowedCount(t, app, r, 3); got != 2 {
+			if got := allowedCount(t, l, k, 3); got != 2 {
 				t.Errorf("after the period: %d allowed, want 2", got)
 			}
 		})
@@ -266,22 +222,14 @@ func TestConcurrentRequestsShareOneBudget(t *testing.T) {
 	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(10)}}
 	// Two limiters, as two instances behind a load balancer.
 	prefix := testPrefix(t, client)
-	apps := []*fiber.App{newApp(ratelimit.New(client, prefix, rules)), newApp(ratelimit.New(client, prefix, rules))}
+	limiters := []*ratelimit.Limiter{ratelimit.New(client, prefix, rules), ratelimit.New(client, prefix, rules)}
 	var ok atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 30 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hr := httptest.NewRequest("GET", "/", nil)
-			hr.Header.Set("X-Tenant", "shared")
-			resp, err := apps[i%2].Test(hr, -1)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if allow(limiters[i%2], ratelimit.Keys{Tenant: "shared"}).Allowed {
 				ok.Add(1)
 			}
 		}()
@@ -296,7 +244,7 @@ func TestAPIKeyNotStoredInClear(t *testing.T) {
 	client := redisClient(t)
 	prefix := testPrefix(t, client)
 	l := ratelimit.New(client, prefix, ratelimit.Rules{Limits: ratelimit.Limits{PerKey: ratelimit.PerMinute(5)}})
-	do(t, newApp(l), req{tenant: "t", key: "sk_live_supersecret"})
+	allow(l, ratelimit.Keys{Tenant: "t", APIKey: "sk_live_supersecret"})
 	keys, err := client.Keys(context.Background(), "rate:"+prefix+"*").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -329,14 +277,13 @@ func TestRedisDownFailsOpen(t *testing.T) {
 		defer mu.Unlock()
 		errs = append(errs, err)
 	}
-	app := newApp(l)
 	for range 3 {
-		resp := do(t, app, req{tenant: "t", ip: "192.0.2.1", key: "k"})
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d with Redis down, want 200 (fail open)", resp.StatusCode)
+		d := allow(l, ratelimit.Keys{Tenant: "t", IP: "192.0.2.1", APIKey: "k"})
+		if !d.Allowed {
+			t.Fatalf("%+v with Redis down, want allowed (fail open)", d)
 		}
-		if resp.Header.Get(ratelimit.HeaderRemaining) != "" {
-			t.Error("remaining header set without a check")
+		if d.Checked {
+			t.Error("decision reports a check that failed")
 		}
 	}
 	mu.Lock()
@@ -377,61 +324,49 @@ func TestParseLimit(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// TestRefusals checks that only refused requests use up a client's budget: accepted ones are never
-// counted, a client over the budget gets 429 before its request reaches the lookup, and another client
-// is unaffected.
+// TestRefusals checks that only counted refusals use up a client's budget: checking the budget counts
+// nothing, a client is over it after as many refusals as the default per-IP limit allows, and another
+// client is unaffected. Without a per-IP limit there is no budget.
 func TestRefusals(t *testing.T) {
+	ctx := context.Background()
 	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerMinute(3)}}) {
 		t.Run(name, func(t *testing.T) {
-			lookups := 0
-			app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
-				if errors.Is(err, ratelimit.ErrRateLimited) {
-					return c.SendStatus(fiber.StatusTooManyRequests)
-				}
-				return c.SendStatus(fiber.StatusNotFound)
-			}})
-			errUnknown := errors.New("unknown tenant")
-			app.Use(l.Refusals(func(c *fiber.Ctx) string { return c.Get("X-Client-IP") }, func(err error) bool { return errors.Is(err, errUnknown) }))
-			app.Get("/:tenant", func(c *fiber.Ctx) error {
-				lookups++
-				if c.Params("tenant") == "known" {
-					return c.SendString("ok")
-				}
-				return errUnknown
-			})
-			get := func(ip, tenant string) int {
-				hr := httptest.NewRequest("GET", "/"+tenant, nil)
-				hr.Header.Set("X-Client-IP", ip)
-				resp, err := app.Test(hr, -1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				return resp.StatusCode
-			}
-			for i := range 10 {
-				if st := get("192.0.2.1", "known"); st != 200 {
-					t.Fatalf("accepted request %d: %d", i, st)
+			for i := range 10 { // accepted requests: checked, never counted
+				if _, over := l.RefusalExhausted(ctx, "192.0.2.1"); over {
+					t.Fatalf("check %d without a refusal: over the budget", i)
 				}
 			}
 			for i := range 3 {
-				if st := get("192.0.2.1", "nope"); st != 404 {
-					t.Fatalf("refused request %d within the budget: %d", i, st)
+				if _, over := l.RefusalExhausted(ctx, "192.0.2.1"); over {
+					t.Fatalf("refusal %d within the budget: over", i)
 				}
+				l.CountRefusal(ctx, "192.0.2.1")
 			}
-			before := lookups
-			if st := get("192.0.2.1", "nope"); st != 429 {
-				t.Fatalf("over the budget: %d, want 429", st)
+			wait, over := l.RefusalExhausted(ctx, "192.0.2.1")
+			if !over {
+				t.Fatal("after 3 refusals: not over the budget of 3 per minute")
 			}
-			if st := get("192.0.2.1", "known"); st != 429 {
-				t.Fatalf("over the budget, even a known tenant waits: %d, want 429", st)
+			if wait != 20*time.Second { // one request of 3 per minute comes back after 20 s
+				t.Errorf("retry after %v, want 20s", wait)
 			}
-			if lookups != before {
-				t.Error("a request over the budget reached the lookup")
-			}
-			if st := get("192.0.2.2", "nope"); st != 404 {
-				t.Fatalf("another client: %d, want 404", st)
+			if _, over := l.RefusalExhausted(ctx, "192.0.2.2"); over {
+				t.Error("another client is over the budget")
 			}
 		})
+	}
+	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(3)}}) {
+		t.Run(name+"/no per-IP limit", func(t *testing.T) {
+			for range 5 {
+				l.CountRefusal(ctx, "192.0.2.1")
+			}
+			if _, over := l.RefusalExhausted(ctx, "192.0.2.1"); over {
+				t.Error("over a budget without a per-IP limit")
+			}
+		})
+	}
+	var nilLimiter *ratelimit.Limiter
+	nilLimiter.CountRefusal(ctx, "192.0.2.1")
+	if _, over := nilLimiter.RefusalExhausted(ctx, "192.0.2.1"); over {
+		t.Error("nil Limiter: over a budget")
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/passkey-server/passkey-server/signing"
 )
 
-// Sentinel errors of this package. The HTTP error handler maps each to a status and a stable code.
+// Errors of this package, each with its stable code; the transport layer maps each to a status.
 var (
 	// ErrNotFound means no tenant with the given id exists.
 	ErrNotFound = passkey.NewError("tenant_not_found", "tenant not found")

@@ -61,7 +61,7 @@ var Signing = credentials.Ceremony{Name: "transaction", NamedUser: true, Accepts
 // followed by SHA-256(transaction_id ‖ canonical data), so the assertion signs exactly this data.
 func (s *Service) Begin(ctx context.Context, snap *tenant.Snapshot, req InitRequest) (*protocol.CredentialAssertion, error) {
 	assertion, err := s.begin(ctx, snap, req)
-	s.emit(ctx, snap, passkey.StepInitialize, err, req.AppUserID, req.TransactionID)
+	s.emit(ctx, snap, passkey.StepInitialize, err, passkey.Event{AppUserID: req.AppUserID, TransactionID: req.TransactionID})
 	return assertion, err
 }
 
@@ -154,13 +154,18 @@ func jsonObject(raw json.RawMessage) bool {
 // caller can say which transaction failed.
 func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, Transaction, error) {
 	token, tx, err := s.finishBody(ctx, snap, body)
-	s.emit(ctx, snap, passkey.StepFinalize, err, tx.AppUserID, tx.Identifier)
+	e := passkey.Event{AppUserID: tx.AppUserID, TransactionID: tx.Identifier}
+	if tx.CredentialID != nil {
+		e.CredentialID = *tx.CredentialID
+	}
+	s.emit(ctx, snap, passkey.StepFinalize, err, e)
 	return token, tx, err
 }
 
-// emit emits the success or failure of one step of a transaction ceremony.
-func (s *Service) emit(ctx context.Context, snap *tenant.Snapshot, step string, err error, appUserID, transactionID string) {
-	e := passkey.Event{TenantID: snap.ID, Ceremony: Signing.Name, Step: step, Err: err, AppUserID: appUserID, TransactionID: transactionID}
+// emit emits the success or failure of one step of a transaction ceremony; e carries what the step
+// knows of its user, transaction and credential.
+func (s *Service) emit(ctx context.Context, snap *tenant.Snapshot, step string, err error, e passkey.Event) {
+	e.TenantID, e.Ceremony, e.Step, e.Err = snap.ID, Signing.Name, step, err
 	switch {
 	case step == passkey.StepInitialize && err == nil:
 		e.Type = passkey.CeremonyStarted
@@ -186,11 +191,12 @@ func (s *Service) finishBody(ctx context.Context, snap *tenant.Snapshot, body []
 	if err != nil {
 		return "", Transaction{}, err
 	}
-	token, err := s.finish(ctx, snap, tx, body)
+	token, err := s.finish(ctx, snap, &tx, body)
 	return token, tx, err
 }
 
-func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transaction, body []byte) (string, error) {
+// finish verifies the assertion of tx and records the outcome in the store and in tx.
+func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx *Transaction, body []byte) (string, error) {
 	now := s.now().UTC()
 	if st := tx.EffectiveStatus(now); st != StatusPending {
 		return "", passkey.WithDetails(ErrNotFound, "the transaction is "+string(st))
@@ -205,6 +211,7 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transact
 		if ferr := s.store.Finish(ctx, snap.ID, tx.ID, StatusFailed, nil, now); ferr != nil && !errors.Is(ferr, ErrNotFound) {
 			return "", errors.Join(err, ferr)
 		}
+		tx.Status, tx.UpdatedAt = StatusFailed, now
 		return "", err
 	}
 	if res.User.Key != tx.UserKey {
@@ -213,6 +220,7 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx Transact
 	if err := s.store.Finish(ctx, snap.ID, tx.ID, StatusConfirmed, &res.Credential.ID, now); err != nil {
 		return "", err
 	}
+	tx.Status, tx.CredentialID, tx.ConfirmedAt, tx.UpdatedAt = StatusConfirmed, &res.Credential.ID, &now, now
 	return s.creds.Token(snap, Signing, res, func(c *signing.Claims) {
 		c.TransactionID = tx.Identifier
 		c.TransactionHash = base64.RawURLEncoding.EncodeToString(tx.DataHash)
