@@ -64,6 +64,19 @@ const (
 	StepFinalize   = "finalize"
 )
 
+// StepType is the type of the event of a ceremony step that ended with err (nil: it succeeded).
+func StepType(step string, err error) EventType {
+	switch {
+	case step == StepInitialize && err == nil:
+		return CeremonyStarted
+	case step == StepInitialize:
+		return CeremonyStartFailed
+	case err == nil:
+		return CeremonySucceeded
+	}
+	return CeremonyFailed
+}
+
 // Event is one thing that happened in a tenant. Only what a subscriber may show is put here: ids and
 // names, never a secret, a key or a credential's public key.
 type Event struct {

@@ -180,15 +180,6 @@ func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot,
 // user, credential and transaction.
 func (s *Service) emitStep(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, step string, err error, e passkey.Event) {
 	e.TenantID, e.Ceremony, e.Step, e.Err = snap.ID, ceremony.Name, step, err
-	switch {
-	case step == passkey.StepInitialize && err == nil:
-		e.Type = passkey.CeremonyStarted
-	case step == passkey.StepInitialize:
-		e.Type = passkey.CeremonyStartFailed
-	case err == nil:
-		e.Type = passkey.CeremonySucceeded
-	default:
-		e.Type = passkey.CeremonyFailed
-	}
+	e.Type = passkey.StepType(step, err)
 	s.events.Emit(ctx, e)
 }

@@ -117,16 +117,12 @@ func notFound(*fiber.Ctx) error { return fiber.ErrNotFound }
 // it (a missing or publishable key, a malformed body, a rate limit): the service emits every outcome
 // it sees, and this is the only other place a ceremony event comes from.
 func (s *server) refusedStep(ceremony credentials.Ceremony, step string) fiber.Handler {
-	typ := passkey.CeremonyFailed
-	if step == passkey.StepInitialize {
-		typ = passkey.CeremonyStartFailed
-	}
 	return func(c *fiber.Ctx) error {
 		err := c.Next()
 		if err == nil || passkey.Emitted(c.UserContext()) {
 			return err
 		}
-		e := passkey.Event{Type: typ, Ceremony: ceremony.Name, Step: step, Err: asDomainError(err)}
+		e := passkey.Event{Type: passkey.StepType(step, err), Ceremony: ceremony.Name, Step: step, Err: asDomainError(err)}
 		if snap := snapshotOf(c); snap != nil {
 			e.TenantID = snap.ID
 		} else if id, perr := parseTenantID(c); perr == nil {

@@ -166,16 +166,7 @@ func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte
 // knows of its user, transaction and credential.
 func (s *Service) emit(ctx context.Context, snap *tenant.Snapshot, step string, err error, e passkey.Event) {
 	e.TenantID, e.Ceremony, e.Step, e.Err = snap.ID, Signing.Name, step, err
-	switch {
-	case step == passkey.StepInitialize && err == nil:
-		e.Type = passkey.CeremonyStarted
-	case step == passkey.StepInitialize:
-		e.Type = passkey.CeremonyStartFailed
-	case err == nil:
-		e.Type = passkey.CeremonySucceeded
-	default:
-		e.Type = passkey.CeremonyFailed
-	}
+	e.Type = passkey.StepType(step, err)
 	s.events.Emit(ctx, e)
 }
 
