@@ -63,11 +63,6 @@ func WithDetails(err error, details string) error {
 	return &detailed{err: err, details: details}
 }
 
-// Detailf is WithDetails with a format.
-func Detailf(err error, format string, args ...any) error {
-	return WithDetails(err, fmt.Sprintf(format, args...))
-}
-
 // Details returns the client-safe details of the first error in err's chain that has them, or "".
 func Details(err error) string {
 	var d interface{ Details() string }

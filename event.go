@@ -78,7 +78,8 @@ func StepType(step string, err error) EventType {
 }
 
 // Event is one thing that happened in a tenant. Only what a subscriber may show is put here: ids and
-// names, never a secret, a key or a credential's public key.
+// names, never a secret, a key or a credential's public key. An event owns its strings: an emitter
+// never puts a string into it that points into a buffer it reuses, so subscribers may keep events.
 type Event struct {
 	Type EventType
 	// TenantID is the tenant the event happened in; uuid.Nil when it belongs to no tenant yet (a

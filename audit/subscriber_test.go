@@ -99,7 +99,7 @@ func TestFromEventErrors(t *testing.T) {
 		{"code and details", passkey.WithDetails(credentials.ErrAssertionFailed, "Error validating challenge"),
 			"assertion_failed: Error validating challenge"},
 		{"local sentinel", passkey.WithDetails(local, "Error validating challenge"), "assertion_failed: Error validating challenge"},
-		{"wrapped", fmt.Errorf("finish login: %w", passkey.Detailf(credentials.ErrAssertionFailed, "sign count %d", 3)),
+		{"wrapped", fmt.Errorf("finish login: %w", passkey.WithDetails(credentials.ErrAssertionFailed, fmt.Sprintf("sign count %d", 3))),
 			"assertion_failed: sign count 3"},
 		{"code only", credentials.ErrAssertionFailed, "assertion_failed"},
 		{"validation problems", passkey.Invalid("user_id is a required field"), "invalid_request: user_id is a required field"},

@@ -6,8 +6,8 @@ import (
 	passkey "github.com/passkey-server/passkey-server"
 )
 
-// Suffixes of the two outcomes of a ceremony step: "webauthn_login_init" records
-// "webauthn_login_init_succeeded" or "webauthn_login_init_failed".
+// Suffixes of the two outcomes of a ceremony step: the login's initialize step is recorded as
+// "webauthn_authentication_init_succeeded" or "webauthn_authentication_init_failed".
 const (
 	SuffixSucceeded = "_succeeded"
 	SuffixFailed    = "_failed"

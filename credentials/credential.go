@@ -83,9 +83,9 @@ type Store interface {
 	// returns the stored user with its internal ID.
 	UpsertUser(ctx context.Context, u User) (User, error)
 	// UserByAppID returns the user with the application's user id, or ErrUserNotFound.
-	UserByAppID(ctx context.Context, tenantID uuid.UUID, userID string) (User, error)
+	UserByAppID(ctx context.Context, tenantID uuid.UUID, appUserID string) (User, error)
 	// UserByKey returns the user with the internal id, or ErrUserNotFound.
-	UserByKey(ctx context.Context, tenantID, id uuid.UUID) (User, error)
+	UserByKey(ctx context.Context, tenantID, userKey uuid.UUID) (User, error)
 
 	// CreateCredential stores a new credential; ErrCredentialExists when its id is taken in the tenant,
 	// ErrUserNotFound when its user does not exist in the tenant.
@@ -93,7 +93,7 @@ type Store interface {
 	// Credential returns one credential (with AppUserID), or ErrCredentialNotFound.
 	Credential(ctx context.Context, tenantID uuid.UUID, id string) (Credential, error)
 	// CredentialsOfUser returns all credentials of a user, oldest first.
-	CredentialsOfUser(ctx context.Context, tenantID, userID uuid.UUID) ([]Credential, error)
+	CredentialsOfUser(ctx context.Context, tenantID, userKey uuid.UUID) ([]Credential, error)
 	// ListCredentials returns one page of the tenant's credentials and the total count.
 	ListCredentials(ctx context.Context, tenantID uuid.UUID, f ListFilter) ([]Credential, int, error)
 	// RecordLogin writes back the result of a successful login, or ErrCredentialNotFound. The stored
@@ -109,5 +109,5 @@ type Store interface {
 	// ListUsers returns one page of the tenant's users in the filter's order and the total count.
 	ListUsers(ctx context.Context, tenantID uuid.UUID, f UserFilter) ([]User, int, error)
 	// DeleteUser removes a user with all its credentials and transactions, or ErrUserNotFound.
-	DeleteUser(ctx context.Context, tenantID, id uuid.UUID) error
+	DeleteUser(ctx context.Context, tenantID, userKey uuid.UUID) error
 }

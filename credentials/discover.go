@@ -62,13 +62,13 @@ func (s *Service) lookupHandle(ctx context.Context, snap *tenant.Snapshot, cerem
 }
 
 // hankoHandle reports whether handle is the handle Hanko's server gave a credential of the user whose
-// application id is userID: Hanko stored a user id that parsed as a UUID as its 16 raw bytes
+// application id is appUserID: Hanko stored a user id that parsed as a UUID as its 16 raw bytes
 // (docs/hanko-compatibility.md#hanko-user-handles), so those credentials answer with that handle, not
 // with the id's text.
-func hankoHandle(userID string, handle []byte) bool {
-	if len(handle) != 16 || string(handle) == userID {
+func hankoHandle(appUserID string, handle []byte) bool {
+	if len(handle) != 16 || string(handle) == appUserID {
 		return false
 	}
-	id, err := uuid.Parse(userID)
+	id, err := uuid.Parse(appUserID)
 	return err == nil && bytes.Equal(id[:], handle)
 }

@@ -142,7 +142,7 @@ func (c Credential) webauthn() (webauthn.Credential, error) {
 			AAGUID:    c.AAGUID[:],
 			SignCount: c.SignCount,
 			// Not the stored warning: go-webauthn's flag must say whether this login's counter
-			// regressed (see VerifyLogin).
+			// regressed (see VerifyAssertion).
 			Attachment: protocol.AuthenticatorAttachment(c.AuthenticatorAttachment),
 		},
 	}, nil

@@ -44,7 +44,7 @@ type Session struct {
 type SessionStore interface {
 	Put(ctx context.Context, s Session) error
 	Consume(ctx context.Context, tenantID uuid.UUID, ceremony string, challenge string) (Session, error)
-	DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) error
+	DeleteUser(ctx context.Context, tenantID, userKey uuid.UUID) error
 	DeleteTenant(ctx context.Context, tenantID uuid.UUID) error
 }
 

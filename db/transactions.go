@@ -52,8 +52,8 @@ type transactionReadRow struct {
 
 // Create stores a new transaction, pending unless t.Status says otherwise. It returns
 // transactions.ErrExists when the tenant already has a transaction with t.Identifier, in any state,
-// and credentials.ErrUserNotFound when t.UserID is not a user of t.TenantID (or the tenant does not
-// exist). t.AppUserID is ignored: the user is t.UserID. A zero CreatedAt is the current time, a zero
+// and credentials.ErrUserNotFound when t.UserKey is not a user of t.TenantID (or the tenant does not
+// exist). t.AppUserID is ignored: the user is t.UserKey. A zero CreatedAt is the current time, a zero
 // UpdatedAt is CreatedAt; a zero ExpiresAt is stored as NULL and reads back as zero, that is, as
 // expired.
 func (s *TransactionStore) Create(ctx context.Context, t transactions.Transaction) error {

@@ -53,7 +53,7 @@ func (s *server) registerAdmin(app *fiber.App) {
 	}
 	for _, r := range adminRoutes {
 		handle := r.handle
-		admin.Add(r.method, r.path, func(c *fiber.Ctx) error { return handle(s, c) })
+		add(admin, r.method, r.path, func(c *fiber.Ctx) error { return handle(s, c) })
 	}
 }
 

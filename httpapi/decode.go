@@ -97,7 +97,9 @@ func pathParam(c *fiber.Ctx, name string) (string, error) {
 	if err != nil {
 		return "", passkey.Invalid("%s is not a valid percent-encoded path segment", name)
 	}
-	return v, nil
+	// Unescaping returns Fiber's own buffer when there is nothing to unescape, and the value may
+	// outlive the request in an event.
+	return strings.Clone(v), nil
 }
 
 // withRules returns nil when the request has no syntax problems (its service then checks the rules

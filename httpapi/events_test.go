@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/credentials"
@@ -74,36 +75,40 @@ func TestRequestContext(t *testing.T) {
 }
 
 // TestRefusedStep checks that a ceremony step refused before its service emitted anything gets its
-// failure event from the transport, with the code the client was told, and that a step whose service
-// emitted gets no second event.
+// failure event from the transport, with the code the client was told (a panic is an internal_error),
+// that a step whose service emitted gets no second event, and that a request whose tenant was never
+// resolved records nothing.
 func TestRefusedStep(t *testing.T) {
 	events := &sink{}
 	bus := passkey.NewBus(events)
 	s := newServer(Services{Events: bus}, Options{BodyLimit: 4096})
 	app := s.newFiberApp("test")
 	step := s.refusedStep(credentials.Login, passkey.StepInitialize)
-	app.Post("/:tenant_id/refused", step, func(c *fiber.Ctx) error { return tenant.ErrAPIKeyMissing })
-	app.Post("/:tenant_id/fiber", step, func(c *fiber.Ctx) error { return fiber.ErrRequestEntityTooLarge })
-	app.Post("/:tenant_id/served", step, func(c *fiber.Ctx) error {
+	snap := &tenant.Snapshot{Tenant: tenant.Tenant{ID: uuid.MustParse("7d4b4c52-1b8d-4c1e-9d52-2c2b3f8a1e11")}}
+	resolved := func(c *fiber.Ctx) error { c.Locals(snapshotLocal, snap); return c.Next() }
+	app.Post("/refused", step, resolved, func(c *fiber.Ctx) error { return tenant.ErrAPIKeyMissing })
+	app.Post("/fiber", step, resolved, func(c *fiber.Ctx) error { return fiber.ErrRequestEntityTooLarge })
+	app.Post("/panic", step, resolved, func(c *fiber.Ctx) error { panic("a bug") })
+	app.Post("/served", step, resolved, func(c *fiber.Ctx) error {
 		bus.Emit(c.UserContext(), passkey.Event{Type: passkey.CeremonyStartFailed, Ceremony: "login", Err: credentials.ErrUserNotFound})
 		return credentials.ErrUserNotFound
 	})
-	const tenantID = "7d4b4c52-1b8d-4c1e-9d52-2c2b3f8a1e11"
-	for _, path := range []string{"refused", "fiber", "served"} {
-		if _, err := app.Test(httptest.NewRequest("POST", "/"+tenantID+"/"+path, nil), -1); err != nil {
+	app.Post("/unresolved", step, func(c *fiber.Ctx) error { return tenant.ErrNotFound })
+	for _, path := range []string{"refused", "fiber", "panic", "served", "unresolved"} {
+		if _, err := app.Test(httptest.NewRequest("POST", "/"+path, nil), -1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got := events.all()
-	if len(got) != 3 {
-		t.Fatalf("%d events, want 3: %+v", len(got), got)
+	if len(got) != 4 {
+		t.Fatalf("%d events, want 4: %+v", len(got), got)
 	}
-	for i, want := range []string{"api_key_missing", "body_too_large", "user_not_found"} {
+	for i, want := range []string{"api_key_missing", "body_too_large", passkey.CodeInternal, "user_not_found"} {
 		e := got[i]
 		if e.Type != passkey.CeremonyStartFailed || e.Ceremony != "login" || passkey.ErrorCode(e.Err) != want {
 			t.Errorf("event %d: %+v (code %s), want a login start failure with %s", i, e, passkey.ErrorCode(e.Err), want)
 		}
-		if i < 2 && (e.TenantID.String() != tenantID || e.Step != passkey.StepInitialize) {
+		if i < 3 && (e.TenantID != snap.ID || e.Step != passkey.StepInitialize) {
 			t.Errorf("event %d: tenant %s step %q", i, e.TenantID, e.Step)
 		}
 	}

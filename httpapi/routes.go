@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -95,40 +96,62 @@ func (s *server) registerPublic(app *fiber.App) {
 	}
 	for _, r := range publicRoutes {
 		if r.keyed != "" {
-			app.Add(r.method, r.keyed, chain(r, s.keyTenant)...)
+			add(app, r.method, r.keyed, chain(r, s.keyTenant)...)
 		}
 	}
+	// What no route matched: every key-scoped path needs a key, and under /credentials a secret one.
+	app.Use("/credentials", refusals, s.keyTenant, limit, s.requireSecret)
+	app.Use("/transaction", refusals, s.keyTenant, limit)
 	for _, p := range keyedPrefixes {
-		app.Use(p, refusals, s.keyTenant, limit)
 		app.All(p+"/*", notFound)
 	}
 	for _, r := range publicRoutes {
 		if r.hanko != "" {
-			app.Add(r.method, "/:tenant_id"+r.hanko, chain(r, s.pathTenant)...)
+			add(app, r.method, "/:tenant_id"+r.hanko, chain(r, s.pathTenant)...)
 		}
 	}
+	// What no route matched under a tenant: CORS and preflights; the credentials and MFA sub-paths
+	// need a secret key, so a wrong method there is refused as before.
 	app.Use("/:tenant_id", refusals, s.pathTenant, limit)
+	app.Use("/:tenant_id/credentials", s.requireSecret)
+	app.Use("/:tenant_id/mfa", s.requireSecret)
+}
+
+// add registers a route; a GET route answers HEAD too, as Fiber's app.Get does.
+func add(r fiber.Router, method, path string, handlers ...fiber.Handler) {
+	r.Add(method, path, handlers...)
+	if method == fiber.MethodGet {
+		r.Add(fiber.MethodHead, path, handlers...)
+	}
 }
 
 // notFound answers routes that do not exist inside a route family with the JSON 404.
 func notFound(*fiber.Ctx) error { return fiber.ErrNotFound }
 
 // refusedStep emits the failure of a ceremony step whose request was refused before its service saw
-// it (a missing or publishable key, a malformed body, a rate limit): the service emits every outcome
-// it sees, and this is the only other place a ceremony event comes from.
+// it (a missing or publishable key, a malformed body, a rate limit, a panic): the service emits every
+// outcome it sees, and this is the only other place a ceremony event comes from. A request whose
+// tenant was not resolved records nothing: no tenant could read it, and a tenant id taken from the
+// path unchecked would let anyone fill the audit log and the metrics' tenant labels.
 func (s *server) refusedStep(ceremony credentials.Ceremony, step string) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		err := c.Next()
-		if err == nil || passkey.Emitted(c.UserContext()) {
-			return err
+	emit := func(c *fiber.Ctx, err error) {
+		snap := snapshotOf(c)
+		if snap == nil || passkey.Emitted(c.UserContext()) {
+			return
 		}
-		e := passkey.Event{Type: passkey.StepType(step, err), Ceremony: ceremony.Name, Step: step, Err: asDomainError(err)}
-		if snap := snapshotOf(c); snap != nil {
-			e.TenantID = snap.ID
-		} else if id, perr := parseTenantID(c); perr == nil {
-			e.TenantID = id
+		s.Events.Emit(c.UserContext(), passkey.Event{Type: passkey.StepType(step, err), TenantID: snap.ID,
+			Ceremony: ceremony.Name, Step: step, Err: asDomainError(err)})
+	}
+	return func(c *fiber.Ctx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				emit(c, fmt.Errorf("panic: %v", r))
+				panic(r) // for the recover middleware, which answers 500
+			}
+		}()
+		if err = c.Next(); err != nil {
+			emit(c, err)
 		}
-		s.Events.Emit(c.UserContext(), e)
 		return err
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -62,9 +63,7 @@ type Options struct {
 type server struct {
 	Services
 	Options
-	dir  *tenant.Directory
-	keys *tenant.Keys
-	log  *slog.Logger
+	log *slog.Logger
 }
 
 func newServer(s Services, o Options) *server {
@@ -74,7 +73,7 @@ func newServer(s Services, o Options) *server {
 	if s.Events == nil {
 		s.Events = passkey.SinkFunc(func(context.Context, passkey.Event) {})
 	}
-	return &server{Services: s, Options: o, dir: s.Directory, keys: s.Keys, log: o.Logger}
+	return &server{Services: s, Options: o, log: o.Logger}
 }
 
 // newFiberApp builds an app with the middleware every app shares, in this order: request id, metrics
@@ -101,13 +100,20 @@ func (s *server) newFiberApp(name string) *fiber.App {
 	return app
 }
 
+// maxUserAgent bounds the User-Agent events keep.
+const maxUserAgent = 1024
+
 // requestContext gives the request a context that carries what events record of it: the request id,
 // the client address and the User-Agent (at most 1,024 bytes), copied out of Fiber's buffers.
 func requestContext(c *fiber.Ctx) error {
 	id, _ := c.Locals("requestid").(string)
 	ua := c.Get(fiber.HeaderUserAgent)
-	if len(ua) > 1024 {
-		ua = ua[:1024]
+	if len(ua) > maxUserAgent {
+		n := maxUserAgent
+		for n > 0 && !utf8.RuneStart(ua[n]) {
+			n-- // cut at a character boundary
+		}
+		ua = ua[:n]
 	}
 	c.SetUserContext(passkey.WithRequest(c.UserContext(), passkey.Request{
 		ID: strings.Clone(id), SourceIP: ClientIP(c), UserAgent: strings.Clone(ua),

@@ -30,7 +30,7 @@ func (s *server) pathTenant(c *fiber.Ctx) error {
 	if err != nil {
 		return tenant.ErrInvalidID
 	}
-	snap, err := s.dir.Resolve(c.UserContext(), id)
+	snap, err := s.Directory.Resolve(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (s *server) keyTenant(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodOptions {
 		return preflightCORS(c)
 	}
-	snap, key, err := s.keys.Authenticate(c.UserContext(), requestSecret(c))
+	snap, key, err := s.Keys.Authenticate(c.UserContext(), requestSecret(c))
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (s *server) requestKey(c *fiber.Ctx) (tenant.APIKey, error) {
 	if secret == "" {
 		return tenant.APIKey{}, tenant.ErrAPIKeyMissing
 	}
-	k, err := s.keys.Check(snap, secret)
+	k, err := s.Keys.Check(snap, secret)
 	if err != nil {
 		return tenant.APIKey{}, err
 	}

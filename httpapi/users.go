@@ -56,7 +56,7 @@ func (s *server) adminTenant(c *fiber.Ctx) (*tenant.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.dir.Resolve(c.UserContext(), id)
+	return s.Directory.Resolve(c.UserContext(), id)
 }
 
 // adminUser returns the tenant in the path and the user reference, percent-decoded: an application

@@ -32,7 +32,7 @@ func (k KeyKind) prefix() string {
 	return "sk_"
 }
 
-// apiKeyRandomBytes is the entropy of a key: 32 bytes, as DESIGN.md requires.
+// apiKeyRandomBytes is the entropy of a key: 32 bytes, far beyond guessing.
 const apiKeyRandomBytes = 32
 
 // APIKey is a stored API key. The secret itself is never stored: only its SHA-256 hash, so a database

@@ -94,8 +94,7 @@ func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...fu
 	}
 	svc := newServices(serviceInput{DB: d, Sessions: o.Sessions, Sealer: sealer, PublicURL: "http://localhost:8000", Metrics: m, Logger: log})
 	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { svc.audit.Run(ctx); close(done) }()
+	done := svc.run(ctx) // the background work serve runs: directory refresh, key use, audit writes
 	t.Cleanup(func() { stop(); <-done })
 	return &testServer{t: t, db: d, svc: svc, tenants: svc.tenants, ceremonies: svc.credentials,
 		public: httpapi.NewPublic(svc.http(), o.HTTP), admin: httpapi.NewAdmin(svc.http(), o.HTTP),

@@ -65,6 +65,24 @@ func TestAPIKeys(t *testing.T) {
 		// Publishable keys only where allowed.
 		expectStatus(t, call(t, s.public, "GET", "/"+a+"/credentials", nil, "apiKey", pk.Secret), 403, "secret_key_required")
 		expectStatus(t, call(t, s.public, "POST", "/credentials/login/initialize", nil, "apiKey", pk.Secret), 200, "")
+		// Paths no route matches keep their family's key rule: the credentials and MFA sub-paths need a
+		// secret key before a 404 or 405 is given away.
+		for _, c := range []struct {
+			method, path string
+			headers      []string
+			status       int
+			code         string
+		}{
+			{"PUT", "/" + a + "/credentials/abc", nil, 401, "api_key_missing"},
+			{"GET", "/" + a + "/mfa/login/initialize", nil, 401, "api_key_missing"},
+			{"GET", "/" + a + "/credentials/a/b", []string{"apiKey", aSecret}, 404, "not_found"},
+			{"POST", "/credentials/foo", []string{"apiKey", pk.Secret}, 403, "secret_key_required"},
+			{"GET", "/credentials/foo/bar", []string{"apiKey", aSecret}, 404, "not_found"},
+			{"GET", "/transaction/a/b", []string{"apiKey", pk.Secret}, 404, "not_found"},
+		} {
+			_, resp := send(t, s.public, c.method, c.path, nil, c.headers...)
+			expectStatus(t, resp, c.status, c.code)
+		}
 
 		// Deleting a key revokes it at once on this instance; a key id of another tenant is not found.
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+b+"/secrets/api/"+pk.ID.String(), nil), 404, "api_key_not_found")
@@ -168,6 +186,10 @@ func TestJWKSAndRotation(t *testing.T) {
 		s := newTestServer(t, d, newTestSealer(t))
 		id, _ := s.createTenant("example.com")
 
+		// HEAD answers wherever GET does.
+		if _, resp := send(t, s.public, "HEAD", "/"+id+"/.well-known/jwks.json", nil); resp.StatusCode != 200 {
+			t.Fatalf("HEAD jwks: %d", resp.StatusCode)
+		}
 		jwks := func() jwk.Set {
 			resp := call(t, s.public, "GET", "/"+id+"/.well-known/jwks.json", nil)
 			expectStatus(t, resp, 200, "")
