@@ -2,16 +2,13 @@ package credentials_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,33 +17,11 @@ import (
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
-	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
-// origin is the tenant's only origin; its RP ID is example.com.
-const origin = "https://example.com"
-
-// recorder keeps every event the services emit, in order.
-type recorder struct {
-	mu     sync.Mutex
-	events []passkey.Event
-}
-
-func (r *recorder) emit(_ context.Context, e passkey.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-// take returns the events recorded since the last take.
-func (r *recorder) take() []passkey.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.events
-	r.events = nil
-	return out
-}
+// origin is the tenant's only origin (dbtest.Tenant); its RP ID is example.com.
+const origin = dbtest.Origin
 
 // env is one tenant on a fresh SQLite database with a credentials service whose events are recorded.
 type env struct {
@@ -54,7 +29,7 @@ type env struct {
 	ctx    context.Context
 	snap   *tenant.Snapshot
 	svc    *credentials.Service
-	events *recorder
+	events *dbtest.Events
 }
 
 // newEnv makes a tenant with a config that validates (RP ID example.com, origin https://example.com,
@@ -63,40 +38,13 @@ func newEnv(t *testing.T, edit func(*tenant.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	d := dbtest.SQLite(t)
-	master := make([]byte, 32)
-	if _, err := rand.Read(master); err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := signing.NewSealer(master)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := dbtest.Tenant(t, d, edit)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := tenant.NewDirectory(tenant.DirectoryOptions{Store: db.NewTenantStore(d), Sealer: sealer, PublicURL: "http://localhost:8000", Logger: quiet})
-	tenants := tenant.NewService(tenant.Options{Store: db.NewTenantStore(d), Sealer: sealer, Directory: dir, Logger: quiet})
-	cfg := tenant.Config{
-		CORS: tenant.CORSConfig{AllowedOrigins: []string{origin}},
-		WebAuthn: tenant.WebAuthnConfig{
-			RelyingParty: tenant.RelyingParty{ID: "example.com", DisplayName: "Test RP", Origins: []string{origin}},
-			Timeout:      60000,
-		},
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	tn, _, err := tenants.Create(ctx, tenant.CreateInput{DisplayName: "T", Config: cfg})
-	if err != nil {
-		t.Fatalf("create tenant: %v", err)
-	}
-	snap, err := dir.Resolve(ctx, tn.ID)
-	if err != nil {
-		t.Fatalf("resolve tenant: %v", err)
-	}
-	rec := &recorder{}
+	rec := &dbtest.Events{}
 	svc := credentials.NewService(credentials.Options{
 		Store:    db.NewCredentialStore(d),
 		Sessions: db.NewMemorySessions(time.Now),
-		Events:   passkey.SinkFunc(rec.emit),
+		Events:   rec,
 		Logger:   quiet,
 	})
 	return &env{t: t, ctx: ctx, snap: snap, svc: svc, events: rec}
@@ -169,24 +117,6 @@ func (e *env) login(c credentials.Ceremony, key *authenticatortest.Authenticator
 	return e.svc.FinishLogin(e.ctx, e.snap, c, e.assert(key, e.loginOptions(c, userID), authenticatortest.Tamper{}))
 }
 
-// claims returns a token's payload, without verifying it (the signing package tests that).
-func claims(t *testing.T, token string) map[string]any {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token %q is not a JWS compact serialization", token)
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("token payload: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(payload, &m); err != nil {
-		t.Fatalf("token payload: %v", err)
-	}
-	return m
-}
-
 // amr returns the token's "amr" claim as strings; nil when absent.
 func amr(t *testing.T, c map[string]any) []string {
 	t.Helper()
@@ -203,27 +133,6 @@ func amr(t *testing.T, c map[string]any) []string {
 		out[i], _ = v.(string)
 	}
 	return out
-}
-
-// checkEvents compares events with want in order: every field but At and Request must be equal, and
-// Err must match the wanted error with errors.Is (nil wants nil).
-func checkEvents(t *testing.T, got []passkey.Event, want ...passkey.Event) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("got %d events, want %d:\n got  %s\n want %s", len(got), len(want), describe(got), describe(want))
-		return
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		gotErr, wantErr := g.Err, w.Err
-		g.Err, w.Err, g.At, g.Request = nil, nil, time.Time{}, passkey.Request{}
-		if !reflect.DeepEqual(g, w) {
-			t.Errorf("event %d = %+v, want %+v", i, g, w)
-		}
-		if wantErr == nil && gotErr != nil || wantErr != nil && !errors.Is(gotErr, wantErr) {
-			t.Errorf("event %d (%s) Err = %v, want %v", i, g.Type, gotErr, wantErr)
-		}
-	}
 }
 
 func describe(events []passkey.Event) string {
@@ -265,14 +174,14 @@ func TestPlainRegistrationAndLogin(t *testing.T) {
 				reg.Credential.BackupEligible != tc.opts.BackupEligible || reg.Credential.SignCount != tc.wantCounts[0] {
 				t.Errorf("registered credential = %+v, want id %s of %s, passkey, BE %v", reg.Credential, credID, user, tc.opts.BackupEligible)
 			}
-			c := claims(t, reg.Token)
+			c := dbtest.Claims(t, reg.Token)
 			if c["sub"] != user || c["cred"] != credID || c["ceremony"] != "registration" || c["iss"] != "http://localhost:8000/"+e.snap.ID.String() {
 				t.Errorf("registration token claims = %v", c)
 			}
 			if got := amr(t, c); got != nil {
 				t.Errorf("registration token amr = %v, want none", got)
 			}
-			checkEvents(t, e.events.take(),
+			dbtest.CheckEvents(t, e.events.Take(),
 				e.ceremonyEvent(passkey.CeremonyStarted, credentials.Registration, passkey.StepInitialize, user, "", nil),
 				e.ceremonyEvent(passkey.CeremonySucceeded, credentials.Registration, passkey.StepFinalize, user, credID, nil))
 
@@ -281,14 +190,14 @@ func TestPlainRegistrationAndLogin(t *testing.T) {
 				if err != nil {
 					t.Fatalf("login %q: %v", loginUser, err)
 				}
-				c := claims(t, res.Token)
+				c := dbtest.Claims(t, res.Token)
 				if c["sub"] != user || c["cred"] != credID || c["ceremony"] != "login" {
 					t.Errorf("login %q token claims = %v", loginUser, c)
 				}
 				if got := amr(t, c); !slices.Equal(got, tc.wantAMR) {
 					t.Errorf("login %q token amr = %v, want %v", loginUser, got, tc.wantAMR)
 				}
-				checkEvents(t, e.events.take(),
+				dbtest.CheckEvents(t, e.events.Take(),
 					e.ceremonyEvent(passkey.CeremonyStarted, credentials.Login, passkey.StepInitialize, loginUser, "", nil),
 					e.ceremonyEvent(passkey.CeremonySucceeded, credentials.Login, passkey.StepFinalize, user, credID, nil))
 				stored, err := e.svc.Get(e.ctx, e.snap, credID)
@@ -345,7 +254,7 @@ func TestLoginFinalizeFailures(t *testing.T) {
 			user := "user-" + string(rune('a'+i))
 			key := authenticatortest.New(authenticatortest.Options{})
 			e.register(credentials.Registration, key, user)
-			e.events.take()
+			e.events.Take()
 
 			options := e.loginOptions(credentials.Login, user)
 			res, err := e.svc.FinishLogin(e.ctx, e.snap, credentials.Login, e.assert(key, options, tc.tamper))
@@ -359,7 +268,7 @@ func TestLoginFinalizeFailures(t *testing.T) {
 			if tc.matched {
 				eventUser = user
 			}
-			checkEvents(t, e.events.take(),
+			dbtest.CheckEvents(t, e.events.Take(),
 				e.ceremonyEvent(passkey.CeremonyStarted, credentials.Login, passkey.StepInitialize, user, "", nil),
 				e.ceremonyEvent(passkey.CeremonyFailed, credentials.Login, passkey.StepFinalize, eventUser, "", tc.want))
 
@@ -371,7 +280,7 @@ func TestLoginFinalizeFailures(t *testing.T) {
 			if !tc.matched && err != nil {
 				t.Errorf("genuine assertion after one for another challenge = %v, want success", err)
 			}
-			e.events.take()
+			e.events.Take()
 		})
 	}
 }
@@ -395,7 +304,7 @@ func TestReplayIsRefused(t *testing.T) {
 	if _, err := e.svc.FinishLogin(e.ctx, e.snap, credentials.Login, discoverable); err != nil {
 		t.Fatal(err)
 	}
-	e.events.take()
+	e.events.Take()
 
 	cases := []struct {
 		name     string
@@ -422,7 +331,7 @@ func TestReplayIsRefused(t *testing.T) {
 			if !errors.Is(err, tc.want) || passkey.ErrorCode(err) != "session_not_found" {
 				t.Fatalf("replay = %v (code %q), want %v", err, passkey.ErrorCode(err), tc.want)
 			}
-			checkEvents(t, e.events.take(), e.ceremonyEvent(passkey.CeremonyFailed, tc.ceremony, passkey.StepFinalize, "", "", tc.want))
+			dbtest.CheckEvents(t, e.events.Take(), e.ceremonyEvent(passkey.CeremonyFailed, tc.ceremony, passkey.StepFinalize, "", "", tc.want))
 		})
 	}
 }
@@ -433,7 +342,7 @@ func TestInitializeFailures(t *testing.T) {
 	e.register(credentials.Registration, key, "alice")
 	// bob starts a registration he never finishes: he exists, with no credential.
 	e.registration(credentials.Registration, "bob")
-	e.events.take()
+	e.events.Take()
 
 	badIcon := "javascript:alert(1)"
 	long := strings.Repeat("x", credentials.MaxUserIDBytes+1)
@@ -479,7 +388,7 @@ func TestInitializeFailures(t *testing.T) {
 			if got := passkey.Details(err); got != tc.details {
 				t.Errorf("details = %q, want %q", got, tc.details)
 			}
-			checkEvents(t, e.events.take(), e.ceremonyEvent(passkey.CeremonyStartFailed, tc.ceremony, passkey.StepInitialize, tc.user, "", tc.want))
+			dbtest.CheckEvents(t, e.events.Take(), e.ceremonyEvent(passkey.CeremonyStartFailed, tc.ceremony, passkey.StepInitialize, tc.user, "", tc.want))
 		})
 	}
 	if _, err := e.svc.User(e.ctx, e.snap, "carol"); !errors.Is(err, credentials.ErrUserNotFound) {
@@ -492,7 +401,7 @@ func TestCredentialChanges(t *testing.T) {
 	first, second := authenticatortest.New(authenticatortest.Options{}), authenticatortest.New(authenticatortest.Options{})
 	id1 := e.register(credentials.Registration, first, "alice").Credential.ID
 	id2 := e.register(credentials.Registration, second, "alice").Credential.ID
-	e.events.take()
+	e.events.Take()
 	change := func(typ passkey.EventType, id string) passkey.Event {
 		return passkey.Event{Type: typ, TenantID: e.snap.ID, AppUserID: "alice", CredentialID: id, Details: map[string]string{"credential_id": id}}
 	}
@@ -518,7 +427,7 @@ func TestCredentialChanges(t *testing.T) {
 			if err := tc.do(); !errors.Is(err, tc.want) || tc.want == nil && err != nil {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
-			checkEvents(t, e.events.take(), tc.events...)
+			dbtest.CheckEvents(t, e.events.Take(), tc.events...)
 		})
 	}
 
@@ -540,26 +449,26 @@ func TestCredentialChanges(t *testing.T) {
 	if _, err := first.Get(e.loginOptions(credentials.Login, "alice"), origin); !errors.Is(err, authenticatortest.ErrNoCredential) {
 		t.Errorf("deleted passkey still offered: %v", err)
 	}
-	e.events.take()
+	e.events.Take()
 
 	// A pending login of alice cannot finish once she is deleted.
 	pending := e.assert(second, e.loginOptions(credentials.Login, "alice"), authenticatortest.Tamper{})
-	e.events.take()
+	e.events.Take()
 	if err := e.svc.DeleteUser(e.ctx, e.snap, "alice"); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
-	checkEvents(t, e.events.take(), passkey.Event{Type: passkey.UserDeleted, TenantID: e.snap.ID, AppUserID: "alice", Details: map[string]string{"user_id": "alice"}})
+	dbtest.CheckEvents(t, e.events.Take(), passkey.Event{Type: passkey.UserDeleted, TenantID: e.snap.ID, AppUserID: "alice", Details: map[string]string{"user_id": "alice"}})
 	if _, err := e.svc.FinishLogin(e.ctx, e.snap, credentials.Login, pending); !errors.Is(err, credentials.ErrLoginSessionNotFound) {
 		t.Errorf("login of a deleted user's pending session = %v, want ErrLoginSessionNotFound", err)
 	}
 	if _, err := e.svc.Get(e.ctx, e.snap, id2); !errors.Is(err, credentials.ErrCredentialNotFound) {
 		t.Errorf("credential of a deleted user = %v, want ErrCredentialNotFound", err)
 	}
-	e.events.take()
+	e.events.Take()
 	if err := e.svc.DeleteUser(e.ctx, e.snap, "alice"); !errors.Is(err, credentials.ErrUserNotFound) {
 		t.Errorf("deleting a deleted user = %v, want ErrUserNotFound", err)
 	}
-	checkEvents(t, e.events.take())
+	dbtest.CheckEvents(t, e.events.Take())
 }
 
 func TestSignatureCounterRegression(t *testing.T) {
@@ -579,7 +488,7 @@ func TestSignatureCounterRegression(t *testing.T) {
 			if _, err := e.login(credentials.Login, key, "alice"); err != nil { // counter 1
 				t.Fatal(err)
 			}
-			e.events.take()
+			e.events.Take()
 
 			// The next assertion reports 1 again (WebAuthn §6.1.1): a clone of the authenticator.
 			if err := key.SetCounter(id, 0); err != nil {
@@ -599,7 +508,7 @@ func TestSignatureCounterRegression(t *testing.T) {
 			if (res.Token == "") != (tc.want != nil) {
 				t.Errorf("token %q with err %v", res.Token, err)
 			}
-			checkEvents(t, e.events.take(),
+			dbtest.CheckEvents(t, e.events.Take(),
 				e.ceremonyEvent(passkey.CeremonyStarted, credentials.Login, passkey.StepInitialize, "alice", "", nil),
 				passkey.Event{Type: passkey.CredentialCloneFlagged, TenantID: e.snap.ID, AppUserID: "alice", CredentialID: id},
 				e.ceremonyEvent(last, credentials.Login, passkey.StepFinalize, "alice", id, tc.want))
@@ -613,7 +522,7 @@ func TestSignatureCounterRegression(t *testing.T) {
 			if _, err := e.login(credentials.Login, key, "alice"); err != nil {
 				t.Fatalf("login after the regression: %v", err)
 			}
-			checkEvents(t, e.events.take(),
+			dbtest.CheckEvents(t, e.events.Take(),
 				e.ceremonyEvent(passkey.CeremonyStarted, credentials.Login, passkey.StepInitialize, "alice", "", nil),
 				e.ceremonyEvent(passkey.CeremonySucceeded, credentials.Login, passkey.StepFinalize, "alice", id, nil))
 			if stored, err := e.svc.Get(e.ctx, e.snap, id); err != nil || !stored.CloneWarning || stored.SignCount != 2 {
@@ -627,7 +536,7 @@ func TestBackupStateChange(t *testing.T) {
 	e := newEnv(t, nil)
 	key := authenticatortest.New(authenticatortest.Options{BackupEligible: true})
 	id := e.register(credentials.Registration, key, "alice").Credential.ID
-	e.events.take()
+	e.events.Take()
 
 	// The passkey was synced since registration: the login reports BS.
 	res, err := e.svc.FinishLogin(e.ctx, e.snap, credentials.Login,
@@ -638,7 +547,7 @@ func TestBackupStateChange(t *testing.T) {
 	if !res.Credential.BackupState {
 		t.Errorf("result credential backup state = false, want true")
 	}
-	checkEvents(t, e.events.take(),
+	dbtest.CheckEvents(t, e.events.Take(),
 		e.ceremonyEvent(passkey.CeremonyStarted, credentials.Login, passkey.StepInitialize, "alice", "", nil),
 		passkey.Event{Type: passkey.CredentialBackupStateChanged, TenantID: e.snap.ID, AppUserID: "alice", CredentialID: id, Details: map[string]string{"backup_state": "true"}},
 		e.ceremonyEvent(passkey.CeremonySucceeded, credentials.Login, passkey.StepFinalize, "alice", id, nil))

@@ -2,7 +2,6 @@ package mfa_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,33 +21,11 @@ import (
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/mfa"
-	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
-// origin is the tenant's only origin; its RP ID is example.com.
-const origin = "https://example.com"
-
-// recorder keeps every event the service emits, in order.
-type recorder struct {
-	mu     sync.Mutex
-	events []passkey.Event
-}
-
-func (r *recorder) emit(_ context.Context, e passkey.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-// take returns the events recorded since the last take.
-func (r *recorder) take() []passkey.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.events
-	r.events = nil
-	return out
-}
+// origin is the tenant's only origin (dbtest.Tenant); its RP ID is example.com.
+const origin = dbtest.Origin
 
 // env is one tenant on a fresh SQLite database with a credentials service whose events are recorded.
 type env struct {
@@ -57,7 +33,7 @@ type env struct {
 	ctx    context.Context
 	snap   *tenant.Snapshot
 	svc    *credentials.Service
-	events *recorder
+	events *dbtest.Events
 }
 
 // newEnv makes a tenant (RP ID example.com, passkey timeout 60 s) whose MFA profile is mfaCfg.
@@ -65,38 +41,13 @@ func newEnv(t *testing.T, mfaCfg *tenant.MFAConfig) *env {
 	t.Helper()
 	ctx := context.Background()
 	d := dbtest.SQLite(t)
-	master := make([]byte, 32)
-	if _, err := rand.Read(master); err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := signing.NewSealer(master)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := dbtest.Tenant(t, d, func(c *tenant.Config) { c.MFA = mfaCfg })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := tenant.NewDirectory(tenant.DirectoryOptions{Store: db.NewTenantStore(d), Sealer: sealer, PublicURL: "http://localhost:8000", Logger: quiet})
-	tenants := tenant.NewService(tenant.Options{Store: db.NewTenantStore(d), Sealer: sealer, Directory: dir, Logger: quiet})
-	cfg := tenant.Config{
-		CORS: tenant.CORSConfig{AllowedOrigins: []string{origin}},
-		WebAuthn: tenant.WebAuthnConfig{
-			RelyingParty: tenant.RelyingParty{ID: "example.com", DisplayName: "Test RP", Origins: []string{origin}},
-			Timeout:      60000,
-		},
-		MFA: mfaCfg,
-	}
-	tn, _, err := tenants.Create(ctx, tenant.CreateInput{DisplayName: "T", Config: cfg})
-	if err != nil {
-		t.Fatalf("create tenant: %v", err)
-	}
-	snap, err := dir.Resolve(ctx, tn.ID)
-	if err != nil {
-		t.Fatalf("resolve tenant: %v", err)
-	}
-	rec := &recorder{}
+	rec := &dbtest.Events{}
 	svc := credentials.NewService(credentials.Options{
 		Store:    db.NewCredentialStore(d),
 		Sessions: db.NewMemorySessions(time.Now),
-		Events:   passkey.SinkFunc(rec.emit),
+		Events:   rec,
 		Logger:   quiet,
 	})
 	return &env{t: t, ctx: ctx, snap: snap, svc: svc, events: rec}
@@ -178,45 +129,6 @@ func allowed(a *protocol.CredentialAssertion) []string {
 	return ids
 }
 
-// claims returns a token's payload, without verifying it.
-func claims(t *testing.T, token string) map[string]any {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token %q is not a JWS compact serialization", token)
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("token payload: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(payload, &m); err != nil {
-		t.Fatalf("token payload: %v", err)
-	}
-	return m
-}
-
-// checkEvents compares events with want in order: every field but At and Request must be equal, and
-// Err must match the wanted error with errors.Is (nil wants nil).
-func checkEvents(t *testing.T, got []passkey.Event, want ...passkey.Event) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("got %d events %v, want %d", len(got), got, len(want))
-		return
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		gotErr, wantErr := g.Err, w.Err
-		g.Err, w.Err, g.At, g.Request = nil, nil, time.Time{}, passkey.Request{}
-		if !reflect.DeepEqual(g, w) {
-			t.Errorf("event %d = %+v, want %+v", i, g, w)
-		}
-		if wantErr == nil && gotErr != nil || wantErr != nil && !errors.Is(gotErr, wantErr) {
-			t.Errorf("event %d (%s) Err = %v, want %v", i, g.Type, gotErr, wantErr)
-		}
-	}
-}
-
 // ceremonyEvent is a ceremony step's event as the service emits it.
 func (e *env) ceremonyEvent(typ passkey.EventType, c credentials.Ceremony, step, appUserID, credID string, err error) passkey.Event {
 	return passkey.Event{Type: typ, TenantID: e.snap.ID, Ceremony: c.Name, Step: step, AppUserID: appUserID, CredentialID: credID, Err: err}
@@ -260,11 +172,11 @@ func TestRegistrationStoresMFACredentials(t *testing.T) {
 			if stored, err := e.svc.Get(e.ctx, e.snap, id); err != nil || !stored.IsMFA {
 				t.Errorf("stored credential IsMFA = %v, %v; want true", stored.IsMFA, err)
 			}
-			c := claims(t, res.Token)
+			c := dbtest.Claims(t, res.Token)
 			if c["ceremony"] != "mfa_registration" || c["sub"] != "alice" || c["cred"] != id || c["amr"] != nil {
 				t.Errorf("token claims = %v", c)
 			}
-			checkEvents(t, e.events.take(),
+			dbtest.CheckEvents(t, e.events.Take(),
 				e.ceremonyEvent(passkey.CeremonyStarted, mfa.Registration, passkey.StepInitialize, "alice", "", nil),
 				e.ceremonyEvent(passkey.CeremonySucceeded, mfa.Registration, passkey.StepFinalize, "alice", id, nil))
 
@@ -283,7 +195,7 @@ func TestPlainLoginRefusesMFACredentials(t *testing.T) {
 	e := newEnv(t, &tenant.MFAConfig{ResidentKeyRequirement: "required"})
 	second := authenticatortest.New(authenticatortest.Options{})
 	e.register(mfa.Registration, second, "mfa-only")
-	e.events.take()
+	e.events.Take()
 
 	t.Run("not offered to a named user", func(t *testing.T) {
 		e := e.with(t)
@@ -291,7 +203,7 @@ func TestPlainLoginRefusesMFACredentials(t *testing.T) {
 		if !errors.Is(err, credentials.ErrNoCredentials) || passkey.ErrorCode(err) != "no_credentials" {
 			t.Fatalf("BeginLogin = %v, want ErrNoCredentials", err)
 		}
-		checkEvents(t, e.events.take(),
+		dbtest.CheckEvents(t, e.events.Take(),
 			e.ceremonyEvent(passkey.CeremonyStartFailed, credentials.Login, passkey.StepInitialize, "mfa-only", "", credentials.ErrNoCredentials))
 	})
 
@@ -306,7 +218,7 @@ func TestPlainLoginRefusesMFACredentials(t *testing.T) {
 		if got, want := passkey.Details(err), "Failed to lookup Client-side Discoverable Credential: unknown user handle"; got != want {
 			t.Errorf("details = %q, want %q", got, want)
 		}
-		checkEvents(t, e.events.take(),
+		dbtest.CheckEvents(t, e.events.Take(),
 			e.ceremonyEvent(passkey.CeremonyStarted, credentials.Login, passkey.StepInitialize, "", "", nil),
 			e.ceremonyEvent(passkey.CeremonyFailed, credentials.Login, passkey.StepFinalize, "", "", credentials.ErrAssertionFailed))
 	})
@@ -317,7 +229,7 @@ func TestPlainLoginRefusesMFACredentials(t *testing.T) {
 		passkeyID := e.register(credentials.Registration, first, "both").Credential.ID
 		mfaKey := authenticatortest.New(authenticatortest.Options{})
 		mfaID := e.register(mfa.Registration, mfaKey, "both").Credential.ID
-		e.events.take()
+		e.events.Take()
 
 		options := e.beginLogin(credentials.Login, "both")
 		if got := allowed(options); !slices.Equal(got, []string{passkeyID}) {
@@ -333,7 +245,7 @@ func TestPlainLoginRefusesMFACredentials(t *testing.T) {
 		if got, want := passkey.Details(err), "The credential ID provided is not owned by the user"; got != want {
 			t.Errorf("details = %q, want %q", got, want)
 		}
-		checkEvents(t, e.events.take(),
+		dbtest.CheckEvents(t, e.events.Take(),
 			e.ceremonyEvent(passkey.CeremonyStarted, credentials.Login, passkey.StepInitialize, "both", "", nil),
 			e.ceremonyEvent(passkey.CeremonyFailed, credentials.Login, passkey.StepFinalize, "both", "", credentials.ErrAssertionFailed))
 	})
@@ -348,14 +260,14 @@ func TestMFALoginAcceptsMFACredentialsAndPasskeys(t *testing.T) {
 	// A security key without PIN: the MFA profile prefers user verification but does not require it.
 	noUVKey := authenticatortest.New(authenticatortest.Options{Attachment: authenticatortest.CrossPlatform, SkipUserVerification: true})
 	noUVID := e.register(mfa.Registration, noUVKey, "alice").Credential.ID
-	e.events.take()
+	e.events.Take()
 
 	want := []string{passkeyID, mfaID, noUVID}
 	slices.Sort(want)
 	if got := allowed(e.beginLogin(mfa.Login, "alice")); !slices.Equal(got, want) {
 		t.Errorf("MFA login allowCredentials = %v, want both %v", got, want)
 	}
-	e.events.take()
+	e.events.Take()
 
 	cases := []struct {
 		name    string
@@ -374,11 +286,11 @@ func TestMFALoginAcceptsMFACredentialsAndPasskeys(t *testing.T) {
 			if err != nil {
 				t.Fatalf("FinishLogin: %v", err)
 			}
-			c := claims(t, res.Token)
+			c := dbtest.Claims(t, res.Token)
 			if c["ceremony"] != "mfa_login" || c["sub"] != "alice" || c["cred"] != tc.id || !reflect.DeepEqual(c["amr"], tc.wantAMR) {
 				t.Errorf("token claims = %v; want mfa_login by %s with amr %v", c, tc.id, tc.wantAMR)
 			}
-			checkEvents(t, e.events.take(),
+			dbtest.CheckEvents(t, e.events.Take(),
 				e.ceremonyEvent(passkey.CeremonyStarted, mfa.Login, passkey.StepInitialize, "alice", "", nil),
 				e.ceremonyEvent(passkey.CeremonySucceeded, mfa.Login, passkey.StepFinalize, "alice", tc.id, nil))
 		})
@@ -391,7 +303,7 @@ func TestMFALoginNeedsAUser(t *testing.T) {
 	if !errors.Is(err, passkey.ErrInvalidRequest) || passkey.Details(err) != "user_id is a required field" {
 		t.Fatalf("BeginLogin without a user = %v (details %q), want ErrInvalidRequest", err, passkey.Details(err))
 	}
-	checkEvents(t, e.events.take(),
+	dbtest.CheckEvents(t, e.events.Take(),
 		e.ceremonyEvent(passkey.CeremonyStartFailed, mfa.Login, passkey.StepInitialize, "", "", passkey.ErrInvalidRequest))
 }
 
@@ -402,7 +314,7 @@ func TestSessionsBelongToTheirCeremony(t *testing.T) {
 	passkeyKey, mfaKey := authenticatortest.New(authenticatortest.Options{}), authenticatortest.New(authenticatortest.Options{})
 	e.register(credentials.Registration, passkeyKey, "alice")
 	e.register(mfa.Registration, mfaKey, "alice")
-	e.events.take()
+	e.events.Take()
 
 	cases := []struct {
 		name          string
@@ -428,7 +340,7 @@ func TestSessionsBelongToTheirCeremony(t *testing.T) {
 			e := e.with(t)
 			user := "user-" + string(rune('a'+i))
 			body := tc.body(e, user)
-			e.events.take()
+			e.events.Take()
 			finish := func(c credentials.Ceremony) (credentials.Result, error) {
 				if strings.HasSuffix(c.Name, "registration") {
 					return e.svc.FinishRegistration(e.ctx, e.snap, c, body)
@@ -438,19 +350,19 @@ func TestSessionsBelongToTheirCeremony(t *testing.T) {
 			if _, err := finish(tc.finish); !errors.Is(err, tc.want) || passkey.ErrorCode(err) != "session_not_found" {
 				t.Fatalf("finished as %s: %v, want %v", tc.finish.Name, err, tc.want)
 			}
-			checkEvents(t, e.events.take(), e.ceremonyEvent(passkey.CeremonyFailed, tc.finish, passkey.StepFinalize, "", "", tc.want))
+			dbtest.CheckEvents(t, e.events.Take(), e.ceremonyEvent(passkey.CeremonyFailed, tc.finish, passkey.StepFinalize, "", "", tc.want))
 			// The session is still there for its own ceremony.
 			res, err := finish(tc.begun)
 			if err != nil {
 				t.Fatalf("finished as %s afterwards: %v", tc.begun.Name, err)
 			}
-			if got := claims(t, res.Token)["ceremony"]; got != tc.begun.Name {
+			if got := dbtest.Claims(t, res.Token)["ceremony"]; got != tc.begun.Name {
 				t.Errorf("token ceremony = %v, want %s", got, tc.begun.Name)
 			}
 			if strings.HasSuffix(tc.begun.Name, "registration") && res.Credential.IsMFA != tc.begun.SecondFactor {
 				t.Errorf("registered IsMFA = %v, want %v", res.Credential.IsMFA, tc.begun.SecondFactor)
 			}
-			e.events.take()
+			e.events.Take()
 		})
 	}
 }

@@ -2,7 +2,6 @@ package transactions_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -24,37 +23,15 @@ import (
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/mfa"
-	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 	"github.com/passkey-server/passkey-server/transactions"
 )
 
-// origin is the tenant's only origin; its RP ID is example.com.
-const origin = "https://example.com"
+// origin is the tenant's only origin (dbtest.Tenant); its RP ID is example.com.
+const origin = dbtest.Origin
 
 // timeout is the tenant's ceremony timeout: a transaction expires this long after initialize.
 const timeout = 60 * time.Second
-
-// recorder keeps every event the services emit, in order.
-type recorder struct {
-	mu     sync.Mutex
-	events []passkey.Event
-}
-
-func (r *recorder) emit(_ context.Context, e passkey.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-// take returns the events recorded since the last take.
-func (r *recorder) take() []passkey.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.events
-	r.events = nil
-	return out
-}
 
 // clock is the transaction service's clock, moved by the test.
 type clock struct {
@@ -75,44 +52,20 @@ type env struct {
 	creds  *credentials.Service
 	txs    *transactions.Service
 	clock  *clock
-	events *recorder
+	events *dbtest.Events
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	d := dbtest.SQLite(t)
-	master := make([]byte, 32)
-	if _, err := rand.Read(master); err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := signing.NewSealer(master)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := dbtest.Tenant(t, d, func(c *tenant.Config) { c.WebAuthn.Timeout = int(timeout / time.Millisecond) })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := tenant.NewDirectory(tenant.DirectoryOptions{Store: db.NewTenantStore(d), Sealer: sealer, PublicURL: "http://localhost:8000", Logger: quiet})
-	tenants := tenant.NewService(tenant.Options{Store: db.NewTenantStore(d), Sealer: sealer, Directory: dir, Logger: quiet})
-	cfg := tenant.Config{
-		CORS: tenant.CORSConfig{AllowedOrigins: []string{origin}},
-		WebAuthn: tenant.WebAuthnConfig{
-			RelyingParty: tenant.RelyingParty{ID: "example.com", DisplayName: "Test RP", Origins: []string{origin}},
-			Timeout:      int(timeout / time.Millisecond),
-		},
-	}
-	tn, _, err := tenants.Create(ctx, tenant.CreateInput{DisplayName: "T", Config: cfg})
-	if err != nil {
-		t.Fatalf("create tenant: %v", err)
-	}
-	snap, err := dir.Resolve(ctx, tn.ID)
-	if err != nil {
-		t.Fatalf("resolve tenant: %v", err)
-	}
-	rec := &recorder{}
+	rec := &dbtest.Events{}
 	creds := credentials.NewService(credentials.Options{
 		Store:    db.NewCredentialStore(d),
 		Sessions: db.NewMemorySessions(time.Now),
-		Events:   passkey.SinkFunc(rec.emit),
+		Events:   rec,
 		Logger:   quiet,
 	})
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
@@ -151,7 +104,7 @@ func (e *env) register(c credentials.Ceremony, key *authenticatortest.Authentica
 	if err != nil {
 		e.t.Fatalf("FinishRegistration: %v", err)
 	}
-	e.events.take()
+	e.events.Take()
 	return res.Credential.ID
 }
 
@@ -191,45 +144,6 @@ func (e *env) transaction(userID, txID string) transactions.Transaction {
 	return transactions.Transaction{}
 }
 
-// claims returns a token's payload, without verifying it.
-func claims(t *testing.T, token string) map[string]any {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token %q is not a JWS compact serialization", token)
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("token payload: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(payload, &m); err != nil {
-		t.Fatalf("token payload: %v", err)
-	}
-	return m
-}
-
-// checkEvents compares events with want in order: every field but At and Request must be equal, and
-// Err must match the wanted error with errors.Is (nil wants nil).
-func checkEvents(t *testing.T, got []passkey.Event, want ...passkey.Event) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("got %d events %v, want %d", len(got), got, len(want))
-		return
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		gotErr, wantErr := g.Err, w.Err
-		g.Err, w.Err, g.At, g.Request = nil, nil, time.Time{}, passkey.Request{}
-		if !reflect.DeepEqual(g, w) {
-			t.Errorf("event %d = %+v, want %+v", i, g, w)
-		}
-		if wantErr == nil && gotErr != nil || wantErr != nil && !errors.Is(gotErr, wantErr) {
-			t.Errorf("event %d (%s) Err = %v, want %v", i, g.Type, gotErr, wantErr)
-		}
-	}
-}
-
 // event is a transaction ceremony step's event as the service emits it.
 func (e *env) event(typ passkey.EventType, step, appUserID, txID string, err error) passkey.Event {
 	return passkey.Event{Type: typ, TenantID: e.snap.ID, Ceremony: "transaction", Step: step, AppUserID: appUserID, TransactionID: txID, Err: err}
@@ -258,7 +172,7 @@ func TestTransactionSigning(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.with(t)
 			assertion := e.begin("alice", tc.id, tc.data)
-			checkEvents(t, e.events.take(), e.event(passkey.CeremonyStarted, passkey.StepInitialize, "alice", tc.id, nil))
+			dbtest.CheckEvents(t, e.events.Take(), e.event(passkey.CeremonyStarted, passkey.StepInitialize, "alice", tc.id, nil))
 
 			// The challenge is 32 random bytes and SHA-256(transaction_id ‖ canonical data).
 			binding := sha256.Sum256([]byte(tc.id + tc.canonical))
@@ -282,7 +196,7 @@ func TestTransactionSigning(t *testing.T) {
 				t.Errorf("Finish returned transaction %+v", tx)
 			}
 			dataHash := sha256.Sum256([]byte(tc.canonical))
-			c := claims(t, token)
+			c := dbtest.Claims(t, token)
 			want := map[string]any{"ceremony": "transaction", "trans": tc.id, "trans_hash": b64(dataHash[:]), "sub": "alice", "cred": credID,
 				"amr": []any{"hwk", "user"}, "aud": []any{"example.com"}, "iss": "http://localhost:8000/" + e.snap.ID.String()}
 			for k, v := range want {
@@ -292,7 +206,7 @@ func TestTransactionSigning(t *testing.T) {
 			}
 			succeeded := e.event(passkey.CeremonySucceeded, passkey.StepFinalize, "alice", tc.id, nil)
 			succeeded.CredentialID = credID // the credential that signed
-			checkEvents(t, e.events.take(), succeeded)
+			dbtest.CheckEvents(t, e.events.Take(), succeeded)
 
 			done := e.transaction("alice", tc.id)
 			if done.Status != transactions.StatusConfirmed || done.CredentialID == nil || *done.CredentialID != credID || done.ConfirmedAt == nil {
@@ -307,7 +221,7 @@ func TestTransactionInitializeFailures(t *testing.T) {
 	e.register(credentials.Registration, authenticatortest.New(authenticatortest.Options{}), "alice")
 	e.register(mfa.Registration, authenticatortest.New(authenticatortest.Options{}), "mfa-only")
 	e.begin("alice", "taken", `{"a":1}`)
-	e.events.take()
+	e.events.Take()
 
 	cases := []struct {
 		name    string
@@ -347,7 +261,7 @@ func TestTransactionInitializeFailures(t *testing.T) {
 			if got := passkey.Details(err); got != tc.details {
 				t.Errorf("details = %q, want %q", got, tc.details)
 			}
-			checkEvents(t, e.events.take(), e.event(passkey.CeremonyStartFailed, passkey.StepInitialize, tc.req.AppUserID, tc.req.TransactionID, tc.want))
+			dbtest.CheckEvents(t, e.events.Take(), e.event(passkey.CeremonyStartFailed, passkey.StepInitialize, tc.req.AppUserID, tc.req.TransactionID, tc.want))
 		})
 	}
 	// Nothing was stored by a refused initialize: alice has only "taken", with its first data.
@@ -406,7 +320,7 @@ func TestTransactionFinalizeFailures(t *testing.T) {
 			e := e.with(t)
 			id := "tx-" + string(rune('a'+i))
 			assertion := e.begin("alice", id, `{"amount":"1.00"}`)
-			e.events.take()
+			e.events.Take()
 
 			token, tx, err := e.txs.Finish(e.ctx, e.snap, tc.body(e, assertion))
 			if !errors.Is(err, tc.want) || passkey.ErrorCode(err) != tc.code || token != "" {
@@ -419,7 +333,7 @@ func TestTransactionFinalizeFailures(t *testing.T) {
 			if tx.Identifier != wantID {
 				t.Errorf("Finish returned transaction %q, want %q", tx.Identifier, wantID)
 			}
-			checkEvents(t, e.events.take(), e.event(passkey.CeremonyFailed, passkey.StepFinalize, wantUser, wantID, tc.want))
+			dbtest.CheckEvents(t, e.events.Take(), e.event(passkey.CeremonyFailed, passkey.StepFinalize, wantUser, wantID, tc.want))
 			if got := e.transaction("alice", id); got.Status != wantStatus || got.CredentialID != nil || got.ConfirmedAt != nil {
 				t.Errorf("transaction after the failure = %+v, want %s", got, wantStatus)
 			}
@@ -432,7 +346,7 @@ func TestTransactionFinalizeFailures(t *testing.T) {
 			case !tc.refused && err != nil:
 				t.Errorf("genuine assertion for a pending transaction = %v, want success", err)
 			}
-			e.events.take()
+			e.events.Take()
 		})
 	}
 }
@@ -455,7 +369,7 @@ func TestExpiredTransaction(t *testing.T) {
 			key := authenticatortest.New(authenticatortest.Options{})
 			credID := e.register(credentials.Registration, key, "alice")
 			assertion := e.begin("alice", "tx", `{"a":1}`)
-			e.events.take()
+			e.events.Take()
 
 			e.clock.advance(tc.after)
 			token, tx, err := e.txs.Finish(e.ctx, e.snap, e.assert(key, assertion, authenticatortest.Tamper{}))
@@ -473,7 +387,7 @@ func TestExpiredTransaction(t *testing.T) {
 			if tc.want == nil {
 				want.CredentialID = credID
 			}
-			checkEvents(t, e.events.take(), want)
+			dbtest.CheckEvents(t, e.events.Take(), want)
 			if got := e.transaction("alice", "tx").EffectiveStatus(e.clock.now()); got != tc.status {
 				t.Errorf("status = %s, want %s", got, tc.status)
 			}
@@ -486,18 +400,18 @@ func TestDeletedUserCannotSign(t *testing.T) {
 	key := authenticatortest.New(authenticatortest.Options{})
 	e.register(credentials.Registration, key, "alice")
 	assertion := e.begin("alice", "tx", `{"a":1}`)
-	e.events.take()
+	e.events.Take()
 
 	if err := e.creds.DeleteUser(e.ctx, e.snap, "alice"); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
-	checkEvents(t, e.events.take(), passkey.Event{Type: passkey.UserDeleted, TenantID: e.snap.ID, AppUserID: "alice", Details: map[string]string{"user_id": "alice"}})
+	dbtest.CheckEvents(t, e.events.Take(), passkey.Event{Type: passkey.UserDeleted, TenantID: e.snap.ID, AppUserID: "alice", Details: map[string]string{"user_id": "alice"}})
 	// The user's transactions went with it.
 	_, tx, err := e.txs.Finish(e.ctx, e.snap, e.assert(key, assertion, authenticatortest.Tamper{}))
 	if !errors.Is(err, transactions.ErrNotFound) || tx.Identifier != "" {
 		t.Fatalf("Finish for a deleted user = %q, %v; want ErrNotFound", tx.Identifier, err)
 	}
-	checkEvents(t, e.events.take(), e.event(passkey.CeremonyFailed, passkey.StepFinalize, "", "", transactions.ErrNotFound))
+	dbtest.CheckEvents(t, e.events.Take(), e.event(passkey.CeremonyFailed, passkey.StepFinalize, "", "", transactions.ErrNotFound))
 	// The transaction id is free again for a new user of the same id.
 	e.register(credentials.Registration, authenticatortest.New(authenticatortest.Options{}), "alice")
 	e.begin("alice", "tx", `{"a":2}`)

@@ -1,5 +1,6 @@
 // Package dbtest gives tests a migrated, empty database: a fresh PostgreSQL database on the test
-// server, or a SQLite file in the test's temporary directory. It also tells where the test Redis is.
+// server, or a SQLite file in the test's temporary directory. It also tells where the test Redis is,
+// and makes a tenant and records events for tests of the domain services.
 //
 // Tests that need PostgreSQL fail, never skip, when it does not answer: run scripts/test.sh (or
 // scripts/services.sh), which starts it.
