@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -33,12 +32,13 @@ const (
 	maxDetail    = 4096
 )
 
-// Timing of the writes of one batch.
+// Timing of the writes. A batch the store refuses is kept and tried again, first after retryFirst,
+// then after twice as long each time up to retryMost, until the store answers.
 const (
-	insertTimeout  = 5 * time.Second
-	insertAttempts = 2
-	retryPause     = 250 * time.Millisecond
-	warnEvery      = time.Second
+	insertTimeout = 5 * time.Second
+	retryFirst    = 250 * time.Millisecond
+	retryMost     = 5 * time.Second
+	warnEvery     = time.Second
 )
 
 // Option configures a Recorder.
@@ -116,6 +116,7 @@ type Recorder struct {
 
 	dropped  atomic.Uint64
 	failed   atomic.Uint64
+	pending  atomic.Uint64
 	lastWarn atomic.Int64
 }
 
@@ -173,8 +174,8 @@ func (r *Recorder) Failed() uint64 {
 	return r.failed.Load()
 }
 
-// Flush waits until every event recorded before the call has been written (or given up on after a
-// store error). It needs Run to be running; ctx bounds the wait. It is meant for tests and for
+// Flush waits until every event recorded before the call has been written, or, when the store fails,
+// kept to be written again (Pending counts those). It needs Run to be running; ctx bounds the wait. It is meant for tests and for
 // callers that must see their events in queries at once.
 func (r *Recorder) Flush(ctx context.Context) error {
 	if r == nil {
@@ -195,33 +196,34 @@ func (r *Recorder) Flush(ctx context.Context) error {
 }
 
 // Run stores queued events until ctx ends: a batch is written when it has the batch size (default
-// 200) or when the flush interval (default 200 ms) has passed, whichever comes first. When ctx ends,
-// Run writes what is still queued, for at most the shutdown timeout (default 5 s), and returns. Stop
-// the HTTP servers before ending ctx, so that no request records an event after Run has returned.
+// 200) or when the flush interval (default 200 ms) has passed, whichever comes first. When the store
+// fails (a database outage), the events are kept, in order, and written when it answers again: they
+// wait in the queue and a retry buffer, both bounded by the buffer size, so an outage costs events only
+// when it outlasts that much traffic (counted by Dropped and Failed). When ctx ends, Run writes what is
+// still queued or waiting, for at most the shutdown timeout (default 5 s), and returns. Stop the HTTP
+// servers before ending ctx, so that no request records an event after Run has returned.
 func (r *Recorder) Run(ctx context.Context) {
 	if r == nil {
 		return
 	}
 	ticker := time.NewTicker(r.interval)
 	defer ticker.Stop()
+	w := &writer{r: r, base: context.WithoutCancel(ctx), backoff: retryFirst}
 	batch := make([]Event, 0, r.batchSize)
-	var deadline time.Time // zero while running; set at shutdown
-	write := func() {
-		if len(batch) > 0 {
-			r.write(ctx, deadline, batch)
-			clear(batch) // drop references to the events' strings and maps
-			batch = batch[:0]
-		}
+	write := func(force bool) {
+		w.write(batch, force)
+		clear(batch) // drop references to the events' strings and maps
+		batch = batch[:0]
 	}
 	handle := func(it item) {
 		if it.flushed != nil {
-			write()
+			write(true)
 			close(it.flushed)
 			return
 		}
 		batch = append(batch, it.event)
 		if len(batch) >= r.batchSize {
-			write()
+			write(false)
 		}
 	}
 	for {
@@ -229,12 +231,12 @@ func (r *Recorder) Run(ctx context.Context) {
 		case it := <-r.queue:
 			handle(it)
 		case <-ticker.C:
-			write()
+			write(false)
 		case <-ctx.Done():
-			deadline = time.Now().Add(r.shutdownTimeout)
+			w.deadline = time.Now().Add(r.shutdownTimeout)
 			for {
-				if time.Now().After(deadline) {
-					if n := len(batch) + len(r.queue); n > 0 {
+				if time.Now().After(w.deadline) {
+					if n := len(batch) + len(r.queue) + len(w.waiting); n > 0 {
 						r.failed.Add(uint64(n))
 						r.log.Error("audit: shutdown timeout, events not stored", "events", n)
 					}
@@ -244,12 +246,80 @@ func (r *Recorder) Run(ctx context.Context) {
 				case it := <-r.queue:
 					handle(it)
 				default:
-					write()
-					return
+					write(true)
+					if len(w.waiting) == 0 {
+						return
+					}
+					time.Sleep(min(w.backoff, time.Until(w.deadline)))
 				}
 			}
 		}
 	}
+}
+
+// Pending returns how many events wait to be written again after a store failure.
+func (r *Recorder) Pending() uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.pending.Load()
+}
+
+// writer writes batches for Run and keeps, in order, the events the store refused.
+type writer struct {
+	r        *Recorder
+	base     context.Context
+	deadline time.Time // zero while running; set at shutdown
+	waiting  []Event   // refused events, oldest first, at most the buffer size
+	retryAt  time.Time
+	backoff  time.Duration
+}
+
+// write stores what waits from earlier failures and then batch. While the store is failing, batch
+// joins the waiting events without an attempt until the next retry is due, or force (a Flush, the
+// shutdown) asks for one now.
+func (w *writer) write(batch []Event, force bool) {
+	w.waiting = append(w.waiting, batch...)
+	if over := len(w.waiting) - w.r.bufferSize; over > 0 {
+		// The outage outlasted the buffer: the oldest events go, counted.
+		w.r.failed.Add(uint64(over))
+		w.r.warn("audit: store unavailable too long, oldest events dropped", "events", over)
+		clear(w.waiting[:over])
+		w.waiting = w.waiting[over:]
+	}
+	defer func() { w.r.pending.Store(uint64(len(w.waiting))) }()
+	if len(w.waiting) == 0 || !force && time.Now().Before(w.retryAt) {
+		return
+	}
+	for len(w.waiting) > 0 {
+		n := min(len(w.waiting), w.r.batchSize)
+		if err := w.insert(w.waiting[:n]); err != nil {
+			w.retryAt = time.Now().Add(w.backoff)
+			w.backoff = min(2*w.backoff, retryMost)
+			w.r.warn("audit: store events failed; they are kept and written when the store answers", "error", err, "waiting", len(w.waiting))
+			return
+		}
+		clear(w.waiting[:n])
+		w.waiting = w.waiting[n:]
+	}
+	w.waiting = nil // let the array go after an outage
+	w.retryAt, w.backoff = time.Time{}, retryFirst
+}
+
+// insert runs one INSERT, bounded by insertTimeout and, at shutdown, by the deadline. It does not stop
+// when Run's context ends: that is when the last batches are written.
+func (w *writer) insert(events []Event) error {
+	var (
+		ctx    context.Context
+		cancel context.CancelFunc
+	)
+	if w.deadline.IsZero() {
+		ctx, cancel = context.WithTimeout(w.base, insertTimeout)
+	} else {
+		ctx, cancel = context.WithDeadline(w.base, w.deadline)
+	}
+	defer cancel()
+	return w.r.store.Insert(ctx, events)
 }
 
 // RunRetention deletes events older than keep, once at the start and then every every (default one
@@ -281,47 +351,18 @@ func (r *Recorder) RunRetention(ctx context.Context, keep, every time.Duration) 
 	}
 }
 
-// write inserts one batch, trying twice. Inserts do not stop when Run's context ends (that is when
-// the last batches are written); they are bounded by insertTimeout and, at shutdown, by deadline.
-func (r *Recorder) write(ctx context.Context, deadline time.Time, batch []Event) {
-	base := context.WithoutCancel(ctx)
-	var err error
-	for attempt := 1; attempt <= insertAttempts; attempt++ {
-		var (
-			ictx   context.Context
-			cancel context.CancelFunc
-		)
-		if deadline.IsZero() {
-			ictx, cancel = context.WithTimeout(base, insertTimeout)
-		} else {
-			ictx, cancel = context.WithDeadline(base, deadline)
-		}
-		err = r.store.Insert(ictx, batch)
-		cancel()
-		if err == nil {
-			return
-		}
-		if attempt < insertAttempts && (deadline.IsZero() || time.Until(deadline) > retryPause) {
-			time.Sleep(retryPause)
-			continue
-		}
-		break
-	}
-	r.failed.Add(uint64(len(batch)))
-	if errors.Is(err, context.DeadlineExceeded) && !deadline.IsZero() {
-		r.log.Error("audit: shutdown timeout, events not stored", "events", len(batch))
-		return
-	}
-	r.log.Error("audit: store events", "error", err, "events", len(batch))
-}
-
 // drop counts a dropped event and warns at most once per warnEvery.
 func (r *Recorder) drop() {
 	n := r.dropped.Add(1)
+	r.warn("audit: event buffer full, dropping events", "dropped_total", n, "buffer_size", r.bufferSize)
+}
+
+// warn logs a warning at most once per warnEvery, so that an outage is a few lines, not one a request.
+func (r *Recorder) warn(msg string, args ...any) {
 	now := time.Now().UnixNano()
 	last := r.lastWarn.Load()
 	if now-last >= int64(warnEvery) && r.lastWarn.CompareAndSwap(last, now) {
-		r.log.Warn("audit: event buffer full, dropping events", "dropped_total", n, "buffer_size", r.bufferSize)
+		r.log.Warn(msg, args...)
 	}
 }
 

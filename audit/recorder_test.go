@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -267,24 +268,64 @@ func TestRecorderShutdownTimeout(t *testing.T) {
 }
 
 // TestRecorderStoreFailure checks that a failing store loses the batch, counts it and goes on.
+// TestRecorderStoreFailure checks that events the store refuses are kept, in order, and written when
+// it answers again: an outage loses nothing that fits the buffer.
 func TestRecorderStoreFailure(t *testing.T) {
 	store := &countingStore{fail: true}
 	logs := &logBuffer{}
-	rec := audit.NewRecorder(store, slog.New(slog.NewTextHandler(logs, nil)), audit.WithFlushInterval(time.Hour))
+	rec := audit.NewRecorder(store, slog.New(slog.NewTextHandler(logs, nil)), audit.WithFlushInterval(time.Hour), audit.WithBatchSize(7))
 	start(t, rec)
-	rec.Record(event(1))
+	for i := range 50 {
+		rec.Record(numbered(i))
+	}
 	flush(t, rec)
-	if rec.Failed() != 1 || !strings.Contains(logs.String(), "database unavailable") {
-		t.Errorf("Failed = %d, log %q", rec.Failed(), logs)
+	if rec.Failed() != 0 || rec.Pending() != 50 || !strings.Contains(logs.String(), "database unavailable") {
+		t.Errorf("during the outage: Failed = %d, Pending = %d, log %q", rec.Failed(), rec.Pending(), logs)
 	}
 	store.mu.Lock()
 	store.fail = false
 	store.mu.Unlock()
-	rec.Record(event(2))
+	rec.Record(numbered(50))
 	flush(t, rec)
-	if events, _ := store.snapshot(); len(events) != 1 {
-		t.Errorf("stored %d events after the store recovered, want 1", len(events))
+	events, _ := store.snapshot()
+	if len(events) != 51 || rec.Pending() != 0 || rec.Failed() != 0 {
+		t.Fatalf("after the store recovered: %d stored, Pending %d, Failed %d; want 51, 0, 0", len(events), rec.Pending(), rec.Failed())
 	}
+	for i, e := range events {
+		if e.ActorUserID != numbered(i).ActorUserID {
+			t.Fatalf("event %d is %q: the order was not kept", i, e.ActorUserID)
+		}
+	}
+}
+
+// TestRecorderOutageLongerThanBuffer checks that an outage that outlasts the buffer costs events, all
+// of them counted: stored + dropped + failed is everything recorded.
+func TestRecorderOutageLongerThanBuffer(t *testing.T) {
+	store := &countingStore{fail: true}
+	rec := audit.NewRecorder(store, discardLog(), audit.WithBufferSize(10), audit.WithBatchSize(5), audit.WithFlushInterval(time.Hour))
+	start(t, rec)
+	for i := range 40 {
+		rec.Record(numbered(i))
+		if i%5 == 4 {
+			flush(t, rec)
+		}
+	}
+	store.mu.Lock()
+	store.fail = false
+	store.mu.Unlock()
+	flush(t, rec)
+	events, _ := store.snapshot()
+	if got := uint64(len(events)) + rec.Dropped() + rec.Failed(); got != 40 || rec.Failed() == 0 || len(events) != 10 {
+		t.Fatalf("stored %d + dropped %d + failed %d = %d; want 10 stored (the newest) and every event counted", len(events), rec.Dropped(), rec.Failed(), got)
+	}
+	if events[0].ActorUserID != numbered(30).ActorUserID {
+		t.Errorf("the oldest kept event is %q, want the 31st", events[0].ActorUserID)
+	}
+}
+
+// numbered returns an event that says its number, to check order.
+func numbered(i int) audit.Event {
+	return audit.Event{Type: "webauthn_credential_updated", ActorUserID: strconv.Itoa(i)}
 }
 
 func TestRecorderFlushNeedsRun(t *testing.T) {
