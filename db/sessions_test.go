@@ -608,6 +608,11 @@ func TestSessionOpenRedis(t *testing.T) {
 	if err != nil {
 		t.Fatalf("OpenRedis(%s): %v (is Redis running? set PASSKEY_TEST_REDIS_URL)", sessionTestRedisURL(), err)
 	}
+	// SET NX, GETDEL and MULTI/EXEC must run at most once: no retry after a read timeout. go-redis
+	// turns the MaxRetries -1 it was given into 0 (none); left unset, it would be 3.
+	if o := client.Options(); o.MaxRetries != 0 || !o.ContextTimeoutEnabled {
+		t.Errorf("MaxRetries %d, ContextTimeoutEnabled %v; want 0 (no retries) and true", o.MaxRetries, o.ContextTimeoutEnabled)
+	}
 	if err := NewRedisSessions(client, "").Ping(t.Context()); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
