@@ -34,6 +34,12 @@ const CodeInternal = "internal_error"
 // ErrInvalidRequest means a request is well-formed but its values are not acceptable; details say why.
 var ErrInvalidRequest = NewError("invalid_request", "unable to validate request")
 
+// ErrUnavailable means a dependency (the database, the session store) cannot answer now: it refused
+// or dropped the connection, or did not answer within its deadline. Stores wrap such failures so that
+// errors.Is(err, ErrUnavailable) holds, with details naming only the kind of dependency ("the database
+// is unavailable"), never its address. The request may succeed when retried a moment later.
+var ErrUnavailable = NewError("service_unavailable", "a dependency is unavailable")
+
 // ErrorCode returns the code of the first domain error in err's chain, or CodeInternal when there is
 // none ("" for a nil err).
 func ErrorCode(err error) string {

@@ -17,7 +17,8 @@ import (
 // AuditStore is the database implementation of audit.Store. Every filter value reaches the database
 // through Bun's placeholders, which quote it; no input is ever part of the SQL text.
 type AuditStore struct {
-	db  *bun.DB
+	db *bun.DB
+	bound
 	now func() time.Time
 }
 
@@ -25,7 +26,7 @@ var _ audit.Store = (*AuditStore)(nil)
 
 // NewAuditStore returns the audit log store of d.
 func NewAuditStore(d *DB) *AuditStore {
-	return &AuditStore{db: d.bun, now: time.Now}
+	return &AuditStore{db: d.bun, bound: d.bound, now: time.Now}
 }
 
 // auditDeleteChunk is how many rows one DELETE of DeleteBefore removes, so that retention never
@@ -46,7 +47,9 @@ func containsPattern(s string) string { return "%" + likeEscaper.Replace(s) + "%
 // commit. Zero IDs and times are filled in. When the insert fails because a tenant no longer exists
 // (deleted since the events were recorded, with its other events), the events of missing tenants are
 // left out and the rest is inserted.
-func (s *AuditStore) Insert(ctx context.Context, events []audit.Event) error {
+func (s *AuditStore) Insert(ctx context.Context, events []audit.Event) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	if len(events) == 0 {
 		return nil
 	}
@@ -58,7 +61,7 @@ func (s *AuditStore) Insert(ctx context.Context, events []audit.Event) error {
 		}
 		rows = append(rows, row)
 	}
-	_, err := s.db.NewInsert().Model(&rows).Exec(ctx)
+	_, err = s.db.NewInsert().Model(&rows).Exec(ctx)
 	if err == nil {
 		return nil
 	}
@@ -113,7 +116,9 @@ func (s *AuditStore) withExistingTenants(ctx context.Context, rows []auditLogRow
 // exactly; Start and End bound created_at exclusively; ActorUserID, SourceIP and Q (source IP or
 // actor) match substrings literally: LIKE wildcards in them are escaped. Matching is case-sensitive on
 // PostgreSQL and ASCII-case-insensitive on SQLite (SQLite's LIKE).
-func (s *AuditStore) List(ctx context.Context, f audit.Filter) ([]audit.Event, int, error) {
+func (s *AuditStore) List(ctx context.Context, f audit.Filter) (_ []audit.Event, _ int, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	q := s.db.NewSelect().Model((*auditLogRow)(nil)).ColumnExpr(auditColumns).
 		Apply(auditFilter(f)).
 		OrderExpr("created_at DESC, id DESC")
@@ -163,7 +168,9 @@ func auditFilter(f audit.Filter) func(*bun.SelectQuery) *bun.SelectQuery {
 
 // DeleteBefore removes the events created before t, of every tenant and deployment-wide, in chunks
 // of a few thousand rows, and returns how many it removed.
-func (s *AuditStore) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
+func (s *AuditStore) DeleteBefore(ctx context.Context, t time.Time) (_ int, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	at := dbTime(t)
 	total := 0
 	for {

@@ -21,6 +21,7 @@ import (
 // reads or changes another tenant's rows.
 type CredentialStore struct {
 	db *bun.DB
+	bound
 	// now stamps rows whose input carries no time (RenameCredential, and users or credentials
 	// created without times).
 	now func() time.Time
@@ -30,7 +31,7 @@ var _ credentials.Store = (*CredentialStore)(nil)
 
 // NewCredentialStore returns the credential store of d.
 func NewCredentialStore(d *DB) *CredentialStore {
-	return &CredentialStore{db: d.bun, now: time.Now}
+	return &CredentialStore{db: d.bun, bound: d.bound, now: time.Now}
 }
 
 // credentialTable and credentialColumns select a credential with its user's application id. The
@@ -51,7 +52,9 @@ const (
 // user keeps its internal ID and created_at. A new user gets u.ID, or a random ID when u.ID is
 // uuid.Nil; zero times are replaced with the current time. It returns tenant.ErrNotFound when the
 // tenant does not exist.
-func (s *CredentialStore) UpsertUser(ctx context.Context, u credentials.User) (credentials.User, error) {
+func (s *CredentialStore) UpsertUser(ctx context.Context, u credentials.User) (_ credentials.User, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	row := newUserRow(u)
 	if row.ID == uuid.Nil {
 		row.ID = uuid.New()
@@ -63,7 +66,7 @@ func (s *CredentialStore) UpsertUser(ctx context.Context, u credentials.User) (c
 	if row.UpdatedAt.IsZero() {
 		row.UpdatedAt = now
 	}
-	_, err := s.db.NewInsert().Model(&row).
+	_, err = s.db.NewInsert().Model(&row).
 		On("CONFLICT (tenant_id, user_id) DO UPDATE").
 		Set("name = EXCLUDED.name").
 		Set("display_name = EXCLUDED.display_name").
@@ -83,9 +86,11 @@ func (s *CredentialStore) UpsertUser(ctx context.Context, u credentials.User) (c
 
 // UserByAppID returns the tenant's user with the application's user id, or
 // credentials.ErrUserNotFound.
-func (s *CredentialStore) UserByAppID(ctx context.Context, tenantID uuid.UUID, userID string) (credentials.User, error) {
+func (s *CredentialStore) UserByAppID(ctx context.Context, tenantID uuid.UUID, userID string) (_ credentials.User, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var row userRow
-	err := s.db.NewSelect().Model(&row).
+	err = s.db.NewSelect().Model(&row).
 		Where("tenant_id = ? AND user_id = ?", tenantID, userID).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -99,9 +104,11 @@ func (s *CredentialStore) UserByAppID(ctx context.Context, tenantID uuid.UUID, u
 
 // UserByKey returns the tenant's user with the internal id, or credentials.ErrUserNotFound. A user of
 // another tenant is not found.
-func (s *CredentialStore) UserByKey(ctx context.Context, tenantID, id uuid.UUID) (credentials.User, error) {
+func (s *CredentialStore) UserByKey(ctx context.Context, tenantID, id uuid.UUID) (_ credentials.User, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var row userRow
-	err := s.db.NewSelect().Model(&row).
+	err = s.db.NewSelect().Model(&row).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -116,7 +123,9 @@ func (s *CredentialStore) UserByKey(ctx context.Context, tenantID, id uuid.UUID)
 // CreateCredential stores a new credential. It returns credentials.ErrCredentialExists when the
 // tenant already has a credential with that id, and credentials.ErrUserNotFound when c.UserKey is not
 // a user of c.TenantID (or the tenant does not exist). c.AppUserID is ignored: the user is c.UserKey.
-func (s *CredentialStore) CreateCredential(ctx context.Context, c credentials.Credential) error {
+func (s *CredentialStore) CreateCredential(ctx context.Context, c credentials.Credential) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	row, err := newCredentialRow(c)
 	if err != nil {
 		return fmt.Errorf("create credential %s of tenant %s: %w", shortCredentialID(c.ID), c.TenantID, err)
@@ -144,9 +153,11 @@ func (s *CredentialStore) CreateCredential(ctx context.Context, c credentials.Cr
 
 // Credential returns one credential of the tenant with its AppUserID, or
 // credentials.ErrCredentialNotFound.
-func (s *CredentialStore) Credential(ctx context.Context, tenantID uuid.UUID, id string) (credentials.Credential, error) {
+func (s *CredentialStore) Credential(ctx context.Context, tenantID uuid.UUID, id string) (_ credentials.Credential, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var row credentialRow
-	err := s.selectCredentials(&row).
+	err = s.selectCredentials(&row).
 		Where("c.tenant_id = ? AND c.id = ?", tenantID, id).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -164,9 +175,11 @@ func (s *CredentialStore) Credential(ctx context.Context, tenantID uuid.UUID, id
 
 // CredentialsOfUser returns every credential of one user of the tenant, oldest first. A user that
 // does not exist in the tenant has none: the list is empty, not nil, and there is no error.
-func (s *CredentialStore) CredentialsOfUser(ctx context.Context, tenantID, userID uuid.UUID) ([]credentials.Credential, error) {
+func (s *CredentialStore) CredentialsOfUser(ctx context.Context, tenantID, userID uuid.UUID) (_ []credentials.Credential, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var rows []credentialRow
-	err := s.selectCredentials(&rows).
+	err = s.selectCredentials(&rows).
 		Where("c.tenant_id = ? AND c.user_id = ?", tenantID, userID).
 		OrderExpr("c.created_at ASC, c.id ASC").
 		Scan(ctx)
@@ -183,7 +196,9 @@ func (s *CredentialStore) CredentialsOfUser(ctx context.Context, tenantID, userI
 // ListCredentials returns the page f.Page of the tenant's credentials, restricted to one application
 // user when f.AppUserID is set, and the number of credentials that match the filter on all pages
 // (listPage). The order is by creation time, newest first unless f.Ascending, then by id.
-func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUID, f credentials.ListFilter) ([]credentials.Credential, int, error) {
+func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUID, f credentials.ListFilter) (_ []credentials.Credential, _ int, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	order := "c.created_at DESC, c.id DESC"
 	if f.Ascending {
 		order = "c.created_at ASC, c.id ASC"
@@ -216,7 +231,9 @@ func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUI
 // This is the login hot path, so it is a single UPDATE: no read before the write and no transaction.
 // Concurrent logins of one credential serialize on its row, and the warning is ORed in by the
 // database, so no update can lose another's warning.
-func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, id string, u credentials.LoginUpdate) error {
+func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, id string, u credentials.LoginUpdate) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	at := dbTime(u.LastUsedAt)
 	return s.updateOne(ctx, tenantID, id, "record login", at, func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		return q.Set("sign_count = CASE WHEN sign_count < ? THEN ? ELSE sign_count END", int64(u.SignCount), int64(u.SignCount)).
@@ -247,7 +264,9 @@ func (s *CredentialStore) updateOne(ctx context.Context, tenantID uuid.UUID, id,
 // FlagCloneWarning sets the clone warning of one credential of the tenant and nothing else (a refused
 // login is no use: last_used_at, the counter and the flags stay), or returns
 // credentials.ErrCredentialNotFound.
-func (s *CredentialStore) FlagCloneWarning(ctx context.Context, tenantID uuid.UUID, id string) error {
+func (s *CredentialStore) FlagCloneWarning(ctx context.Context, tenantID uuid.UUID, id string) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	return s.updateOne(ctx, tenantID, id, "flag clone warning", dbTime(s.now()), func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		return q.Set("clone_warning = ?", true)
 	})
@@ -255,7 +274,9 @@ func (s *CredentialStore) FlagCloneWarning(ctx context.Context, tenantID uuid.UU
 
 // RenameCredential sets the name of one credential of the tenant and its updated_at, or returns
 // credentials.ErrCredentialNotFound.
-func (s *CredentialStore) RenameCredential(ctx context.Context, tenantID uuid.UUID, id, name string) error {
+func (s *CredentialStore) RenameCredential(ctx context.Context, tenantID uuid.UUID, id, name string) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	return s.updateOne(ctx, tenantID, id, "rename", dbTime(s.now()), func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		return q.Set("name = ?", name)
 	})
@@ -263,7 +284,9 @@ func (s *CredentialStore) RenameCredential(ctx context.Context, tenantID uuid.UU
 
 // DeleteCredential removes one credential of the tenant, or returns
 // credentials.ErrCredentialNotFound. The user stays, even when it has no credential left.
-func (s *CredentialStore) DeleteCredential(ctx context.Context, tenantID uuid.UUID, id string) error {
+func (s *CredentialStore) DeleteCredential(ctx context.Context, tenantID uuid.UUID, id string) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	res, err := s.db.NewDelete().Model((*credentialRow)(nil)).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
 		Exec(ctx)

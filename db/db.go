@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,10 +48,67 @@ const (
 // takes the write lock when a transaction begins, so two writers never deadlock on a lock upgrade.
 const sqlitePragmas = "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_txlock=immediate"
 
+// Options bound the time the database may take. The zero value of a field means its default.
+type Options struct {
+	// ConnectTimeout bounds opening one PostgreSQL connection, TLS and authentication included
+	// (DefaultConnectTimeout). A connect_timeout in the URL takes precedence.
+	ConnectTimeout time.Duration
+	// StatementTimeout is PostgreSQL's statement_timeout for this service's connections
+	// (DefaultStatementTimeout): the server cancels a statement that runs longer. A statement_timeout
+	// in the URL's options takes precedence.
+	StatementTimeout time.Duration
+	// CallTimeout bounds each store call (DefaultCallTimeout): waiting for a pool connection, the
+	// statements and their round trips. A call also ends at its context's deadline (a request's).
+	CallTimeout time.Duration
+}
+
+// The defaults of Options.
+const (
+	DefaultConnectTimeout   = 3 * time.Second
+	DefaultStatementTimeout = 5 * time.Second
+	DefaultCallTimeout      = 5 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = DefaultStatementTimeout
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	return o
+}
+
 // DB is an open PostgreSQL or SQLite database. It is safe for concurrent use.
 type DB struct {
 	bun     *bun.DB
 	dialect string
+	bound
+}
+
+// bound is what every store call gets: a deadline of its own, and its failures marked as
+// passkey.ErrUnavailable when they mean that the database cannot answer.
+type bound struct {
+	timeout time.Duration
+}
+
+// call returns ctx bounded by the call timeout, and the function to defer: it releases the deadline and
+// marks *err (see unavailable). Every exported store method starts with it:
+//
+//	ctx, done := s.call(ctx, &err)
+//	defer done()
+func (b bound) call(ctx context.Context, err *error) (context.Context, func()) {
+	cancel := context.CancelFunc(func() {})
+	if b.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, b.timeout)
+	}
+	return ctx, func() {
+		cancel()
+		*err = unavailable(kindDatabase, *err)
+	}
 }
 
 // Open connects to the database at url and checks that it answers. It does not migrate; call
@@ -61,15 +119,22 @@ type DB struct {
 //   - sqlite://path/to/file.db (relative), sqlite:///abs/path/file.db (absolute), or sqlite://:memory:
 //     (also sqlite::memory:) for a private in-memory database.
 //
-// Errors never contain the URL, which may hold a password.
+// Errors never contain the URL, which may hold a password. An error that means the database cannot
+// answer (refused, timed out) matches passkey.ErrUnavailable, so that a caller may retry.
 func Open(ctx context.Context, url string) (*DB, error) {
+	return OpenWith(ctx, url, Options{})
+}
+
+// OpenWith is Open with timeouts other than the defaults.
+func OpenWith(ctx context.Context, url string, o Options) (*DB, error) {
+	o = o.withDefaults()
 	var (
 		d   *DB
 		err error
 	)
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		d, err = openPostgres(url)
+		d, err = openPostgres(url, o)
 	case strings.HasPrefix(url, "sqlite:"):
 		d, err = openSQLite(url)
 	default:
@@ -78,6 +143,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.bound = bound{timeout: o.CallTimeout}
 	if err := d.Ping(ctx); err != nil {
 		_ = d.Close()
 		return nil, fmt.Errorf("open database: %w", err)
@@ -85,11 +151,19 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return d, nil
 }
 
-func openPostgres(url string) (*DB, error) {
+func openPostgres(url string, o Options) (*DB, error) {
 	// pgx redacts the password from its parse errors.
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres database: %w", err)
+	}
+	// Without a connect timeout, a server that accepts the connection but never answers holds the
+	// caller until its own deadline, or forever at startup.
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = o.ConnectTimeout
+	}
+	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
 	sqldb := stdlib.OpenDB(*cfg)
 	sqldb.SetMaxOpenConns(postgresMaxOpenConns)
@@ -130,8 +204,10 @@ func (d *DB) Close() error {
 	return nil
 }
 
-// Ping checks that the database answers.
-func (d *DB) Ping(ctx context.Context) error {
+// Ping checks that the database answers, within the call timeout.
+func (d *DB) Ping(ctx context.Context) (err error) {
+	ctx, done := d.call(ctx, &err)
+	defer done()
 	if err := d.bun.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping %s database: %w", d.dialect, err)
 	}

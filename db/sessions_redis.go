@@ -29,8 +29,15 @@ const sessionRecordVersion = 1
 // OpenRedis connects to the Redis server at rawURL and checks that it answers.
 //
 // rawURL is a redis:// or rediss:// (TLS) URL as accepted by redis.ParseURL, for example
-// redis://:password@localhost:6379/0. The returned error never contains the URL, which may hold a password.
+// redis://:password@localhost:6379/0. The returned error never contains the URL, which may hold a password;
+// an error that means Redis cannot answer matches passkey.ErrUnavailable, so that a caller may retry.
 // The caller closes the client.
+//
+// The client never retries a command by itself (MaxRetries -1, whatever the URL says): a retry after a
+// read timeout would send SET NX or GETDEL a second time while the first may have run, and a valid
+// ceremony would then fail ("a live session already uses this challenge", or its session gone). Every
+// command of this service either is idempotent or must run at most once, and callers bound each call
+// with a context deadline.
 func OpenRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
@@ -44,10 +51,11 @@ func OpenRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
 	// Callers bound their Redis calls with context deadlines (readiness 2 s, rate limits 250 ms); without
 	// this, go-redis ignores them and waits out its own 3 s read timeout on a hung server.
 	opts.ContextTimeoutEnabled = true
+	opts.MaxRetries = -1
 	client := redis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("open redis: ping %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("open redis: ping %s: %w", opts.Addr, unavailable(kindSessions, err))
 	}
 	return client, nil
 }
@@ -64,6 +72,8 @@ func OpenRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
 type RedisSessions struct {
 	client redis.UniversalClient
 	prefix string
+	// timeout bounds each call (DefaultRedisCallTimeout unless SetCallTimeout changed it).
+	timeout time.Duration
 	// now is the clock that decides whether a session has expired; time.Now outside tests.
 	now func() time.Time
 }
@@ -73,7 +83,30 @@ var _ credentials.SessionStore = (*RedisSessions)(nil)
 // NewRedisSessions returns a session store that keeps sessions in client under keys starting with prefix
 // (for example "passkey:"; it may be empty). The caller keeps ownership of client.
 func NewRedisSessions(client redis.UniversalClient, prefix string) *RedisSessions {
-	return &RedisSessions{client: client, prefix: prefix, now: time.Now}
+	return &RedisSessions{client: client, prefix: prefix, timeout: DefaultRedisCallTimeout, now: time.Now}
+}
+
+// DefaultRedisCallTimeout bounds each call of a RedisSessions unless SetCallTimeout changes it. A
+// session command is one round trip of a few hundred microseconds; a Redis that takes a second is
+// unavailable for this purpose.
+const DefaultRedisCallTimeout = time.Second
+
+// SetCallTimeout sets how long each call may take (d > 0), waiting for a pool connection included; a
+// call also ends at its context's deadline. Call it before the store is used.
+func (r *RedisSessions) SetCallTimeout(d time.Duration) {
+	if d > 0 {
+		r.timeout = d
+	}
+}
+
+// call returns ctx bounded by the call timeout, and the function to defer: it releases the deadline and
+// marks *err as passkey.ErrUnavailable when it means that Redis cannot answer.
+func (r *RedisSessions) call(ctx context.Context, err *error) (context.Context, func()) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	return ctx, func() {
+		cancel()
+		*err = unavailable(kindSessions, *err)
+	}
 }
 
 // userSetTTL is how long the set listing a user's sessions lives after the user's last Put: the longest
@@ -102,7 +135,9 @@ type redisSessionRecord struct {
 // Put stores s until s.ExpiresAt. It fails if s is invalid, if it expires in less than a millisecond (the
 // resolution of Redis TTLs), or if a live session already holds the same tenant, ceremony and challenge:
 // a challenge is never silently replaced.
-func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
+func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) (err error) {
+	ctx, done := r.call(ctx, &err)
+	defer done()
 	ttl, err := sessionCheckPut(s, r.now())
 	if err != nil {
 		return fmt.Errorf("put session: %w", err)
@@ -144,7 +179,9 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) error {
 }
 
 // DeleteUser deletes every session of the tenant's user, and the set that lists them.
-func (r *RedisSessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) error {
+func (r *RedisSessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) (err error) {
+	ctx, done := r.call(ctx, &err)
+	defer done()
 	if userID == uuid.Nil {
 		return nil
 	}
@@ -161,8 +198,10 @@ func (r *RedisSessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UU
 
 // DeleteTenant deletes every session of the tenant and its users' sets. It SCANs for their keys (a
 // tenant's keys share a prefix; deleting a tenant is rare, so no index is kept for it) and UNLINKs them
-// in batches, so Redis is never blocked for long.
-func (r *RedisSessions) DeleteTenant(ctx context.Context, tenantID uuid.UUID) error {
+// in batches, so Redis is never blocked for long. It is bounded by ctx alone, not by the call timeout.
+func (r *RedisSessions) DeleteTenant(ctx context.Context, tenantID uuid.UUID) (err error) {
+	// Many round trips: bounded by the caller's deadline, not by the call timeout of one command.
+	defer func() { err = unavailable(kindSessions, err) }()
 	for _, kind := range []string{"session:", "user-sessions:"} {
 		iter := r.client.Scan(ctx, 0, globEscaper.Replace(r.prefix+kind+tenantID.String()+":")+"*", 1000).Iterator()
 		batch := make([]string, 0, 1000)
@@ -194,7 +233,9 @@ var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`
 // of any number of concurrent calls, on any number of instances, exactly one gets the session. It returns
 // credentials.ErrSessionNotFound if there is no such session or if the session has expired by this store's
 // clock, even when Redis has not evicted the key yet.
-func (r *RedisSessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremony string, challenge string) (credentials.Session, error) {
+func (r *RedisSessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremony string, challenge string) (_ credentials.Session, err error) {
+	ctx, done := r.call(ctx, &err)
+	defer done()
 	if sessionCheckKey(tenantID, ceremony, challenge) != nil {
 		// No session can have been stored under this key; do not ask Redis.
 		return credentials.Session{}, credentials.ErrSessionNotFound
@@ -230,7 +271,9 @@ func (r *RedisSessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremon
 }
 
 // Ping reports whether Redis answers; the readiness check calls it.
-func (r *RedisSessions) Ping(ctx context.Context) error {
+func (r *RedisSessions) Ping(ctx context.Context) (err error) {
+	ctx, done := r.call(ctx, &err)
+	defer done()
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("ping redis: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/credentials"
 )
 
@@ -571,7 +572,8 @@ func TestSessionRedisCorruptValue(t *testing.T) {
 	}
 }
 
-// TestSessionRedisUnavailable checks that Redis failures are wrapped errors, never "not found".
+// TestSessionRedisUnavailable checks that Redis failures are wrapped errors, never "not found", and
+// match passkey.ErrUnavailable with details that name no address.
 func TestSessionRedisUnavailable(t *testing.T) {
 	// Nothing listens on port 1; fail fast instead of retrying.
 	client := redis.NewClient(&redis.Options{
@@ -592,8 +594,11 @@ func TestSessionRedisUnavailable(t *testing.T) {
 	if err == nil || errors.Is(err, credentials.ErrSessionNotFound) || !strings.HasPrefix(err.Error(), "consume session: ") {
 		t.Errorf("Consume: got %v, want a wrapped Redis error", err)
 	}
-	if err := store.Ping(t.Context()); err == nil {
-		t.Error("Ping succeeded against a closed port")
+	if !errors.Is(err, passkey.ErrUnavailable) || passkey.Details(err) != "the session store is unavailable" {
+		t.Errorf("Consume: got %v (details %q), want passkey.ErrUnavailable naming the session store", err, passkey.Details(err))
+	}
+	if err := store.Ping(t.Context()); err == nil || !errors.Is(err, passkey.ErrUnavailable) {
+		t.Errorf("Ping against a closed port: got %v, want passkey.ErrUnavailable", err)
 	}
 }
 
@@ -602,6 +607,11 @@ func TestSessionOpenRedis(t *testing.T) {
 	client, err := OpenRedis(t.Context(), sessionTestRedisURL())
 	if err != nil {
 		t.Fatalf("OpenRedis(%s): %v (is Redis running? set PASSKEY_TEST_REDIS_URL)", sessionTestRedisURL(), err)
+	}
+	// SET NX, GETDEL and MULTI/EXEC must run at most once: no retry after a read timeout. go-redis
+	// turns the MaxRetries -1 it was given into 0 (none); left unset, it would be 3.
+	if o := client.Options(); o.MaxRetries != 0 || !o.ContextTimeoutEnabled {
+		t.Errorf("MaxRetries %d, ContextTimeoutEnabled %v; want 0 (no retries) and true", o.MaxRetries, o.ContextTimeoutEnabled)
 	}
 	if err := NewRedisSessions(client, "").Ping(t.Context()); err != nil {
 		t.Errorf("Ping: %v", err)

@@ -2,9 +2,12 @@ package db_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/db"
 )
 
@@ -62,5 +65,22 @@ func TestOpenPostgresErrorHidesPassword(t *testing.T) {
 		if strings.Contains(err.Error(), password) {
 			t.Errorf("error contains the password: %v", err)
 		}
+	}
+}
+
+// TestOpenUnreachableIsUnavailable checks that a database that does not answer is
+// passkey.ErrUnavailable (so that startup retries it and requests answer 503), with details that name
+// the kind of dependency and no address, and that a URL the server can never use is not.
+func TestOpenUnreachableIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	_, err := db.OpenWith(ctx, "postgres://user@127.0.0.1:1/db?sslmode=disable", db.Options{ConnectTimeout: time.Second})
+	if !errors.Is(err, passkey.ErrUnavailable) {
+		t.Fatalf("Open of a closed port: %v, want passkey.ErrUnavailable", err)
+	}
+	if d := passkey.Details(err); d != "the database is unavailable" {
+		t.Errorf("details %q, want %q", d, "the database is unavailable")
+	}
+	if _, err := db.Open(ctx, "postgres://user@127.0.0.1:1/db?sslmode=bogus"); errors.Is(err, passkey.ErrUnavailable) {
+		t.Errorf("an invalid URL is passkey.ErrUnavailable: %v", err)
 	}
 }

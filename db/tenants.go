@@ -18,6 +18,7 @@ import (
 // signing keys.
 type TenantStore struct {
 	db *bun.DB
+	bound
 	// now stamps tenants.updated_at on changes whose input carries no time (DeleteAPIKey).
 	now func() time.Time
 }
@@ -26,13 +27,15 @@ var _ tenant.Store = (*TenantStore)(nil)
 
 // NewTenantStore returns the tenant store of d.
 func NewTenantStore(d *DB) *TenantStore {
-	return &TenantStore{db: d.bun, now: time.Now}
+	return &TenantStore{db: d.bun, bound: d.bound, now: time.Now}
 }
 
 // CreateTenant stores a new tenant with its first API keys and signing key in one transaction. Its
 // revision is t.Revision, or 1 when that is not positive. Every key must belong to t; two keys with
 // one name give tenant.ErrAPIKeyNameTaken.
-func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []tenant.APIKey, signingKey signing.Key) error {
+func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []tenant.APIKey, signingKey signing.Key) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	row, err := newTenantRow(t)
 	if err != nil {
 		return fmt.Errorf("create tenant: %w", err)
@@ -77,9 +80,11 @@ func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []
 }
 
 // GetTenant returns one tenant, or tenant.ErrNotFound.
-func (s *TenantStore) GetTenant(ctx context.Context, id uuid.UUID) (tenant.Tenant, error) {
+func (s *TenantStore) GetTenant(ctx context.Context, id uuid.UUID) (_ tenant.Tenant, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var row tenantRow
-	err := s.db.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
+	err = s.db.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
@@ -90,7 +95,9 @@ func (s *TenantStore) GetTenant(ctx context.Context, id uuid.UUID) (tenant.Tenan
 }
 
 // ListTenants returns every tenant, oldest first.
-func (s *TenantStore) ListTenants(ctx context.Context) ([]tenant.Tenant, error) {
+func (s *TenantStore) ListTenants(ctx context.Context) (_ []tenant.Tenant, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var rows []tenantRow
 	if err := s.db.NewSelect().Model(&rows).Order("created_at", "id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
@@ -108,7 +115,9 @@ func (s *TenantStore) ListTenants(ctx context.Context) ([]tenant.Tenant, error) 
 
 // UpdateTenant replaces the display name and config of an existing tenant, sets its updated_at to
 // t.UpdatedAt and increments its revision. The stored revision, not t.Revision, is incremented.
-func (s *TenantStore) UpdateTenant(ctx context.Context, t tenant.Tenant) error {
+func (s *TenantStore) UpdateTenant(ctx context.Context, t tenant.Tenant) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	row, err := newTenantRow(t)
 	if err != nil {
 		return fmt.Errorf("update tenant: %w", err)
@@ -131,7 +140,9 @@ func (s *TenantStore) UpdateTenant(ctx context.Context, t tenant.Tenant) error {
 
 // DeleteTenant removes a tenant; the database cascades the delete to everything it owns (API keys,
 // signing keys, users, credentials, transactions, audit events).
-func (s *TenantStore) DeleteTenant(ctx context.Context, id uuid.UUID) error {
+func (s *TenantStore) DeleteTenant(ctx context.Context, id uuid.UUID) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	res, err := s.db.NewDelete().Model((*tenantRow)(nil)).Where("id = ?", id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("delete tenant %s: %w", id, err)
@@ -143,7 +154,9 @@ func (s *TenantStore) DeleteTenant(ctx context.Context, id uuid.UUID) error {
 }
 
 // TenantRevisions returns the current revision of every tenant.
-func (s *TenantStore) TenantRevisions(ctx context.Context) (map[uuid.UUID]int64, error) {
+func (s *TenantStore) TenantRevisions(ctx context.Context) (_ map[uuid.UUID]int64, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var rows []tenantRow
 	if err := s.db.NewSelect().Model(&rows).Column("id", "revision").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("read tenant revisions: %w", err)
@@ -158,8 +171,10 @@ func (s *TenantStore) TenantRevisions(ctx context.Context) (map[uuid.UUID]int64,
 // CreateAPIKey stores a new API key of an existing tenant and increments the tenant's revision. It
 // returns tenant.ErrNotFound when the tenant does not exist and tenant.ErrAPIKeyNameTaken when the
 // tenant already has a key of that name.
-func (s *TenantStore) CreateAPIKey(ctx context.Context, k tenant.APIKey) error {
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+func (s *TenantStore) CreateAPIKey(ctx context.Context, k tenant.APIKey) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		// Bumping first also locks the tenant row, so concurrent creations in one tenant take turns
 		// and the name check below cannot race.
 		if err := bumpRevision(ctx, tx, k.TenantID, k.CreatedAt); err != nil {
@@ -187,9 +202,11 @@ func (s *TenantStore) CreateAPIKey(ctx context.Context, k tenant.APIKey) error {
 }
 
 // ListAPIKeys returns the tenant's API keys, oldest first. A tenant that does not exist has none.
-func (s *TenantStore) ListAPIKeys(ctx context.Context, tenantID uuid.UUID) ([]tenant.APIKey, error) {
+func (s *TenantStore) ListAPIKeys(ctx context.Context, tenantID uuid.UUID) (_ []tenant.APIKey, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var rows []apiKeyRow
-	err := s.db.NewSelect().Model(&rows).
+	err = s.db.NewSelect().Model(&rows).
 		Where("tenant_id = ?", tenantID).
 		Order("created_at", "id").
 		Scan(ctx)
@@ -205,8 +222,10 @@ func (s *TenantStore) ListAPIKeys(ctx context.Context, tenantID uuid.UUID) ([]te
 
 // DeleteAPIKey removes one API key of the tenant and increments the tenant's revision. A key of
 // another tenant, or no key at all, gives tenant.ErrAPIKeyNotFound.
-func (s *TenantStore) DeleteAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) error {
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+func (s *TenantStore) DeleteAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewDelete().Model((*apiKeyRow)(nil)).
 			Where("tenant_id = ? AND id = ?", tenantID, keyID).
 			Exec(ctx)
@@ -226,9 +245,11 @@ func (s *TenantStore) DeleteAPIKey(ctx context.Context, tenantID, keyID uuid.UUI
 
 // APIKeyByHash finds an API key by the SHA-256 hash of its secret, across all tenants, or returns
 // tenant.ErrAPIKeyNotFound.
-func (s *TenantStore) APIKeyByHash(ctx context.Context, hash []byte) (tenant.APIKey, error) {
+func (s *TenantStore) APIKeyByHash(ctx context.Context, hash []byte) (_ tenant.APIKey, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var row apiKeyRow
-	err := s.db.NewSelect().Model(&row).Where("hash = ?", hash).Scan(ctx)
+	err = s.db.NewSelect().Model(&row).Where("hash = ?", hash).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return tenant.APIKey{}, tenant.ErrAPIKeyNotFound
 	}
@@ -241,11 +262,13 @@ func (s *TenantStore) APIKeyByHash(ctx context.Context, hash []byte) (tenant.API
 // TouchAPIKeys records when keys were last used, in one transaction. A time never moves a key's
 // last use backwards, and keys that no longer exist are ignored. No revision changes: last use is
 // not part of what instances cache.
-func (s *TenantStore) TouchAPIKeys(ctx context.Context, lastUsed map[uuid.UUID]time.Time) error {
+func (s *TenantStore) TouchAPIKeys(ctx context.Context, lastUsed map[uuid.UUID]time.Time) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	if len(lastUsed) == 0 {
 		return nil
 	}
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		for id, at := range lastUsed {
 			at = dbTime(at)
 			_, err := tx.NewUpdate().Model((*apiKeyRow)(nil)).
@@ -267,9 +290,11 @@ func (s *TenantStore) TouchAPIKeys(ctx context.Context, lastUsed map[uuid.UUID]t
 
 // ListSigningKeys returns all signing keys of the tenant, newest first. A tenant that does not exist
 // has none.
-func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) ([]signing.Key, error) {
+func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) (_ []signing.Key, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var rows []signingKeyRow
-	err := s.db.NewSelect().Model(&rows).
+	err = s.db.NewSelect().Model(&rows).
 		Where("tenant_id = ?", tenantID).
 		OrderExpr("created_at DESC, id DESC").
 		Scan(ctx)
@@ -286,8 +311,10 @@ func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) (
 // RotateSigningKey retires the tenant's active keys (retired_at = next.CreatedAt, expires_at =
 // retiredExpiresAt), stores next as the active key and increments the tenant's revision, all in one
 // transaction. It returns tenant.ErrNotFound when the tenant does not exist.
-func (s *TenantStore) RotateSigningKey(ctx context.Context, next signing.Key, retiredExpiresAt time.Time) error {
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+func (s *TenantStore) RotateSigningKey(ctx context.Context, next signing.Key, retiredExpiresAt time.Time) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := bumpRevision(ctx, tx, next.TenantID, next.CreatedAt); err != nil {
 			return err
 		}

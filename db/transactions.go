@@ -19,6 +19,7 @@ import (
 // tenant never reads or changes another tenant's rows.
 type TransactionStore struct {
 	db *bun.DB
+	bound
 	// now stamps transactions created without a time.
 	now func() time.Time
 }
@@ -27,7 +28,7 @@ var _ transactions.Store = (*TransactionStore)(nil)
 
 // NewTransactionStore returns the transaction store of d.
 func NewTransactionStore(d *DB) *TransactionStore {
-	return &TransactionStore{db: d.bun, now: time.Now}
+	return &TransactionStore{db: d.bun, bound: d.bound, now: time.Now}
 }
 
 // transactionTable and transactionColumns select a transaction with its user's application id. The
@@ -56,7 +57,9 @@ type transactionReadRow struct {
 // exist). t.AppUserID is ignored: the user is t.UserKey. A zero CreatedAt is the current time, a zero
 // UpdatedAt is CreatedAt; a zero ExpiresAt is stored as NULL and reads back as zero, that is, as
 // expired.
-func (s *TransactionStore) Create(ctx context.Context, t transactions.Transaction) error {
+func (s *TransactionStore) Create(ctx context.Context, t transactions.Transaction) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	if t.ID == uuid.Nil {
 		return fmt.Errorf("create transaction in tenant %s: the transaction has no id", t.TenantID)
 	}
@@ -87,9 +90,11 @@ func (s *TransactionStore) Create(ctx context.Context, t transactions.Transactio
 
 // ByChallenge returns the tenant's transaction with that challenge, in any state, with its
 // AppUserID, or transactions.ErrNotFound. A transaction of another tenant is not found.
-func (s *TransactionStore) ByChallenge(ctx context.Context, tenantID uuid.UUID, challenge string) (transactions.Transaction, error) {
+func (s *TransactionStore) ByChallenge(ctx context.Context, tenantID uuid.UUID, challenge string) (_ transactions.Transaction, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var row transactionReadRow
-	err := s.selectTransactions(&row).
+	err = s.selectTransactions(&row).
 		Where("t.tenant_id = ? AND t.challenge = ?", tenantID, challenge).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -111,7 +116,9 @@ func (s *TransactionStore) ByChallenge(ctx context.Context, tenantID uuid.UUID, 
 // succeeds: PostgreSQL re-checks status = 'pending' on the row after waiting for the winner's lock,
 // and SQLite runs one writer at a time. Expiry is not checked here; callers decide with
 // Transaction.EffectiveStatus before confirming.
-func (s *TransactionStore) Finish(ctx context.Context, tenantID, id uuid.UUID, status transactions.Status, credentialID *string, at time.Time) error {
+func (s *TransactionStore) Finish(ctx context.Context, tenantID, id uuid.UUID, status transactions.Status, credentialID *string, at time.Time) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	var confirmedAt *time.Time
 	switch status {
 	case transactions.StatusConfirmed:
@@ -141,7 +148,9 @@ func (s *TransactionStore) Finish(ctx context.Context, tenantID, id uuid.UUID, s
 // List returns the page f.Page of the transactions of one user (by internal id) of the tenant,
 // newest first (by creation time, then by id), each with its AppUserID, and the number of the user's
 // transactions on all pages (listPage). A user that is not in the tenant has none.
-func (s *TransactionStore) List(ctx context.Context, tenantID uuid.UUID, f transactions.ListFilter) ([]transactions.Transaction, int, error) {
+func (s *TransactionStore) List(ctx context.Context, tenantID uuid.UUID, f transactions.ListFilter) (_ []transactions.Transaction, _ int, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	// A LEFT JOIN reads the same rows as selectTransactions' JOIN (the foreign key gives every
 	// transaction its user), and lets PostgreSQL leave users out of the count.
 	q := s.db.NewSelect().Model((*transactionReadRow)(nil)).

@@ -16,7 +16,9 @@ import (
 // by created_at then id; descending unless f.Ascending. User ids are compared byte by byte on both
 // databases (PostgreSQL's COLLATE "C", SQLite's default BINARY), so the order does not depend on the
 // database's locale.
-func (s *CredentialStore) ListUsers(ctx context.Context, tenantID uuid.UUID, f credentials.UserFilter) ([]credentials.User, int, error) {
+func (s *CredentialStore) ListUsers(ctx context.Context, tenantID uuid.UUID, f credentials.UserFilter) (_ []credentials.User, _ int, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	direction := "DESC"
 	if f.Ascending {
 		direction = "ASC"
@@ -42,7 +44,9 @@ func (s *CredentialStore) ListUsers(ctx context.Context, tenantID uuid.UUID, f c
 // credentials.ErrUserNotFound. The user's credentials and transactions go with it: their composite
 // foreign keys to users are ON DELETE CASCADE. Audit log entries stay; they name the user only by its
 // application id.
-func (s *CredentialStore) DeleteUser(ctx context.Context, tenantID, id uuid.UUID) error {
+func (s *CredentialStore) DeleteUser(ctx context.Context, tenantID, id uuid.UUID) (err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
 	res, err := s.db.NewDelete().Model((*userRow)(nil)).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
 		Exec(ctx)

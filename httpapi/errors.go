@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -32,6 +33,8 @@ type errorKind struct {
 // listed in openapi.yaml (ErrorCode), and a test keeps the two in step. Titles follow Hanko's where
 // Hanko has the same condition (docs/hanko-compatibility.md#error-titles).
 var errorTable = []errorKind{
+	// First: an outage is the answer whatever else the error says (a ceremony's failure wrapping it).
+	{passkey.ErrUnavailable, 503, "Service Unavailable"},
 	{ErrInvalidBody, 400, "unable to process request"},
 	{ErrUnsupportedMediaType, 415, "Unsupported Media Type"},
 	{passkey.ErrInvalidRequest, 400, "unable to validate request"},
@@ -96,8 +99,22 @@ type ErrorBody struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// classify finds the response for err.
+// retryAfterUnavailable is the Retry-After of a 503 service_unavailable, in seconds: outages this
+// service answers honestly are mostly short (a failover, a restart), and a client that retries after a
+// second does not pile onto a recovering store.
+const retryAfterUnavailable = "1"
+
+// classify finds the response for err. A request that ran past its deadline (Options.RequestTimeout)
+// is service_unavailable too, whichever call noticed it. The title of service_unavailable says which
+// kind of dependency failed ("the database is unavailable"), never its address.
 func classify(err error) response {
+	if errors.Is(err, passkey.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		details := passkey.Details(err)
+		if details == "" || !errors.Is(err, passkey.ErrUnavailable) {
+			details = "the request took too long"
+		}
+		return response{status: 503, code: passkey.ErrUnavailable.Code, title: details, details: details}
+	}
 	for _, k := range errorTable {
 		if errors.Is(err, k.err) {
 			return response{status: k.status, code: k.err.Code, title: k.title, details: passkey.Details(err)}
@@ -161,6 +178,9 @@ func newErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 			log.Error("request failed", "error", err, "method", c.Method(), "path", c.Path(), "request_id", reqID)
 		}
 		c.Status(r.status)
+		if r.code == passkey.ErrUnavailable.Code {
+			c.Set(fiber.HeaderRetryAfter, retryAfterUnavailable)
+		}
 		if c.Method() == fiber.MethodHead {
 			return nil
 		}

@@ -13,8 +13,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/credentials"
 )
 
 // TestErrorHandler checks the one error handler: every error is a JSON body with the request id, an
@@ -85,4 +89,44 @@ func errorBody(t *testing.T, resp *http.Response, status int, code string) Error
 		t.Fatalf("got %d %s, want %d %s", resp.StatusCode, b, status, code)
 	}
 	return e
+}
+
+// TestUnavailableIs503 checks that a dependency failure, and a request that runs past its deadline, are
+// 503 service_unavailable with Retry-After and a title that names the kind of dependency, not its
+// address, even when a ceremony's failure wraps the outage.
+func TestUnavailableIs503(t *testing.T) {
+	s := newServer(Services{}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BodyLimit: 4096,
+		RequestTimeout: 50 * time.Millisecond})
+	app := s.newFiberApp("unavailable")
+	outage := passkey.WithDetails(fmt.Errorf("dial tcp 10.0.0.7:5432: %w", passkey.ErrUnavailable), "the database is unavailable")
+	app.Get("/outage", func(c *fiber.Ctx) error { return outage })
+	app.Get("/wrapped", func(c *fiber.Ctx) error {
+		return fmt.Errorf("%w: %w", credentials.ErrAssertionFailed, outage)
+	})
+	app.Get("/slow", func(c *fiber.Ctx) error {
+		<-c.UserContext().Done() // a store call that waits for its context
+		return fmt.Errorf("query: %w", c.UserContext().Err())
+	})
+	for _, path := range []string{"/outage", "/wrapped", "/slow"} {
+		t.Run(path, func(t *testing.T) {
+			resp, err := app.Test(httptest.NewRequest("GET", path, nil), -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := errorBody(t, resp, 503, "service_unavailable")
+			if resp.Header.Get("Retry-After") != "1" {
+				t.Errorf("Retry-After %q, want 1", resp.Header.Get("Retry-After"))
+			}
+			if strings.Contains(e.Title+e.Details, "10.0.0.7") {
+				t.Errorf("body leaks the address: %+v", e)
+			}
+			want := "the database is unavailable"
+			if path == "/slow" {
+				want = "the request took too long"
+			}
+			if e.Title != want || e.Details != want {
+				t.Errorf("title %q details %q, want %q", e.Title, e.Details, want)
+			}
+		})
+	}
 }

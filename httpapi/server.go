@@ -57,7 +57,13 @@ type Options struct {
 	Proxies TrustedProxies
 	// Ready lists what /health/ready checks, by name.
 	Ready map[string]Pinger
+	// RequestTimeout is the deadline of each request's context (DefaultRequestTimeout when zero): every
+	// store call made for the request ends by then, and the request is answered 503 service_unavailable.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is the deadline of a request when Options.RequestTimeout is zero.
+const DefaultRequestTimeout = 5 * time.Second
 
 // server holds what the handlers use.
 type server struct {
@@ -69,6 +75,9 @@ type server struct {
 func newServer(s Services, o Options) *server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if s.Events == nil {
 		s.Events = passkey.SinkFunc(func(context.Context, passkey.Event) {})
@@ -95,6 +104,7 @@ func (s *server) newFiberApp(name string) *fiber.App {
 	}
 	app.Use(s.Proxies.Middleware())
 	app.Use(requestContext)
+	app.Use(s.deadline)
 	app.Use(s.accessLog(name))
 	app.Use(recover.New())
 	return app
@@ -118,6 +128,17 @@ func requestContext(c *fiber.Ctx) error {
 	c.SetUserContext(passkey.WithRequest(c.UserContext(), passkey.Request{
 		ID: strings.Clone(id), SourceIP: ClientIP(c), UserAgent: strings.Clone(ua),
 	}))
+	return c.Next()
+}
+
+// deadline gives the request's context its deadline, RequestTimeout from now. A handler does not stop
+// by itself at the deadline (Fiber cannot interrupt it), but every store call it makes does, and its
+// error answers the request 503 service_unavailable: a client gone after a few seconds is not answered
+// 200 much later, and no pool connection is held for longer.
+func (s *server) deadline(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
 	return c.Next()
 }
 

@@ -50,6 +50,13 @@ type Config struct {
 	KeyOverlap      time.Duration `env:"SIGNING_KEY_OVERLAP" envDefault:"24h" help:"How long a rotated-out signing key stays in the JWKS."`
 	CacheRefresh    time.Duration `env:"CACHE_REFRESH" envDefault:"2s" help:"How often an instance checks for tenant changes made elsewhere."`
 	ShutdownGrace   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"How long in-flight requests may run after SIGTERM."`
+
+	RequestTimeout   time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s" help:"Deadline of each request: a store call still running then ends, and the request gets 503 service_unavailable."`
+	DBConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"3s" help:"Longest time to open one PostgreSQL connection (connect_timeout in the URL takes precedence)."`
+	DBStatement      time.Duration `env:"DATABASE_STATEMENT_TIMEOUT" envDefault:"5s" help:"PostgreSQL statement_timeout of this server's connections."`
+	DBCallTimeout    time.Duration `env:"DATABASE_TIMEOUT" envDefault:"5s" help:"Longest time of one database call, waiting for a pool connection included."`
+	RedisTimeout     time.Duration `env:"REDIS_TIMEOUT" envDefault:"1s" help:"Longest time of one Redis session command, waiting for a pool connection included; session commands are never retried."`
+	StartupTimeout   time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s" help:"How long the start retries a database or Redis that does not answer (with backoff, each attempt logged) before it gives up."`
 }
 
 // loadConfig reads the environment (lookup is os.Getenv-like, given for tests) and validates it,
@@ -136,6 +143,22 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownGrace <= 0 {
 		add("PASSKEY_SHUTDOWN_TIMEOUT must be positive")
+	}
+	for _, d := range []struct {
+		name     string
+		v        time.Duration
+		min, max time.Duration
+	}{
+		{"PASSKEY_REQUEST_TIMEOUT", c.RequestTimeout, 100 * time.Millisecond, 10 * time.Minute},
+		{"PASSKEY_DATABASE_CONNECT_TIMEOUT", c.DBConnectTimeout, 100 * time.Millisecond, 10 * time.Minute},
+		{"PASSKEY_DATABASE_STATEMENT_TIMEOUT", c.DBStatement, 100 * time.Millisecond, 10 * time.Minute},
+		{"PASSKEY_DATABASE_TIMEOUT", c.DBCallTimeout, 100 * time.Millisecond, 10 * time.Minute},
+		{"PASSKEY_REDIS_TIMEOUT", c.RedisTimeout, 10 * time.Millisecond, time.Minute},
+		{"PASSKEY_STARTUP_TIMEOUT", c.StartupTimeout, 0, time.Hour},
+	} {
+		if d.v < d.min || d.v > d.max {
+			add("%s must be between %s and %s", d.name, d.min, d.max)
+		}
 	}
 	if _, err := httpapi.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		add("PASSKEY_TRUSTED_PROXIES: %v", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
@@ -35,7 +36,48 @@ func openDatabase(ctx context.Context, cfg Config) (*db.DB, error) {
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}
 	}
-	return db.Open(ctx, cfg.DatabaseURL)
+	return db.OpenWith(ctx, cfg.DatabaseURL, db.Options{ConnectTimeout: cfg.DBConnectTimeout,
+		StatementTimeout: cfg.DBStatement, CallTimeout: cfg.DBCallTimeout})
+}
+
+// Backoff between the attempts of retryStartup: it starts short, since a database started beside the
+// service answers within a second or two, and doubles up to a few seconds.
+const (
+	startupBackoffMin = 100 * time.Millisecond
+	startupBackoffMax = 3 * time.Second
+)
+
+// retryStartup calls connect until it succeeds and returns what it returned, or until it fails with an error that is not
+// passkey.ErrUnavailable (a wrong URL or password is not worth retrying), or timeout has passed since
+// the first attempt (one attempt only when timeout is 0). It waits between attempts with exponential
+// backoff and logs each failed attempt, so that an operator sees what the start waits for.
+func retryStartup[T any](ctx context.Context, log *slog.Logger, timeout time.Duration, what string, connect func(context.Context) (T, error)) (T, error) {
+	deadline := time.Now().Add(timeout)
+	wait := startupBackoffMin
+	for attempt := 1; ; attempt++ {
+		v, err := connect(ctx)
+		if err == nil {
+			if attempt > 1 {
+				log.Info("the "+what+" answers", "attempt", attempt)
+			}
+			return v, nil
+		}
+		if !errors.Is(err, passkey.ErrUnavailable) {
+			return v, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return v, fmt.Errorf("the %s did not answer within %s (PASSKEY_STARTUP_TIMEOUT), %d attempts: %w", what, timeout, attempt, err)
+		}
+		wait = min(wait, left)
+		log.Warn("the "+what+" does not answer yet; retrying", "attempt", attempt, "retry_in", wait.String(), "error", err)
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("the %s did not answer before the start was cancelled: %w", what, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, startupBackoffMax)
+	}
 }
 
 // serve runs both APIs until ctx ends, then shuts down gracefully: stop accepting, let in-flight
@@ -54,6 +96,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
+	db.SetRedisLogger(log)
 	m := metrics.New()
 	st, err := openStores(ctx, cfg, log, m)
 	if err != nil {
@@ -73,7 +116,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	proxies, _ := httpapi.ParseTrustedProxies(cfg.TrustedProxies) // validated with the config
 	opts := httpapi.Options{Logger: log, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Metrics: m,
-		Limiter: st.limiter, Proxies: proxies, Ready: st.ready}
+		Limiter: st.limiter, Proxies: proxies, Ready: st.ready, RequestTimeout: cfg.RequestTimeout}
 	public, admin := httpapi.NewPublic(svc.http(), opts), httpapi.NewAdmin(svc.http(), opts)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -131,8 +174,12 @@ type stores struct {
 
 // openStores opens and migrates the database and connects to Redis when one is configured, and
 // registers their pool statistics with m.
+//
+// A database or Redis that does not answer yet is retried for PASSKEY_STARTUP_TIMEOUT (retryStartup).
 func openStores(ctx context.Context, cfg Config, log *slog.Logger, m *metrics.Metrics) (*stores, error) {
-	database, err := openDatabase(ctx, cfg)
+	database, err := retryStartup(ctx, log, cfg.StartupTimeout, "database", func(ctx context.Context) (*db.DB, error) {
+		return openDatabase(ctx, cfg)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +203,8 @@ func openStores(ctx context.Context, cfg Config, log *slog.Logger, m *metrics.Me
 		st.limiter = ratelimit.NewMemory(rules, 0)
 		return st, nil
 	}
-	client, err := db.OpenRedis(ctx, cfg.RedisURL)
+	client, err := retryStartup(ctx, log, cfg.StartupTimeout, "session store (Redis)",
+		within(3*cfg.RedisTimeout, db.OpenRedis, cfg.RedisURL)) // a dial and a PING
 	if err != nil {
 		return fail(err)
 	}
@@ -170,8 +218,18 @@ func openStores(ctx context.Context, cfg Config, log *slog.Logger, m *metrics.Me
 	st.limiter = ratelimit.New(client, cfg.RedisPrefix, rules)
 	st.limiter.OnError = st.limiterErrors.record(log)
 	rs := db.NewRedisSessions(client, cfg.RedisPrefix)
+	rs.SetCallTimeout(cfg.RedisTimeout)
 	st.sessions, st.ready["redis"] = rs, rs
 	return st, nil
+}
+
+// within returns connect applied to url, each call bounded by d.
+func within[T any](d time.Duration, connect func(context.Context, string) (T, error), url string) func(context.Context) (T, error) {
+	return func(ctx context.Context) (T, error) {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return connect(ctx, url)
+	}
 }
 
 // registerCounters exports the counters other packages keep.
