@@ -26,9 +26,9 @@ var (
 
 // decodeJSON decodes the request body into v. An empty body decodes as {} (Hanko's clients send no
 // body to some routes). A non-empty body needs a JSON content type (415 otherwise), must hold exactly
-// one JSON value (trailing data is rejected), must be UTF-8 (RFC 8259; Go's decoder would otherwise
-// turn invalid bytes into U+FFFD, so two different user ids could become one) and must fit v's types;
-// unknown members are ignored.
+// one JSON value (trailing data is rejected), must be UTF-8 without unpaired UTF-16 surrogate escapes
+// (RFC 8259, I-JSON RFC 7493 §2.1; Go's decoder would otherwise turn either into U+FFFD, so two
+// different user ids could become one) and must fit v's types; unknown members are ignored.
 func decodeJSON(c *fiber.Ctx, v any) error {
 	body := c.Body()
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -40,6 +40,9 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	}
 	if !utf8.Valid(body) {
 		return passkey.WithDetails(ErrInvalidBody, "the body is not valid UTF-8")
+	}
+	if at := passkey.UnpairedSurrogate(body); at >= 0 {
+		return passkey.Detailf(ErrInvalidBody, "the body has an unpaired UTF-16 surrogate escape (such as \\ud800) at offset %d", at)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {

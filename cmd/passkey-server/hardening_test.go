@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/db/dbtest"
+)
+
+// withMember returns the JSON object body with one more member, written as raw JSON text.
+func withMember(body []byte, member string) []byte {
+	return append(bytes.TrimSuffix(bytes.TrimSpace(bytes.Clone(body)), []byte("}")), []byte(","+member+"}")...)
+}
+
+// TestLoneSurrogateEscapes: an unpaired UTF-16 surrogate escape decodes to U+FFFD, so "a\ud800" and
+// "a\udc00" would be one user. Every body refuses them, the decoded ones and the finalize bodies the
+// ceremonies parse themselves, even in a member nobody reads; pairs are fine.
+func TestLoneSurrogateEscapes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		r := newRP(t, s, "example.com")
+		a := authenticatortest.New(authenticatortest.Options{})
+		r.register(a, "alice")
+		for _, c := range []struct {
+			app, method, path, body string
+		}{
+			{"public", "POST", "/" + r.id + "/registration/initialize", `{"user_id":"a\ud800","username":"x"}`},
+			{"public", "POST", "/" + r.id + "/registration/initialize", `{"user_id":"a\udc00","username":"x"}`},
+			{"public", "POST", "/" + r.id + "/registration/initialize", `{"user_id":"a","username":"x\ud83d\u0041"}`},
+			{"public", "POST", "/" + r.id + "/login/initialize", `{"user_id":"\ud800"}`},
+			{"public", "POST", "/" + r.id + "/login/initialize", `{"ignored":"\udfff"}`},
+			{"public", "POST", "/" + r.id + "/mfa/login/initialize", `{"user_id":"alice\ud800"}`},
+			{"public", "POST", "/" + r.id + "/transaction/initialize", `{"user_id":"alice","transaction_id":"t\ud800","transaction_data":{"a":1}}`},
+			{"public", "PATCH", "/" + r.id + "/credentials/x", `{"name":"\ud800"}`},
+			{"admin", "PUT", "/tenants/" + r.id, `{"display_name":"\ud800"}`},
+			{"admin", "POST", "/tenants/" + r.id + "/secrets/api", `{"name":"k\udc00"}`},
+		} {
+			app := s.public
+			headers := []string{"apiKey", r.secret}
+			if c.app == "admin" {
+				app, headers = s.admin, []string{"Authorization", "Bearer " + testToken}
+			}
+			body := expectStatus(t, call(t, app, c.method, c.path, c.body, headers...), 400, "invalid_body")
+			if !strings.Contains(body.Details, "unpaired UTF-16 surrogate") {
+				t.Fatalf("%s %s: details %q", c.method, c.path, body.Details)
+			}
+		}
+		// A surrogate pair is a character like any other.
+		expectStatus(t, r.post("/"+r.id+"/registration/initialize", `{"user_id":"emoji-\ud83d\ude00","username":"x"}`, true), 200, "")
+
+		// Finalize bodies: refused before the session is touched; the same body without the escape
+		// then finishes its ceremony.
+		att, err := authenticatortest.New(authenticatortest.Options{}).Create(r.registrationOptions("bob"), testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := expectStatus(t, r.registrationFinalize(withMember(att, `"extra":"\ud800"`)), 400, "invalid_credential_response")
+		if !strings.Contains(e.Details, "unpaired UTF-16 surrogate") {
+			t.Fatalf("registration finalize: details %q", e.Details)
+		}
+		expectStatus(t, r.registrationFinalize(att), 200, "")
+		assertion, err := a.Get(r.loginOptions(""), testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectStatus(t, r.loginFinalize(withMember(assertion, `"clientExtensionResults":{"x":"\udc00"}`)), 400, "invalid_credential_response")
+		expectStatus(t, r.loginFinalize(assertion), 200, "")
+		expectStatus(t, r.post(r.txPath("/finalize"), `{"id":"\ud800","type":"public-key"}`, true), 400, "invalid_credential_response")
+	})
+}
