@@ -71,3 +71,36 @@ func TestLoneSurrogateEscapes(t *testing.T) {
 		expectStatus(t, r.post(r.txPath("/finalize"), `{"id":"\ud800","type":"public-key"}`, true), 400, "invalid_credential_response")
 	})
 }
+
+// TestMemberNames: Go's decoder matches member names in any letter case and keeps the last of
+// duplicates, so a body could mean one thing to a proxy, a log or a WAF rule and another to us. Both
+// are a 400 that names the member; unknown members of public bodies stay ignored, as in Hanko.
+func TestMemberNames(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		r := newRP(t, s, "example.com")
+		r.register(authenticatortest.New(authenticatortest.Options{}), "alice")
+		for _, c := range []struct {
+			path, body, details string
+		}{
+			{"/registration/initialize", `{"user_id":"mallory","username":"x","user_id":"alice"}`, "user_id appears more than once"},
+			{"/registration/initialize", `{"USER_ID":"alice","username":"x"}`, "USER_ID must be written user_id (member names are case-sensitive)"},
+			{"/login/initialize", `{"User_Id":"alice"}`, "User_Id must be written user_id"},
+			{"/mfa/login/initialize", `{"user_id":"alice","user_id":"bob"}`, "user_id appears more than once"},
+			{"/transaction/initialize", `{"user_id":"alice","Transaction_ID":"t","transaction_data":{"a":1}}`, "Transaction_ID must be written transaction_id"},
+		} {
+			e := expectStatus(t, r.post("/"+r.id+c.path, c.body, true), 400, "invalid_body")
+			if !strings.Contains(e.Details, c.details) {
+				t.Fatalf("%s %s: details %q, want %q", c.path, c.body, e.Details, c.details)
+			}
+		}
+		// Both problems of one body at once.
+		e := expectStatus(t, r.post("/"+r.id+"/registration/initialize", `{"user_id":"a","user_id":"b","UserName":"x"}`, true), 400, "invalid_body")
+		if e.Details != "user_id appears more than once and UserName must be written username (member names are case-sensitive)" {
+			t.Fatalf("details %q", e.Details)
+		}
+		// Members the API does not know are still ignored on public routes.
+		expectStatus(t, r.post("/"+r.id+"/registration/initialize", `{"user_id":"carol","username":"c","extra":{"x":1}}`, true), 200, "")
+		expectStatus(t, r.post("/"+r.id+"/login/initialize", `{"hint":"x"}`, false), 200, "")
+	})
+}
