@@ -36,6 +36,13 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	return decodeBody(c, v, false)
 }
 
+// decodeStrictJSON is decodeJSON for the admin API, whose bodies come from operators and their
+// scripts, not browsers: a member v has no field for, at any depth, is a 400 that names it, so that a
+// misspelt setting ("webauthn.user_verfication") is never silently left at its default.
+func decodeStrictJSON(c *fiber.Ctx, v any) error {
+	return decodeBody(c, v, true)
+}
+
 func decodeBody(c *fiber.Ctx, v any, strict bool) error {
 	body := c.Body()
 	if len(bytes.TrimSpace(body)) == 0 {

@@ -104,3 +104,50 @@ func TestMemberNames(t *testing.T) {
 		expectStatus(t, r.post("/"+r.id+"/login/initialize", `{"hint":"x"}`, false), 200, "")
 	})
 }
+
+// TestAdminUnknownMembers: a misspelt setting in an admin body is a 400 that names it, at any depth,
+// instead of leaving the setting at its default while the operator believes it holds.
+func TestAdminUnknownMembers(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		id, _ := s.createTenant("example.com")
+		tenants := func() int { return len(decode[[]map[string]any](t, s.adminCall("GET", "/tenants", nil))) }
+		before := tenants()
+
+		typo := validConfig("example.com")
+		typo["webauthn"].(map[string]any)["user_verfication"] = "discouraged"
+		e := expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"display_name": "T", "config": typo}), 400, "invalid_body")
+		if e.Details != "config.webauthn.user_verfication is not a known member" {
+			t.Fatalf("details %q", e.Details)
+		}
+		if tenants() != before {
+			t.Fatal("a tenant was created from a body with an unknown member")
+		}
+		nested := validConfig("example.com")
+		nested["cors"].(map[string]any)["allowed_origin"] = []string{"https://example.com"}
+		nested["mfa"] = map[string]any{"timeout": 60000, "user_verfication": "required"}
+		nested["webauthn"].(map[string]any)["relying_party"].(map[string]any)["ID"] = "example.com"
+		e = expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", nested), 400, "invalid_body")
+		for _, want := range []string{"cors.allowed_origin is not a known member", "mfa.user_verfication is not a known member",
+			"webauthn.relying_party.ID must be written webauthn.relying_party.id"} {
+			if !strings.Contains(e.Details, want) {
+				t.Fatalf("details %q, want %q", e.Details, want)
+			}
+		}
+		for _, c := range []struct{ method, path, body, details string }{
+			{"POST", "/tenants", `{"display_name":"T","config":{},"create_apikey":true}`, "create_apikey is not a known member"},
+			{"PUT", "/tenants/" + id, `{"display_name":"T","name":"x"}`, "name is not a known member"},
+			{"POST", "/tenants/" + id + "/secrets/api", `{"name":"k","kind":"secret","expires":"2030-01-01T00:00:00Z"}`, "expires is not a known member"},
+			{"POST", "/tenants/" + id + "/signing_keys", `{"overlap":60}`, "overlap is not a known member"},
+		} {
+			e := expectStatus(t, s.adminCall(c.method, c.path, c.body), 400, "invalid_body")
+			if e.Details != c.details {
+				t.Fatalf("%s %s: details %q, want %q", c.method, c.path, e.Details, c.details)
+			}
+		}
+		// What GET /tenants/{id} returns is a config PUT accepts as it is.
+		detail := decode[map[string]any](t, s.adminCall("GET", "/tenants/"+id, nil))
+		expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", detail["config"]), 204, "")
+		expectStatus(t, s.adminCall("POST", "/tenants/"+id+"/signing_keys", `{"overlap_seconds":60}`), 201, "")
+	})
+}
