@@ -56,6 +56,9 @@ type Options struct {
 	Proxies TrustedProxies
 	// Ready lists what /health/ready checks, by name.
 	Ready map[string]Pinger
+	// PublicURL is the base URL of the public API (PASSKEY_PUBLIC_URL): its pagination links start with
+	// it. The admin API has no configured URL; its links are relative. Empty: relative links on both.
+	PublicURL string
 }
 
 // server holds what the handlers use.
@@ -65,6 +68,9 @@ type server struct {
 	dir  *tenant.Directory
 	keys *tenant.Keys
 	log  *slog.Logger
+	// linkBase starts the URLs of pagination links: the public URL on the public API, "" (relative
+	// links) on the admin API.
+	linkBase string
 }
 
 func newServer(s Services, o Options) *server {
@@ -118,6 +124,7 @@ func requestContext(c *fiber.Ctx) error {
 // NewPublic builds the public API: Hanko's /{tenant_id}/... routes and the key-scoped routes.
 func NewPublic(svc Services, o Options) *fiber.App {
 	s := newServer(svc, o)
+	s.linkBase = strings.TrimRight(o.PublicURL, "/")
 	app := s.newFiberApp("public")
 	app.Get("/", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"name": "passkey-server", "status": "ok"})

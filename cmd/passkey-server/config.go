@@ -43,7 +43,7 @@ type Config struct {
 	RateKey         string        `env:"RATE_LIMIT_KEY" envDefault:"6000/m" help:"Public requests per API key; off disables."`
 	RateOverrides   string        `env:"RATE_LIMIT_OVERRIDES" help:"Per-tenant limits as JSON: {\"<tenant id>\": {\"tenant\": \"60000/m\", \"ip\": \"6000/m\", \"key\": \"60000/m\"}}."`
 	AuditRetention  time.Duration `env:"AUDIT_RETENTION" envDefault:"0" help:"How long audit events are kept (e.g. 2160h = 90 days); 0 keeps them forever."`
-	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}."`
+	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}, and the public API's pagination links start with it."`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json" help:"json or text."`
 	BodyLimit       int           `env:"BODY_LIMIT" envDefault:"131072" help:"Largest accepted request body in bytes; larger bodies get 413."`
@@ -116,8 +116,8 @@ func (c Config) Validate() error {
 			add("PASSKEY_ADMIN_TOKENS entry %d is shorter than 16 characters", i+1)
 		}
 	}
-	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("PASSKEY_PUBLIC_URL must be an http(s) URL")
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		add("PASSKEY_PUBLIC_URL must be an http(s) URL without user info, query or fragment")
 	}
 	if _, err := parseLogLevel(c.LogLevel); err != nil {
 		add("PASSKEY_LOG_LEVEL must be one of debug, info, warn, error")

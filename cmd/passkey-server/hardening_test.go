@@ -151,3 +151,38 @@ func TestAdminUnknownMembers(t *testing.T) {
 		expectStatus(t, s.adminCall("POST", "/tenants/"+id+"/signing_keys", `{"overlap_seconds":60}`), 201, "")
 	})
 }
+
+// TestPaginationLinksIgnoreHost: Link headers are built from PASSKEY_PUBLIC_URL on the public API and
+// are relative on the admin API, whatever Host, X-Forwarded-Host or X-Forwarded-Proto a client sends;
+// Hanko's rel set and order stay.
+func TestPaginationLinksIgnoreHost(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		r := newRP(t, s, "example.com")
+		spoof := []string{"X-Forwarded-Host", "evil.example", "X-Forwarded-Proto", "https", "apiKey", r.secret}
+		resp := call(t, s.public, "GET", "http://evil.example/"+r.id+"/credentials?user_id=a%3Eb&user_id=x", nil, spoof...)
+		expectStatus(t, resp, 200, "")
+		want := `<http://localhost:8000/` + r.id + `/credentials?page=1&per_page=20&user_id=a%3Eb&user_id=x>; rel="first"`
+		if got := resp.Header.Get("Link"); got != want {
+			t.Fatalf("public Link\n%s\nwant\n%s", got, want)
+		}
+		// A path that would end the <URI> early is escaped.
+		resp = call(t, s.public, "GET", "http://evil.example/"+r.id+"/transaction/a%3Eb", nil, spoof...)
+		expectStatus(t, resp, 200, "")
+		if got := resp.Header.Get("Link"); !strings.HasPrefix(got, "<http://localhost:8000/"+r.id+"/transaction/a%3Eb?page=1") {
+			t.Fatalf("transaction list Link %q", got)
+		}
+		for _, u := range []string{"u1", "u2", "u3"} {
+			expectStatus(t, r.post("/"+r.id+"/registration/initialize", map[string]any{"user_id": u, "username": u}, true), 200, "")
+		}
+		resp = call(t, s.admin, "GET", "http://evil.example/tenants/"+r.id+"/users?per_page=1&page=2", nil,
+			"Authorization", "Bearer "+testToken, "X-Forwarded-Host", "evil.example")
+		expectStatus(t, resp, 200, "")
+		base := "/tenants/" + r.id + "/users"
+		want = "<" + base + `?page=1&per_page=1>; rel="first",<` + base + `?page=3&per_page=1>; rel="last",<` +
+			base + `?page=3&per_page=1>; rel="next",<` + base + `?page=1&per_page=1>; rel="prev"`
+		if got := resp.Header.Get("Link"); got != want || resp.Header.Get("X-Total-Count") != "3" {
+			t.Fatalf("admin Link\n%s\nwant\n%s", got, want)
+		}
+	})
+}
