@@ -186,3 +186,27 @@ func TestPaginationLinksIgnoreHost(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditFilterTimeRange: a time no store can compare (year 0, or year 10000 once in UTC) is a 400
+// invalid_filter, not a 500; the extreme years that stores take are answered.
+func TestAuditFilterTimeRange(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		r := newRP(t, s, "example.com")
+		for _, q := range []string{
+			"start_time=0000-01-01T00:00:00Z",
+			"end_time=0000-12-31T23:59:59.999Z",
+			"start_time=0001-01-01T00:30:00%2B01:00",
+			"end_time=9999-12-31T23:00:00-05:00",
+		} {
+			e := expectStatus(t, r.get("/"+r.id+"/audit_logs?"+q), 400, "invalid_filter")
+			if !strings.Contains(e.Details, "must be between the years 0001 and 9999") {
+				t.Fatalf("%s: details %q", q, e.Details)
+			}
+			expectStatus(t, s.adminCall("GET", "/tenants/"+r.id+"/audit_logs?"+q, nil), 400, "invalid_filter")
+			expectStatus(t, s.adminCall("GET", "/audit_logs?"+q, nil), 400, "invalid_filter")
+		}
+		expectStatus(t, r.get("/"+r.id+"/audit_logs?start_time=0001-01-01T00:00:01Z&end_time=9999-12-31T23:59:59Z"), 200, "")
+		expectStatus(t, s.adminCall("GET", "/audit_logs?start_time=0001-01-01T00:00:01Z&end_time=9999-12-31T23:59:59Z", nil), 200, "")
+	})
+}
