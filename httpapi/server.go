@@ -13,7 +13,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
-	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/audit"
@@ -96,7 +95,7 @@ func (s *server) newFiberApp(name string) *fiber.App {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
-	app.Use(requestid.New())
+	app.Use(requestID)
 	if s.Metrics != nil {
 		app.Use(observeRequests(s.Metrics, name))
 	}

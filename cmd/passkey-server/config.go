@@ -42,7 +42,7 @@ type Config struct {
 	RateIP          string        `env:"RATE_LIMIT_IP" envDefault:"600/m" help:"Public requests per client IP and tenant; off disables."`
 	RateKey         string        `env:"RATE_LIMIT_KEY" envDefault:"6000/m" help:"Public requests per API key; off disables."`
 	RateOverrides   string        `env:"RATE_LIMIT_OVERRIDES" help:"Per-tenant limits as JSON: {\"<tenant id>\": {\"tenant\": \"60000/m\", \"ip\": \"6000/m\", \"key\": \"60000/m\"}}."`
-	AuditRetention  time.Duration `env:"AUDIT_RETENTION" envDefault:"0" help:"How long audit events are kept (e.g. 2160h = 90 days); 0 keeps them forever."`
+	AuditRetention  time.Duration `env:"AUDIT_RETENTION" envDefault:"2160h" help:"How long audit events are kept (2160h = 90 days); older ones are deleted hourly. 0 keeps them forever."`
 	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}, and the public API's pagination links start with it."`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json" help:"json or text."`
@@ -127,6 +127,9 @@ func (c Config) Validate() error {
 	}
 	if c.BodyLimit < 4096 || c.BodyLimit > 16<<20 {
 		add("PASSKEY_BODY_LIMIT must be between 4096 and 16777216")
+	}
+	if c.AuditRetention < 0 {
+		add("PASSKEY_AUDIT_RETENTION must not be negative (0 keeps events forever)")
 	}
 	if c.KeyOverlap < 0 {
 		add("PASSKEY_SIGNING_KEY_OVERLAP must not be negative")

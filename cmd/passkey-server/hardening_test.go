@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
 )
 
 // withMember returns the JSON object body with one more member, written as raw JSON text.
@@ -208,5 +212,44 @@ func TestAuditFilterTimeRange(t *testing.T) {
 		}
 		expectStatus(t, r.get("/"+r.id+"/audit_logs?start_time=0001-01-01T00:00:01Z&end_time=9999-12-31T23:59:59Z"), 200, "")
 		expectStatus(t, s.adminCall("GET", "/audit_logs?start_time=0001-01-01T00:00:01Z&end_time=9999-12-31T23:59:59Z", nil), 200, "")
+	})
+}
+
+// TestRequestIDIsChosenByServer: the request id in X-Request-Id, error bodies, the access log and audit
+// entries is a UUID the server generated; an X-Request-Id the client sends (here text that would forge
+// a log line, and a well-formed UUID) appears nowhere.
+func TestRequestIDIsChosenByServer(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		accessLog := &lockedBuffer{}
+		s := newTestServer(t, d, newTestSealer(t), func(o *testOptions) {
+			o.HTTP.Logger = slog.New(slog.NewJSONHandler(accessLog, nil))
+		})
+		r := newRP(t, s, "example.com")
+		for _, sent := range []string{`forged" level=ERROR msg="admin login`, "3f1c2e3a-0b4d-4e5f-8a9b-0c1d2e3f4a5b"} {
+			// Refused for want of a key: an error body and an audit entry.
+			resp := call(t, s.public, "POST", "/"+r.id+"/registration/initialize", map[string]any{"user_id": "a", "username": "a"}, "X-Request-Id", sent)
+			expectStatus(t, resp, 401, "")
+			e := decode[httpapi.ErrorBody](t, resp)
+			got := resp.Header.Get("X-Request-Id")
+			if _, err := uuid.Parse(got); err != nil || got == sent || e.RequestID != got {
+				t.Fatalf("sent %q: header %q, body %q", sent, got, e.RequestID)
+			}
+			ok := call(t, s.public, "POST", "/"+r.id+"/login/initialize", nil, "X-Request-Id", sent)
+			expectStatus(t, ok, 200, "")
+			if id := ok.Header.Get("X-Request-Id"); id == sent || id == got {
+				t.Fatalf("sent %q: login got %q", sent, id)
+			}
+			for _, entry := range r.auditLog("") {
+				if entry.RequestID == sent {
+					t.Fatalf("audit entry %s carries the client's request id", entry.Type)
+				}
+			}
+			if strings.Contains(accessLog.String(), sent) || !strings.Contains(accessLog.String(), got) {
+				t.Fatalf("access log:\n%s", accessLog)
+			}
+		}
+		if entries := r.auditLog(""); len(entries) == 0 || entries[0].RequestID == "" {
+			t.Fatalf("audit entries %+v", entries)
+		}
 	})
 }
