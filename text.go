@@ -3,6 +3,7 @@ package passkey
 import (
 	"net/url"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -34,4 +35,54 @@ func IconURL(s string) bool {
 		return strings.HasPrefix(strings.ToLower(u.Opaque), "image/")
 	}
 	return false
+}
+
+// UnpairedSurrogate returns the byte offset of the first \u escape in the JSON text data that names a
+// UTF-16 surrogate which is not a high surrogate directly followed by a low one (such as "\ud800"), or
+// -1 when there is none. A JSON decoder turns such an escape into U+FFFD, so two different strings
+// (two user ids, two transaction texts) would decode to one; RFC 8259 §8.2 leaves their meaning open
+// and I-JSON (RFC 7493 §2.1) forbids them, so every decoded body refuses them. A backslash occurs in
+// JSON only inside strings, so the scan needs no tokenizer.
+func UnpairedSurrogate(data []byte) int {
+	escape := func(i int) (rune, bool) { // the code unit of a \uXXXX escape at data[i]
+		if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+			return 0, false
+		}
+		var r rune
+		for _, c := range data[i+2 : i+6] {
+			switch {
+			case '0' <= c && c <= '9':
+				r = r<<4 | rune(c-'0')
+			case 'a' <= c && c <= 'f':
+				r = r<<4 | rune(c-'a'+10)
+			case 'A' <= c && c <= 'F':
+				r = r<<4 | rune(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return r, true
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		r, ok := escape(i)
+		if !ok {
+			i++ // \\, \" and the like: skip the escaped character
+			continue
+		}
+		switch {
+		case utf16.IsSurrogate(r) && r < 0xdc00: // high: a low one must follow
+			if low, ok := escape(i + 6); !ok || low < 0xdc00 || low > 0xdfff {
+				return i
+			}
+			i += 11
+		case utf16.IsSurrogate(r):
+			return i
+		default:
+			i += 5
+		}
+	}
+	return -1
 }

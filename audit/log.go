@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -13,6 +14,14 @@ import (
 
 // maxFilterText bounds the substring filters, so a query cannot send the database huge patterns.
 const maxFilterText = 256
+
+// minFilterYear and maxFilterYear bound the times of a filter to what every store takes: year 0 (1 BC)
+// or, after conversion to UTC, year 10000 is not a time PostgreSQL or SQLite's text form can compare,
+// and no event was recorded then.
+const (
+	minFilterYear = 1
+	maxFilterYear = 9999
+)
 
 // Tenants finds tenants; *tenant.Service is one. Log uses it to answer tenant.ErrNotFound for a
 // tenant that does not exist.
@@ -40,7 +49,8 @@ func NewLog(store Store, tenants Tenants) *Log {
 // List returns one page of the events of f.TenantID (the deployment-wide events when it is nil) that
 // match f, newest first, and the total count. It checks the filter's rules and reports every problem
 // at once, as a passkey.ValidationError wrapping ErrInvalidFilter: each type must be a known type
-// (duplicates are dropped), the substring filters storable text of at most 256 bytes.
+// (duplicates are dropped), the times within the years 1 to 9999 (UTC), the substring filters
+// storable text of at most 256 bytes.
 func (l *Log) List(ctx context.Context, f Filter) ([]Event, int, error) {
 	f, err := l.Check(f)
 	if err != nil {
@@ -74,6 +84,14 @@ func (l *Log) Check(f Filter) (Filter, error) {
 		seen[t] = true
 	}
 	f.Types = types
+	for _, b := range []struct {
+		name string
+		t    time.Time
+	}{{"start_time", f.Start}, {"end_time", f.End}} {
+		if !b.t.IsZero() && (b.t.UTC().Year() < minFilterYear || b.t.UTC().Year() > maxFilterYear) {
+			p.Add("%s must be between the years %04d and %d (UTC)", b.name, minFilterYear, maxFilterYear)
+		}
+	}
 	for _, q := range []struct {
 		name  string
 		value string

@@ -313,6 +313,11 @@ func TestLogInvalidFilter(t *testing.T) {
 		{"long q in characters", audit.Filter{Q: strings.Repeat("é", 128) + "x"}, []string{"q cannot be longer than 256 bytes"}},
 		{"long actor", audit.Filter{ActorUserID: long}, []string{"actor_user_id cannot be longer than 256 bytes"}},
 		{"long source ip", audit.Filter{SourceIP: long}, []string{"meta_source_ip cannot be longer than 256 bytes"}},
+		{"year 0", audit.Filter{Start: time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)}, []string{"start_time must be between the years 0001 and 9999 (UTC)"}},
+		{"year 1 in UTC is year 0", audit.Filter{End: time.Date(1, 1, 1, 0, 30, 0, 0, time.FixedZone("", 3600))},
+			[]string{"end_time must be between the years 0001 and 9999 (UTC)"}},
+		{"year 10000 in UTC", audit.Filter{Start: time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("", -3600)), End: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+			[]string{"start_time must be between the years 0001 and 9999 (UTC)", "end_time must be between the years 0001 and 9999 (UTC)"}},
 		{"every problem at once", audit.Filter{
 			Types:       []string{"nope", "webauthn_credential_updated", "nope", "z", "z"},
 			ActorUserID: "\x00", SourceIP: long, Q: "\xfe",

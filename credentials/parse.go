@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"unicode/utf8"
@@ -56,11 +57,15 @@ func ParseAssertion(body []byte) (*protocol.ParsedCredentialAssertionData, error
 
 // decodeCredential decodes exactly one JSON value into v, whose id is *id. Every binary member may be
 // base64url with or without "=" padding: go-webauthn accepts padding everywhere but in id, so the
-// id's padding is dropped here (the id is compared as rawId's bytes anyway). Like every body, it must
-// be UTF-8 (as every request body, see the transport layer).
+// id's padding is dropped here (the id is compared as rawId's bytes anyway). Like every request body
+// (see the transport layer), it must be UTF-8 without unpaired UTF-16 surrogate escapes, which a decoder
+// would turn into U+FFFD (passkey.UnpairedSurrogate).
 func decodeCredential(body []byte, v any, id *string) error {
 	if !utf8.Valid(body) {
 		return errors.New("the body is not valid UTF-8")
+	}
+	if at := passkey.UnpairedSurrogate(body); at >= 0 {
+		return fmt.Errorf("the body has an unpaired UTF-16 surrogate escape at offset %d", at)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {

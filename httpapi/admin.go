@@ -183,7 +183,7 @@ func (s *server) listTenants(c *fiber.Ctx) error {
 
 func (s *server) createTenant(c *fiber.Ctx) error {
 	var req CreateTenantRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := decodeStrictJSON(c, &req); err != nil {
 		return err
 	}
 	if req.Config == nil {
@@ -221,7 +221,7 @@ func (s *server) renameTenant(c *fiber.Ctx) error {
 	var req struct {
 		DisplayName string `json:"display_name"`
 	}
-	if err := decodeJSON(c, &req); err != nil {
+	if err := decodeStrictJSON(c, &req); err != nil {
 		return err
 	}
 	if err := s.Tenants.Rename(c.UserContext(), id, req.DisplayName); err != nil {
@@ -247,7 +247,7 @@ func (s *server) putConfig(c *fiber.Ctx) error {
 		return err
 	}
 	var cfg tenant.Config
-	if err := decodeJSON(c, &cfg); err != nil {
+	if err := decodeStrictJSON(c, &cfg); err != nil {
 		return err
 	}
 	if err := s.Tenants.SetConfig(c.UserContext(), id, cfg); err != nil {
@@ -278,7 +278,7 @@ func (s *server) createAPIKey(c *fiber.Ctx) error {
 		return err
 	}
 	var req CreateAPIKeyRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := decodeStrictJSON(c, &req); err != nil {
 		return err
 	}
 	secret, k, err := s.Tenants.CreateAPIKey(c.UserContext(), id, req.Name, req.Kind, req.ExpiresAt)
@@ -330,7 +330,7 @@ func (s *server) rotateSigningKey(c *fiber.Ctx) error {
 		return err
 	}
 	var req RotateSigningKeyRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := decodeStrictJSON(c, &req); err != nil {
 		return err
 	}
 	overlap := time.Duration(req.OverlapSeconds) * time.Second

@@ -111,6 +111,6 @@ func (s *server) auditLogs(c *fiber.Ctx, tenantID *uuid.UUID) error {
 	for _, e := range events {
 		out = append(out, auditEntry(e))
 	}
-	setPaginationHeaders(c, f.Page, total)
+	s.setPaginationHeaders(c, f.Page, total)
 	return c.JSON(out)
 }

@@ -80,7 +80,7 @@ func (s *server) listCredentials(c *fiber.Ctx) error {
 	for _, cr := range creds {
 		out = append(out, s.credentialResponse(cr))
 	}
-	setPaginationHeaders(c, f.Page, total)
+	s.setPaginationHeaders(c, f.Page, total)
 	return c.JSON(out)
 }
 

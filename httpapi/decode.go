@@ -24,12 +24,26 @@ var (
 	ErrUnsupportedMediaType = passkey.NewError("unsupported_media_type", "unsupported media type")
 )
 
-// decodeJSON decodes the request body into v. An empty body decodes as {} (Hanko's clients send no
-// body to some routes). A non-empty body needs a JSON content type (415 otherwise), must hold exactly
-// one JSON value (trailing data is rejected), must be UTF-8 (RFC 8259; Go's decoder would otherwise
-// turn invalid bytes into U+FFFD, so two different user ids could become one) and must fit v's types;
-// unknown members are ignored.
+// decodeJSON decodes the request body into v, ignoring members v has no field for (Hanko's clients and
+// browsers may add some, docs/hanko-compatibility.md#error-body). An empty body decodes as {} (Hanko's
+// clients send no body to some routes). A non-empty body needs a JSON content type (415 otherwise),
+// must hold exactly one JSON value (trailing data is rejected) and must fit v's types. Its text must be
+// UTF-8 without unpaired UTF-16 surrogate escapes (RFC 8259, I-JSON RFC 7493 §2.1: Go's decoder would
+// turn either into U+FFFD, so two different user ids could become one), and its member names must be
+// unique and spelled as v's fields are: Go's decoder matches names in any letter case and keeps the
+// last of duplicates, so a body could mean one thing to a proxy or log and another to us.
 func decodeJSON(c *fiber.Ctx, v any) error {
+	return decodeBody(c, v, false)
+}
+
+// decodeStrictJSON is decodeJSON for the admin API, whose bodies come from operators and their
+// scripts, not browsers: a member v has no field for, at any depth, is a 400 that names it, so that a
+// misspelt setting ("webauthn.user_verfication") is never silently left at its default.
+func decodeStrictJSON(c *fiber.Ctx, v any) error {
+	return decodeBody(c, v, true)
+}
+
+func decodeBody(c *fiber.Ctx, v any, strict bool) error {
 	body := c.Body()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
@@ -41,6 +55,9 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if !utf8.Valid(body) {
 		return passkey.WithDetails(ErrInvalidBody, "the body is not valid UTF-8")
 	}
+	if at := passkey.UnpairedSurrogate(body); at >= 0 {
+		return passkey.WithDetails(ErrInvalidBody, fmt.Sprintf("the body has an unpaired UTF-16 surrogate escape (such as \\ud800) at offset %d", at))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return passkey.WithDetails(ErrInvalidBody, describeJSONError(err))
@@ -48,7 +65,7 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return passkey.WithDetails(ErrInvalidBody, "the body must hold exactly one JSON value")
 	}
-	return nil
+	return checkMembers(body, reflect.TypeOf(v), strict).Err(ErrInvalidBody)
 }
 
 // jsonKind names the JSON type a Go type decodes from, so that error details never show Go type names.

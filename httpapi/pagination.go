@@ -40,26 +40,26 @@ func pageOf(c *fiber.Ctx, p *passkey.Problems) passkey.Page {
 	return page
 }
 
-// setPaginationHeaders writes Hanko's X-Total-Count and Link headers (docs/hanko-compatibility.md#pagination): Link has "first"
-// when page is not 1 or is the last page, "last" when page is not the last, "next" when page is before
-// the last and "prev" when page is after the first. The URLs repeat the request's query with page and
-// per_page set, keys in alphabetical order.
-func setPaginationHeaders(c *fiber.Ctx, p passkey.Page, total int) {
+// setPaginationHeaders writes Hanko's X-Total-Count and Link headers
+// (docs/hanko-compatibility.md#pagination): Link has "first" when page is not 1 or is the last page,
+// "last" when page is not the last, "next" when page is before the last and "prev" when page is after
+// the first. The URLs repeat the request's query with page and per_page set, keys in alphabetical
+// order. They start with the configured public URL (Options.PublicURL) on the public API and are
+// relative (the path alone) on the admin API: never with the request's Host or X-Forwarded-Host, which
+// any client may set, so a response (or a cache of it) cannot be made to link elsewhere.
+func (s *server) setPaginationHeaders(c *fiber.Ctx, p passkey.Page, total int) {
 	page, perPage := p.Number, p.Size
 	last := (total + perPage - 1) / perPage
 	if last < 1 {
 		last = 1
 	}
-	scheme := "http"
-	if c.Protocol() == "https" || strings.EqualFold(c.Get(fiber.HeaderXForwardedProto), "https") {
-		scheme = "https"
-	}
 	query := url.Values{}
 	c.Context().QueryArgs().VisitAll(func(k, v []byte) { query.Add(string(k), string(v)) })
+	path := s.linkBase + escapeLinkPath(c.Path())
 	link := func(p int, rel string) string {
 		query.Set("page", strconv.Itoa(p))
 		query.Set("per_page", strconv.Itoa(perPage))
-		return fmt.Sprintf(`<%s://%s%s?%s>; rel="%s"`, scheme, c.Hostname(), c.Path(), query.Encode(), rel)
+		return fmt.Sprintf(`<%s?%s>; rel="%s"`, path, query.Encode(), rel)
 	}
 	var links []string
 	if page != 1 || page == last {
@@ -76,4 +76,22 @@ func setPaginationHeaders(c *fiber.Ctx, p passkey.Page, total int) {
 	}
 	c.Set("X-Total-Count", strconv.Itoa(total))
 	c.Set("Link", strings.Join(links, ","))
+}
+
+// escapeLinkPath percent-encodes the bytes of a request path that may not appear in a URI (RFC 3986
+// §3.3), so that a path such as /T/transaction/a>b cannot end the <URI> of a Link entry early.
+func escapeLinkPath(path string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-._~!$&'()*+,;=:@/%", c) >= 0:
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
-	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/audit"
@@ -60,6 +59,9 @@ type Options struct {
 	// RequestTimeout is the deadline of each request's context (DefaultRequestTimeout when zero): every
 	// store call made for the request ends by then, and the request is answered 503 service_unavailable.
 	RequestTimeout time.Duration
+	// PublicURL is the base URL of the public API (PASSKEY_PUBLIC_URL): its pagination links start with
+	// it. The admin API has no configured URL; its links are relative. Empty: relative links on both.
+	PublicURL string
 }
 
 // DefaultRequestTimeout is the deadline of a request when Options.RequestTimeout is zero.
@@ -70,6 +72,9 @@ type server struct {
 	Services
 	Options
 	log *slog.Logger
+	// linkBase starts the URLs of pagination links: the public URL on the public API, "" (relative
+	// links) on the admin API.
+	linkBase string
 }
 
 func newServer(s Services, o Options) *server {
@@ -98,7 +103,7 @@ func (s *server) newFiberApp(name string) *fiber.App {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
-	app.Use(requestid.New())
+	app.Use(requestID)
 	if s.Metrics != nil {
 		app.Use(observeRequests(s.Metrics, name))
 	}
@@ -145,6 +150,7 @@ func (s *server) deadline(c *fiber.Ctx) error {
 // NewPublic builds the public API: Hanko's /{tenant_id}/... routes and the key-scoped routes.
 func NewPublic(svc Services, o Options) *fiber.App {
 	s := newServer(svc, o)
+	s.linkBase = strings.TrimRight(o.PublicURL, "/")
 	app := s.newFiberApp("public")
 	app.Get("/", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"name": "passkey-server", "status": "ok"})

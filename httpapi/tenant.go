@@ -122,7 +122,8 @@ func applyCORS(c *fiber.Ctx, snap *tenant.Snapshot) error {
 	return h(c)
 }
 
-// newCORS builds Fiber's CORS middleware for a policy (docs/hanko-compatibility.md#cors).
+// newCORS builds Fiber's CORS middleware for a policy (docs/hanko-compatibility.md#cors). It never
+// sends Access-Control-Allow-Credentials: the API uses no cookies (see tenant.CORSPolicy).
 func newCORS(p tenant.CORSPolicy) fiber.Handler {
 	cfg := cors.Config{
 		AllowMethods:  corsMethods,
@@ -132,7 +133,6 @@ func newCORS(p tenant.CORSPolicy) fiber.Handler {
 	if p.AnyOrigin {
 		cfg.AllowOrigins = "*"
 	} else {
-		cfg.AllowCredentials = p.Credentials
 		cfg.AllowOriginsFunc = p.Allows
 	}
 	return cors.New(cfg)

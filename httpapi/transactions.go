@@ -60,7 +60,7 @@ func (s *server) listTransactions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	setPaginationHeaders(c, page, total)
+	s.setPaginationHeaders(c, page, total)
 	return c.JSON(s.transactionResponses(txs))
 }
 

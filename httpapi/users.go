@@ -95,7 +95,7 @@ func (s *server) listUsers(c *fiber.Ctx) error {
 	for _, u := range users {
 		out = append(out, userResponse(u))
 	}
-	setPaginationHeaders(c, f.Page, total)
+	s.setPaginationHeaders(c, f.Page, total)
 	return c.JSON(out)
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	passkey "github.com/passkey-server/passkey-server"
 )
 
 // maxDepth bounds the nesting of transaction data, so a hostile body cannot exhaust the stack.
@@ -34,8 +36,8 @@ func Canonicalize(data []byte) ([]byte, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("transaction_data must be valid UTF-8")
 	}
-	if err := checkSurrogates(data); err != nil {
-		return nil, err
+	if passkey.UnpairedSurrogate(data) >= 0 {
+		return nil, errors.New("transaction_data has an unpaired UTF-16 surrogate escape")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -170,50 +172,4 @@ func writeString(out *bytes.Buffer, s string) {
 		}
 	}
 	out.WriteByte('"')
-}
-
-// checkSurrogates refuses \u escapes of UTF-16 surrogates that are not a high surrogate followed by
-// a low one. A backslash occurs in JSON only inside strings, so the scan needs no tokenizer.
-func checkSurrogates(data []byte) error {
-	escape := func(i int) (rune, bool) { // the code unit of a \uXXXX escape at data[i]
-		if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
-			return 0, false
-		}
-		var r rune
-		for _, c := range data[i+2 : i+6] {
-			switch {
-			case '0' <= c && c <= '9':
-				r = r<<4 | rune(c-'0')
-			case 'a' <= c && c <= 'f':
-				r = r<<4 | rune(c-'a'+10)
-			case 'A' <= c && c <= 'F':
-				r = r<<4 | rune(c-'A'+10)
-			default:
-				return 0, false
-			}
-		}
-		return r, true
-	}
-	for i := 0; i < len(data); i++ {
-		if data[i] != '\\' {
-			continue
-		}
-		r, ok := escape(i)
-		if !ok {
-			i++ // \\, \" and the like: skip the escaped character
-			continue
-		}
-		switch {
-		case utf16.IsSurrogate(r) && r < 0xdc00: // high: a low one must follow
-			if low, ok := escape(i + 6); !ok || low < 0xdc00 || low > 0xdfff {
-				return errors.New("transaction_data has an unpaired UTF-16 surrogate escape")
-			}
-			i += 11
-		case utf16.IsSurrogate(r):
-			return errors.New("transaction_data has an unpaired UTF-16 surrogate escape")
-		default:
-			i += 5
-		}
-	}
-	return nil
 }

@@ -42,8 +42,8 @@ type Config struct {
 	RateIP          string        `env:"RATE_LIMIT_IP" envDefault:"600/m" help:"Public requests per client IP and tenant; off disables."`
 	RateKey         string        `env:"RATE_LIMIT_KEY" envDefault:"6000/m" help:"Public requests per API key; off disables."`
 	RateOverrides   string        `env:"RATE_LIMIT_OVERRIDES" help:"Per-tenant limits as JSON: {\"<tenant id>\": {\"tenant\": \"60000/m\", \"ip\": \"6000/m\", \"key\": \"60000/m\"}}."`
-	AuditRetention  time.Duration `env:"AUDIT_RETENTION" envDefault:"0" help:"How long audit events are kept (e.g. 2160h = 90 days); 0 keeps them forever."`
-	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}."`
+	AuditRetention  time.Duration `env:"AUDIT_RETENTION" envDefault:"2160h" help:"How long audit events are kept (2160h = 90 days); older ones are deleted hourly. 0 keeps them forever."`
+	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}, and the public API's pagination links start with it."`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json" help:"json or text."`
 	BodyLimit       int           `env:"BODY_LIMIT" envDefault:"131072" help:"Largest accepted request body in bytes; larger bodies get 413."`
@@ -123,8 +123,8 @@ func (c Config) Validate() error {
 			add("PASSKEY_ADMIN_TOKENS entry %d is shorter than 16 characters", i+1)
 		}
 	}
-	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("PASSKEY_PUBLIC_URL must be an http(s) URL")
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		add("PASSKEY_PUBLIC_URL must be an http(s) URL without user info, query or fragment")
 	}
 	if _, err := parseLogLevel(c.LogLevel); err != nil {
 		add("PASSKEY_LOG_LEVEL must be one of debug, info, warn, error")
@@ -134,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.BodyLimit < 4096 || c.BodyLimit > 16<<20 {
 		add("PASSKEY_BODY_LIMIT must be between 4096 and 16777216")
+	}
+	if c.AuditRetention < 0 {
+		add("PASSKEY_AUDIT_RETENTION must not be negative (0 keeps events forever)")
 	}
 	if c.KeyOverlap < 0 {
 		add("PASSKEY_SIGNING_KEY_OVERLAP must not be negative")

@@ -16,6 +16,15 @@ func TestConfigDefaults(t *testing.T) {
 	if c.PublicAddress != ":8000" || c.AdminAddress != ":8001" || c.DataDir != "./data" || !c.Embedded() || c.DatabaseURL != "sqlite://./data/passkey.db" {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if c.AuditRetention != 90*24*time.Hour {
+		t.Fatalf("audit retention %v, want 90 days by default", c.AuditRetention)
+	}
+	if c, err := loadConfig(map[string]string{"PASSKEY_AUDIT_RETENTION": "0"}); err != nil || c.AuditRetention != 0 {
+		t.Fatalf("PASSKEY_AUDIT_RETENTION=0: %v, %v", c.AuditRetention, err)
+	}
+	if _, err := loadConfig(map[string]string{"PASSKEY_AUDIT_RETENTION": "-1h"}); err == nil || !strings.Contains(err.Error(), "PASSKEY_AUDIT_RETENTION must not be negative") {
+		t.Fatalf("negative retention: %v", err)
+	}
 }
 
 func TestConfigReportsEveryProblem(t *testing.T) {

@@ -88,7 +88,7 @@ func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...fu
 	sessions, client, prefix := testRedisSessions(t)
 	m := metrics.New()
 	o := testOptions{Sessions: sessions, HTTP: httpapi.Options{Logger: log, AdminTokens: []string{testToken}, BodyLimit: 64 << 10,
-		Ready: map[string]httpapi.Pinger{"database": d, "redis": sessions}, Metrics: m}}
+		Ready: map[string]httpapi.Pinger{"database": d, "redis": sessions}, Metrics: m, PublicURL: "http://localhost:8000"}}
 	for _, opt := range options {
 		opt(&o)
 	}

@@ -128,7 +128,7 @@ func TestCORS(t *testing.T) {
 			return &responseHeaders{resp.StatusCode, resp.Header.Get}
 		}
 		h := preflight("https://example.com")
-		if h.status != 204 || h.get("Access-Control-Allow-Origin") != "https://example.com" || h.get("Access-Control-Allow-Credentials") != "true" ||
+		if h.status != 204 || h.get("Access-Control-Allow-Origin") != "https://example.com" || h.get("Access-Control-Allow-Credentials") != "" ||
 			!strings.Contains(h.get("Access-Control-Allow-Headers"), "apikey") || h.get("Access-Control-Max-Age") != "7200" {
 			t.Fatalf("allowed preflight: %d %q %q %q", h.status, h.get("Access-Control-Allow-Origin"), h.get("Access-Control-Allow-Headers"), h.get("Access-Control-Max-Age"))
 		}
@@ -139,7 +139,8 @@ func TestCORS(t *testing.T) {
 		// 404 for an unknown sub-path that the browser can read.
 		resp := call(t, s.public, "GET", "/"+id+"/no/such/route", nil, "Origin", "https://example.com")
 		expectStatus(t, resp, 404, "not_found")
-		if resp.Header.Get("Access-Control-Allow-Origin") != "https://example.com" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "X-Total-Count") ||
+		if resp.Header.Get("Access-Control-Allow-Origin") != "https://example.com" || resp.Header.Get("Access-Control-Allow-Credentials") != "" ||
+			!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "X-Total-Count") ||
 			!strings.Contains(resp.Header.Get("Vary"), "Origin") {
 			t.Fatalf("cors headers on 404: %v", resp.Header)
 		}
@@ -156,15 +157,29 @@ func TestCORS(t *testing.T) {
 		if h.get("Access-Control-Allow-Origin") != "*" || h.get("Access-Control-Allow-Credentials") != "" {
 			t.Fatalf("wildcard: %q %q", h.get("Access-Control-Allow-Origin"), h.get("Access-Control-Allow-Credentials"))
 		}
-		c["cors"] = map[string]any{"allowed_origins": []string{"*"}, "allow_unsafe_wildcard": true}
-		expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", c), 204, "")
-		if h := preflight("https://anything.test"); h.get("Access-Control-Allow-Origin") != "https://anything.test" || h.get("Access-Control-Allow-Credentials") != "true" {
-			t.Fatalf("unsafe wildcard: %q", h.get("Access-Control-Allow-Origin"))
+		// allow_unsafe_wildcard (Hanko: reflect the origin, with credentials) changes nothing, and a
+		// pattern whose host is all wildcards is "*" too: no origin is reflected with credentials.
+		for _, cors := range []map[string]any{
+			{"allowed_origins": []string{"*"}, "allow_unsafe_wildcard": true},
+			{"allowed_origins": []string{"https://*"}},
+			{"allowed_origins": []string{"https://example.com", "*://*"}, "allow_unsafe_wildcard": true},
+			{"allowed_origins": []string{"http://*:*"}},
+		} {
+			c["cors"] = cors
+			expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", c), 204, "")
+			h := preflight("https://anything.test")
+			if h.get("Access-Control-Allow-Origin") != "*" || h.get("Access-Control-Allow-Credentials") != "" {
+				t.Fatalf("%v: %q %q", cors, h.get("Access-Control-Allow-Origin"), h.get("Access-Control-Allow-Credentials"))
+			}
+			resp := call(t, s.public, "POST", "/"+id+"/login/initialize", nil, "Origin", "https://anything.test")
+			if resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+				t.Fatalf("%v: real request %v", cors, resp.Header)
+			}
 		}
 		c["cors"] = map[string]any{"allowed_origins": []string{"https://*.example.com"}}
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", c), 204, "")
-		if h := preflight("https://shop.example.com"); h.get("Access-Control-Allow-Origin") != "https://shop.example.com" {
-			t.Fatal("pattern origin not allowed")
+		if h := preflight("https://shop.example.com"); h.get("Access-Control-Allow-Origin") != "https://shop.example.com" || h.get("Access-Control-Allow-Credentials") != "" {
+			t.Fatal("pattern origin not allowed, or allowed with credentials")
 		}
 		if h := preflight("https://example.com.evil.org"); h.get("Access-Control-Allow-Origin") != "" {
 			t.Fatal("pattern matched a foreign origin")

@@ -192,7 +192,7 @@ func TestTransactionInputErrors(t *testing.T) {
 			{"too deep", `{"user_id":"payer","transaction_id":"a","transaction_data":{"a":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}}`, 400, "invalid_request"},
 			{"array data", `{"user_id":"payer","transaction_id":"a","transaction_data":[1,2]}`, 400, "invalid_request"},
 			{"string data", `{"user_id":"payer","transaction_id":"a","transaction_data":"pay 100 EUR"}`, 400, "invalid_request"},
-			{"lone surrogate", `{"user_id":"payer","transaction_id":"a","transaction_data":{"to":"\ud800"}}`, 400, "invalid_request"},
+			{"lone surrogate", `{"user_id":"payer","transaction_id":"a","transaction_data":{"to":"\ud800"}}`, 400, "invalid_body"},
 			{"too large", `{"user_id":"payer","transaction_id":"a","transaction_data":{"x":"` + strings.Repeat("y", 40<<10) + `"}}`, 413, "transaction_data_too_large"},
 			{"unknown user", `{"user_id":"ghost","transaction_id":"a","transaction_data":{"x":1}}`, 404, "user_not_found"},
 			{"user without credentials", `{"user_id":"nokeys","transaction_id":"a","transaction_data":{"x":1}}`, 400, "no_credentials"},
