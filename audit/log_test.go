@@ -398,7 +398,7 @@ func TestLogTenantEvents(t *testing.T) {
 		if err := svc.DeleteAPIKey(ctx, a, key.ID); err != nil {
 			t.Fatal(err)
 		}
-		signingKey, err := svc.RotateSigningKey(ctx, a, 0)
+		signingKey, err := svc.RotateSigningKey(ctx, a, tenant.Rotation{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,61 +4,75 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 
-	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
-// discoverUser finds the user of a discoverable login by its user handle.
+// errNotDiscovered is what discoverUser says about every assertion whose credential and user handle
+// do not name a usable credential of one user: the credential id is unknown, the handle is not its
+// user's, or the ceremony does not accept it. It is a domain not-found condition, answered as a failed
+// assertion with discoverFailedDetails.
+var errNotDiscovered = errors.New("no usable credential matches the credential id and user handle")
+
+// discoverFailedDetails is the one detail of every discoverable login that finds no usable credential.
+// One text for all of them, so that an unauthenticated caller, who can sign an assertion with a
+// throwaway key for any user handle, cannot tell an existing user from a missing one (issue 12,
+// point 11).
+const discoverFailedDetails = "no registered credential matches the credential ID and user handle"
+
+// discoverUser finds the user of a discoverable login (WebAuthn §7.2 steps 5-6: "identify the user"
+// from credential.id and check that response.userHandle is its owner's handle).
+//
+// The credential is found by its id first and the user by the credential, never by the handle: the
+// handle is only compared with its owner's. Every call performs the same two lookups (the credential,
+// then its user; a user of no credential is looked up under the nil key, which finds nobody), so a
+// missing handle costs what an existing one costs and answers the same.
 //
 // Credentials imported from Hanko may carry a 16-byte binary UUID as their handle
-// (docs/hanko-compatibility.md#hanko-user-handles). Unlike Hanko, a handle is first looked up as it
-// is, so an application user id of exactly 16 characters still works; only when that finds nobody is
-// a 16-byte handle read as a UUID.
-func (s *Service) discoverUser(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, handle []byte) (webauthn.User, error) {
-	// go-webauthn puts this function's error text into its own error's details, which reach the
-	// client: return only errUnknownUserHandle, and log anything unexpected here.
-	wu, err := s.lookupHandle(ctx, snap, ceremony, handle)
-	if err != nil {
-		if !errors.Is(err, ErrUserNotFound) && !errors.Is(err, ErrNoCredentials) {
-			s.log.Error("discoverable login: user lookup failed", "error", err, "tenant", snap.ID)
-		}
-		return nil, errUnknownUserHandle
+// (docs/hanko-compatibility.md#hanko-user-handles): the handle matches when it is the owner's
+// application user id as it is, or the 16 bytes of that id read as a UUID.
+//
+// It returns errNotDiscovered for every not-found condition and the store's error, wrapped, for any
+// other failure: a store that cannot answer is never an authentication failure.
+func (s *Service) discoverUser(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, rawID, handle []byte) (*webauthnUser, error) {
+	cred, credErr := s.store.Credential(ctx, snap.ID, encodeID(rawID))
+	if credErr != nil && !errors.Is(credErr, ErrCredentialNotFound) {
+		return nil, fmt.Errorf("find credential: %w", credErr)
+	}
+	userKey := uuid.Nil
+	if credErr == nil {
+		userKey = cred.UserKey
+	}
+	user, userErr := s.store.UserByKey(ctx, snap.ID, userKey)
+	if userErr != nil && !errors.Is(userErr, ErrUserNotFound) {
+		return nil, fmt.Errorf("find user: %w", userErr)
+	}
+	if credErr != nil || userErr != nil || !ceremony.accepts(cred) {
+		return nil, errNotDiscovered
+	}
+	wu := &webauthnUser{user: user, creds: []Credential{cred}}
+	switch {
+	case bytes.Equal(handle, []byte(user.AppUserID)):
+	case hankoHandle(user.AppUserID, handle):
+		// go-webauthn checks the assertion's handle against WebAuthnID.
+		wu.legacyHandle = bytes.Clone(handle)
+	default:
+		return nil, errNotDiscovered
 	}
 	return wu, nil
 }
 
-// errUnknownUserHandle is what a discoverable login learns about a handle it cannot use.
-var errUnknownUserHandle = errors.New("unknown user handle")
-
-func (s *Service) lookupHandle(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, handle []byte) (*webauthnUser, error) {
-	var user User
-	var err error = ErrUserNotFound
-	if passkey.StorableText(string(handle)) {
-		user, err = s.store.UserByAppID(ctx, snap.ID, string(handle))
+// discoverFailed is the error of a discoverable login whose lookup failed with err: a failed assertion
+// with the one generic detail for the not-found conditions, the store's error otherwise.
+func discoverFailed(err error) error {
+	if errors.Is(err, errNotDiscovered) {
+		return passkey.WithDetails(ErrAssertionFailed, discoverFailedDetails)
 	}
-	legacy := false
-	if errors.Is(err, ErrUserNotFound) && len(handle) == 16 {
-		if id, uerr := uuid.FromBytes(handle); uerr == nil {
-			user, err = s.store.UserByAppID(ctx, snap.ID, id.String())
-			legacy = true
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	wu, err := s.withCredentials(ctx, snap, ceremony, user)
-	if err != nil {
-		return nil, err
-	}
-	if legacy {
-		// go-webauthn checks the assertion's handle against WebAuthnID.
-		wu.legacyHandle = bytes.Clone(handle)
-	}
-	return wu, nil
+	return fmt.Errorf("discoverable login: %w", err)
 }
 
 // hankoHandle reports whether handle is the handle Hanko's server gave a credential of the user whose

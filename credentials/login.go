@@ -3,6 +3,7 @@ package credentials
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -128,12 +129,20 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 		wc *webauthn.Credential
 	)
 	if state.UserKey != uuid.Nil {
+		// Only the domain's not-found conditions fail the assertion: a store that cannot answer is
+		// the store's error (a 5xx), never an authentication failure that apps, metrics and lockout
+		// logic would count.
 		user, err := s.store.UserByKey(ctx, snap.ID, state.UserKey)
-		if err != nil {
+		if errors.Is(err, ErrUserNotFound) {
 			return Result{}, passkey.WithDetails(ErrAssertionFailed, "user not found")
 		}
-		if wu, err = s.withCredentials(ctx, snap, ceremony, user); err != nil {
+		if err != nil {
+			return Result{}, fmt.Errorf("load user: %w", err)
+		}
+		if wu, err = s.withCredentials(ctx, snap, ceremony, user); errors.Is(err, ErrNoCredentials) {
 			return Result{User: user}, passkey.WithDetails(ErrAssertionFailed, "the user has no usable credential")
+		} else if err != nil {
+			return Result{User: user}, err
 		}
 		if handle := parsed.Response.UserHandle; hankoHandle(user.AppUserID, handle) {
 			// A credential imported from Hanko: the session names this user, whose handle it is.
@@ -145,11 +154,24 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 			return Result{User: user}, withProtocolDetails(ErrAssertionFailed, err)
 		}
 	} else {
-		var found webauthn.User
+		// go-webauthn turns the lookup's error into a protocol error whose text would reach the
+		// client: keep the lookup's own error here and decide from it (discoverFailed).
+		var (
+			found     webauthn.User
+			lookupErr error
+		)
 		found, wc, err = rp.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
-			return s.discoverUser(ctx, snap, ceremony, userHandle)
+			wu, err := s.discoverUser(ctx, snap, ceremony, rawID, userHandle)
+			if err != nil {
+				lookupErr = err
+				return nil, err
+			}
+			return wu, nil
 		}, state.WebAuthn, parsed)
 		if err != nil {
+			if lookupErr != nil {
+				return Result{}, discoverFailed(lookupErr)
+			}
 			return Result{}, withProtocolDetails(ErrAssertionFailed, err)
 		}
 		wu = found.(*webauthnUser)

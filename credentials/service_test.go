@@ -30,6 +30,8 @@ type env struct {
 	snap   *tenant.Snapshot
 	svc    *credentials.Service
 	events *dbtest.Events
+	// db is the tenant's database, for tests that make it fail.
+	db *db.DB
 }
 
 // newEnv makes a tenant with a config that validates (RP ID example.com, origin https://example.com,
@@ -47,7 +49,7 @@ func newEnv(t *testing.T, edit func(*tenant.Config)) *env {
 		Events:   rec,
 		Logger:   quiet,
 	})
-	return &env{t: t, ctx: ctx, snap: snap, svc: svc, events: rec}
+	return &env{t: t, ctx: ctx, snap: snap, svc: svc, events: rec, db: d}
 }
 
 // with returns e for a subtest: its helpers fail t.

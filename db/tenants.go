@@ -308,10 +308,11 @@ func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) (
 	return keys, nil
 }
 
-// RotateSigningKey retires the tenant's active keys (retired_at = next.CreatedAt, expires_at =
-// retiredExpiresAt), stores next as the active key and increments the tenant's revision, all in one
-// transaction. It returns tenant.ErrNotFound when the tenant does not exist.
-func (s *TenantStore) RotateSigningKey(ctx context.Context, next signing.Key, retiredExpiresAt time.Time) (err error) {
+// RotateSigningKey retires the tenant's previous keys as r says (the key with retired_at NULL gets
+// retired_at = r.At and expires_at = r.ExpiresAt; with r.Revoke every other key also ends by then),
+// stores next and increments the tenant's revision, all in one transaction. It returns
+// tenant.ErrNotFound when the tenant does not exist.
+func (s *TenantStore) RotateSigningKey(ctx context.Context, next signing.Key, r tenant.Retirement) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -319,12 +320,17 @@ func (s *TenantStore) RotateSigningKey(ctx context.Context, next signing.Key, re
 			return err
 		}
 		_, err := tx.NewUpdate().Model((*signingKeyRow)(nil)).
-			Set("retired_at = ?", dbTime(next.CreatedAt)).
-			Set("expires_at = ?", dbTime(retiredExpiresAt)).
+			Set("retired_at = ?", dbTime(r.At)).
+			Set("expires_at = ?", dbTime(r.ExpiresAt)).
 			Where("tenant_id = ? AND retired_at IS NULL", next.TenantID).
 			Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("retire signing keys: %w", err)
+		}
+		if r.Revoke {
+			if err := revokeSigningKeys(ctx, tx, next.TenantID, r); err != nil {
+				return err
+			}
 		}
 		row := newSigningKeyRow(next)
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
@@ -334,6 +340,33 @@ func (s *TenantStore) RotateSigningKey(ctx context.Context, next signing.Key, re
 	})
 	if err != nil {
 		return fmt.Errorf("rotate signing key of tenant %s: %w", next.TenantID, err)
+	}
+	return nil
+}
+
+// revokeSigningKeys ends every key of the tenant by r: retired_at and expires_at no later than r's.
+// The times are compared in Go, not in SQL, so that both dialects compare them alike.
+func revokeSigningKeys(ctx context.Context, tx bun.Tx, tenantID uuid.UUID, r tenant.Retirement) error {
+	var rows []signingKeyRow
+	if err := tx.NewSelect().Model(&rows).Where("tenant_id = ?", tenantID).Scan(ctx); err != nil {
+		return fmt.Errorf("revoke signing keys: %w", err)
+	}
+	for _, row := range rows {
+		retired, expires := row.RetiredAt, row.ExpiresAt
+		if retired == nil || retired.After(r.At) {
+			retired = &r.At
+		}
+		if expires == nil || expires.After(r.ExpiresAt) {
+			expires = &r.ExpiresAt
+		}
+		_, err := tx.NewUpdate().Model((*signingKeyRow)(nil)).
+			Set("retired_at = ?", dbTime(*retired)).
+			Set("expires_at = ?", dbTime(*expires)).
+			Where("tenant_id = ? AND id = ?", tenantID, row.ID).
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("revoke signing key %s: %w", row.ID, err)
+		}
 	}
 	return nil
 }

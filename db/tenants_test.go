@@ -260,7 +260,7 @@ func TestTenantStoreDeleteTenant(t *testing.T) {
 		a := createTenant(t, s, "A", t0)
 		b := createTenant(t, s, "B", t0)
 		next := newSigningKey(a.tenant.ID, t0.Add(time.Hour))
-		if err := s.RotateSigningKey(ctx, next, t0.Add(2*time.Hour)); err != nil {
+		if err := s.RotateSigningKey(ctx, next, retireAt(next, t0.Add(2*time.Hour))); err != nil {
 			t.Fatal(err)
 		}
 
@@ -337,7 +337,8 @@ func TestTenantStoreRevisions(t *testing.T) {
 			{"DeleteAPIKey", func() error { return s.DeleteAPIKey(ctx, a.tenant.ID, extra.ID) }, true, time.Time{}},
 			{"DeleteAPIKey, missing", func() error { return s.DeleteAPIKey(ctx, a.tenant.ID, extra.ID) }, false, time.Time{}},
 			{"RotateSigningKey", func() error {
-				return s.RotateSigningKey(ctx, newSigningKey(a.tenant.ID, t0.Add(2*time.Hour)), t0.Add(3*time.Hour))
+				next := newSigningKey(a.tenant.ID, t0.Add(2*time.Hour))
+				return s.RotateSigningKey(ctx, next, retireAt(next, t0.Add(3*time.Hour)))
 			}, true, t0.Add(2 * time.Hour)},
 			{"UpdateTenant", func() error {
 				u := a.tenant
@@ -581,12 +582,12 @@ func TestTenantStoreSigningKeys(t *testing.T) {
 		second := newSigningKey(a.tenant.ID, t0.Add(time.Hour))
 		second.Algorithm = signing.RS256
 		expires1 := t0.Add(2 * time.Hour)
-		if err := s.RotateSigningKey(ctx, second, expires1); err != nil {
+		if err := s.RotateSigningKey(ctx, second, retireAt(second, expires1)); err != nil {
 			t.Fatalf("RotateSigningKey: %v", err)
 		}
 		third := newSigningKey(a.tenant.ID, t0.Add(3*time.Hour))
 		expires2 := t0.Add(4 * time.Hour)
-		if err := s.RotateSigningKey(ctx, third, expires2); err != nil {
+		if err := s.RotateSigningKey(ctx, third, retireAt(third, expires2)); err != nil {
 			t.Fatalf("second RotateSigningKey: %v", err)
 		}
 
@@ -611,7 +612,7 @@ func TestTenantStoreSigningKeys(t *testing.T) {
 
 		// A missing tenant: ErrNotFound, nothing stored.
 		orphan := newSigningKey(uuid.New(), t0)
-		mustBe(t, "RotateSigningKey of a missing tenant", s.RotateSigningKey(ctx, orphan, t0), tenant.ErrNotFound)
+		mustBe(t, "RotateSigningKey of a missing tenant", s.RotateSigningKey(ctx, orphan, retireAt(orphan, t0)), tenant.ErrNotFound)
 		none, err := s.ListSigningKeys(ctx, orphan.TenantID)
 		if err != nil || len(none) != 0 {
 			t.Errorf("ListSigningKeys of a missing tenant = %v, %v; want none", none, err)
@@ -620,7 +621,7 @@ func TestTenantStoreSigningKeys(t *testing.T) {
 		// A kid already used (here by B) fails, and A's keys stay as they were.
 		reused := newSigningKey(a.tenant.ID, t0.Add(5*time.Hour))
 		reused.ID = b.signing.ID
-		if err := s.RotateSigningKey(ctx, reused, t0.Add(6*time.Hour)); err == nil {
+		if err := s.RotateSigningKey(ctx, reused, retireAt(reused, t0.Add(6*time.Hour))); err == nil {
 			t.Fatal("RotateSigningKey with a used kid succeeded")
 		}
 		got, err = s.ListSigningKeys(ctx, a.tenant.ID)
@@ -628,7 +629,47 @@ func TestTenantStoreSigningKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustEqual(t, "A's signing keys after a failed rotation", got, []signing.Key{third, second, first})
+
+		// A rotation with an activation delay: the active key retires in the future; a key already
+		// due to retire keeps its time.
+		fourth := newSigningKey(a.tenant.ID, t0.Add(5*time.Hour))
+		activates, expires4 := t0.Add(6*time.Hour), t0.Add(7*time.Hour)
+		if err := s.RotateSigningKey(ctx, fourth, tenant.Retirement{At: activates, ExpiresAt: expires4}); err != nil {
+			t.Fatal(err)
+		}
+		third.RetiredAt, third.ExpiresAt = &activates, &expires4
+		got, err = s.ListSigningKeys(ctx, a.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, "A's signing keys after a delayed rotation", got, []signing.Key{fourth, third, second, first})
+
+		// Revoke: every earlier key ends at once (none keeps a later retirement or expiry; one that
+		// ended earlier keeps its times), and B's keys are untouched.
+		fifth := newSigningKey(a.tenant.ID, t0.Add(5*time.Hour+time.Minute))
+		now := fifth.CreatedAt
+		if err := s.RotateSigningKey(ctx, fifth, tenant.Retirement{At: now, ExpiresAt: now, Revoke: true}); err != nil {
+			t.Fatal(err)
+		}
+		fourth.RetiredAt, fourth.ExpiresAt = &now, &now
+		third.RetiredAt, third.ExpiresAt = &now, &now
+		got, err = s.ListSigningKeys(ctx, a.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, "A's signing keys after a revocation", got, []signing.Key{fifth, fourth, third, second, first})
+		gotB, err = s.ListSigningKeys(ctx, b.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, "B's signing keys after A's revocation", gotB, []signing.Key{b.signing})
 	})
+}
+
+// retireAt is the retirement of a rotation without activation delay: the previous key retires when
+// next is made and stays published until expires.
+func retireAt(next signing.Key, expires time.Time) tenant.Retirement {
+	return tenant.Retirement{At: next.CreatedAt, ExpiresAt: expires}
 }
 
 // TestTenantStoreLongAndUnicodeStrings checks that text is text: long and non-ASCII values round-trip

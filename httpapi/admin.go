@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -151,17 +152,25 @@ type CreateAPIKeyRequest struct {
 type SigningKeyDTO struct {
 	KID       string            `json:"kid"`
 	Algorithm signing.Algorithm `json:"algorithm"`
-	Active    bool              `json:"active"`
-	PublicJWK json.RawMessage   `json:"public_jwk"`
-	CreatedAt time.Time         `json:"created_at"`
-	RetiredAt *time.Time        `json:"retired_at"`
-	ExpiresAt *time.Time        `json:"expires_at"`
+	// Active reports whether the key signs new tokens now.
+	Active    bool            `json:"active"`
+	PublicJWK json.RawMessage `json:"public_jwk"`
+	// CreatedAt is when the key was made and published in the JWKS; ActivatesAt when it starts (or
+	// started) signing.
+	CreatedAt   time.Time  `json:"created_at"`
+	ActivatesAt time.Time  `json:"activates_at"`
+	RetiredAt   *time.Time `json:"retired_at"`
+	ExpiresAt   *time.Time `json:"expires_at"`
 }
 
 // RotateSigningKeyRequest is the optional body of POST /tenants/{id}/signing_keys.
 type RotateSigningKeyRequest struct {
-	// OverlapSeconds is how long the previous key stays in the JWKS; the deployment default when 0.
+	// OverlapSeconds is how long the previous key stays in the JWKS after it stops signing; the
+	// deployment default when 0.
 	OverlapSeconds int64 `json:"overlap_seconds"`
+	// RevokePrevious is the emergency rotation: the new key signs at once and every previous key
+	// leaves the JWKS at once.
+	RevokePrevious bool `json:"revoke_previous"`
 }
 
 func apiKeyDTO(k tenant.APIKey, secret string) APIKeyDTO {
@@ -303,9 +312,15 @@ func (s *server) deleteAPIKey(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-func signingKeyDTO(k signing.Key) SigningKeyDTO {
-	return SigningKeyDTO{KID: k.ID, Algorithm: k.Algorithm, Active: k.RetiredAt == nil, PublicJWK: k.PublicJWK,
-		CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, ExpiresAt: k.ExpiresAt}
+// signingKeyDTOs returns keys on the wire, as of now.
+func signingKeyDTOs(keys []signing.Key, now time.Time) []SigningKeyDTO {
+	current, _ := signing.Current(keys, now)
+	out := make([]SigningKeyDTO, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, SigningKeyDTO{KID: k.ID, Algorithm: k.Algorithm, Active: k.ID == current.ID, PublicJWK: k.PublicJWK,
+			CreatedAt: k.CreatedAt, ActivatesAt: signing.ActivatesAt(keys, k), RetiredAt: k.RetiredAt, ExpiresAt: k.ExpiresAt})
+	}
+	return out
 }
 
 func (s *server) listSigningKeys(c *fiber.Ctx) error {
@@ -317,11 +332,7 @@ func (s *server) listSigningKeys(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]SigningKeyDTO, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, signingKeyDTO(k))
-	}
-	return c.JSON(out)
+	return c.JSON(signingKeyDTOs(keys, s.Tenants.Now()))
 }
 
 func (s *server) rotateSigningKey(c *fiber.Ctx) error {
@@ -337,9 +348,19 @@ func (s *server) rotateSigningKey(c *fiber.Ctx) error {
 	if req.OverlapSeconds < 0 || req.OverlapSeconds > int64(tenant.MaxRotationOverlap/time.Second) {
 		overlap = -1 // out of range, and it would overflow: the service refuses it
 	}
-	k, err := s.Tenants.RotateSigningKey(c.UserContext(), id, overlap)
+	k, err := s.Tenants.RotateSigningKey(c.UserContext(), id, tenant.Rotation{Overlap: overlap, RevokePrevious: req.RevokePrevious})
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(signingKeyDTO(k))
+	// The answer shows the new key among the tenant's keys: when it activates depends on them.
+	keys, err := s.Tenants.SigningKeys(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	for _, dto := range signingKeyDTOs(keys, s.Tenants.Now()) {
+		if dto.KID == k.ID {
+			return c.Status(fiber.StatusCreated).JSON(dto)
+		}
+	}
+	return fmt.Errorf("rotated signing key %s is not listed", k.ID)
 }

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
@@ -149,11 +151,20 @@ var preflightCORS = cors.New(cors.Config{
 	MaxAge:           corsMaxAge,
 })
 
+// JWKSMaxAge is how long clients may cache a tenant's JWKS (Cache-Control max-age). A rotated-in
+// signing key signs only after it has been published for longer than this plus the directory's refresh
+// interval (PASSKEY_SIGNING_KEY_ACTIVATION), and a revoked key is gone from every cache this long after
+// every instance dropped it: short, so both happen soon. Hanko sends 600 s.
+const JWKSMaxAge = 60 * time.Second
+
+// jwksCacheControl is the Cache-Control header of the JWKS.
+var jwksCacheControl = fmt.Sprintf("public, max-age=%d", int(JWKSMaxAge/time.Second))
+
 // jwks serves the tenant's public signing keys (GET /{tenant_id}/.well-known/jwks.json). The body is
-// serialized once per tenant revision.
+// serialized once per tenant snapshot.
 func (s *server) jwks(c *fiber.Ctx) error {
 	snap := snapshotOf(c)
-	c.Set(fiber.HeaderCacheControl, "public, max-age=600")
+	c.Set(fiber.HeaderCacheControl, jwksCacheControl)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Send(snap.Signer.JWKS())
 }

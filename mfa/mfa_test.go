@@ -215,7 +215,7 @@ func TestPlainLoginRefusesMFACredentials(t *testing.T) {
 			t.Fatalf("FinishLogin = %q, %v; want ErrAssertionFailed", res.Token, err)
 		}
 		// The user of the handle has no credential the ceremony accepts.
-		if got, want := passkey.Details(err), "Failed to lookup Client-side Discoverable Credential: unknown user handle"; got != want {
+		if got, want := passkey.Details(err), "no registered credential matches the credential ID and user handle"; got != want {
 			t.Errorf("details = %q, want %q", got, want)
 		}
 		dbtest.CheckEvents(t, e.events.Take(),

@@ -60,9 +60,12 @@ const rsaKeyBits = 2048
 // Key is one stored token signing key of a tenant. The private key is only ever stored sealed
 // (see Sealer); the public half is stored as a ready-to-publish JWK.
 //
-// A tenant has one active key (RetiredAt == nil) that signs new tokens. Rotation retires it and adds a
-// new active key; the retired key stays in the JWKS until ExpiresAt so that tokens it signed can still
-// be verified.
+// A key is published in the JWKS from CreatedAt until ExpiresAt, and signs new tokens until RetiredAt.
+// Rotation stores the next key (published at once) and sets the signing key's RetiredAt to when the
+// next key takes over: later than CreatedAt when the rotation has an activation delay, so that every
+// instance and every JWKS cache has the next key before any token carries it (issue 12, point 9). Which
+// key signs at an instant follows from these columns alone (see Current), so all instances agree
+// without coordination.
 type Key struct {
 	// ID is the key id (the JWK and JWS "kid"), a random UUID string.
 	ID string
@@ -75,22 +78,95 @@ type Key struct {
 	EncryptedPrivateKey []byte
 	// PublicJWK is the JSON of the public JWK, with "kid", "alg" and "use":"sig".
 	PublicJWK []byte
-	// CreatedAt is when the key was generated; the newest active key signs.
+	// CreatedAt is when the key was generated, and published.
 	CreatedAt time.Time
-	// RetiredAt is when the key stopped signing; nil while it is the active key.
+	// RetiredAt is when the key stops signing (it may lie in the future: the next key's activation);
+	// nil while no rotation has replaced it.
 	RetiredAt *time.Time
 	// ExpiresAt is when the key leaves the JWKS; nil means it stays.
 	ExpiresAt *time.Time
 }
 
-// Active reports whether k signs new tokens at now: it is not retired and has not left the JWKS.
+// Active reports whether k may still sign at now: it is not retired yet and has not left the JWKS.
+// Several keys may be active during a rotation; Current says which of them signs.
 func (k Key) Active(now time.Time) bool {
-	return k.RetiredAt == nil && k.published(now)
+	return (k.RetiredAt == nil || k.RetiredAt.After(now)) && k.published(now)
 }
 
 // published reports whether k belongs in the JWKS at now.
 func (k Key) published(now time.Time) bool {
 	return k.ExpiresAt == nil || k.ExpiresAt.After(now)
+}
+
+// Current returns the key that signs new tokens at now, and false when no key is active.
+//
+// Among the active keys, one that is due to retire signs until it does, the earliest due first: after
+// a rotation with an activation delay the previous key signs until the next one takes over. With no
+// retirement due, the newest unretired key signs.
+func Current(keys []Key, now time.Time) (Key, bool) {
+	var cur *Key
+	for i := range keys {
+		k := &keys[i]
+		if !k.Active(now) {
+			continue
+		}
+		if cur == nil || signsBefore(*k, *cur) {
+			cur = k
+		}
+	}
+	if cur == nil {
+		return Key{}, false
+	}
+	return *cur, true
+}
+
+// signsBefore reports whether active key a signs rather than active key b.
+func signsBefore(a, b Key) bool {
+	switch {
+	case a.RetiredAt != nil && b.RetiredAt != nil:
+		if !a.RetiredAt.Equal(*b.RetiredAt) {
+			return a.RetiredAt.Before(*b.RetiredAt)
+		}
+	case a.RetiredAt != nil:
+		return true
+	case b.RetiredAt != nil:
+		return false
+	}
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.ID > b.ID
+}
+
+// ActivatesAt returns when k starts (or started) signing: keys sign in the order they retire, so k
+// takes over when the last key that retires before it does, or at its CreatedAt when that is later.
+// A key whose ActivatesAt is not before its RetiredAt never signed (a rotation or revocation replaced
+// it first).
+func ActivatesAt(keys []Key, k Key) time.Time {
+	at := k.CreatedAt
+	for _, o := range keys {
+		if o.ID == k.ID || o.RetiredAt == nil || k.RetiredAt != nil && !o.RetiredAt.Before(*k.RetiredAt) {
+			continue
+		}
+		if o.RetiredAt.After(at) {
+			at = *o.RetiredAt
+		}
+	}
+	return at
+}
+
+// changesAt returns the first instant after now at which Current or the JWKS of keys changes (a key
+// retires or expires); zero when none is due.
+func changesAt(keys []Key, now time.Time) time.Time {
+	var next time.Time
+	for _, k := range keys {
+		for _, t := range []*time.Time{k.RetiredAt, k.ExpiresAt} {
+			if t != nil && t.After(now) && (next.IsZero() || t.Before(next)) {
+				next = *t
+			}
+		}
+	}
+	return next
 }
 
 // Sealer encrypts secrets at rest with AES-256-GCM under the server's master key.
@@ -236,32 +312,26 @@ type Signer struct {
 	private crypto.Signer
 	jwa     jwa.SignatureAlgorithm
 	jwks    []byte
+	// changesAt is when the keys' schedule changes the signing key or the JWKS (zero: never).
+	changesAt time.Time
 }
 
 // NewSigner returns a Signer for a tenant's signing keys as of now.
 //
-// The active key is the newest key with RetiredAt == nil that has not expired; its private key is
-// opened with sealer and must match its stored public JWK and algorithm. The JWKS holds the public JWK
-// of every key whose ExpiresAt is nil or after now, active key first, then newest first. Each public
-// JWK is parsed and re-serialized, so a corrupt row can never publish private key material. If no key
-// is active, NewSigner returns ErrNoActiveKey.
+// The active key is the key that signs at now (see Current); its private key is opened with sealer and
+// must match its stored public JWK and algorithm. The JWKS holds the public JWK of every key whose
+// ExpiresAt is nil or after now, active key first, then newest first: a next key that does not sign
+// yet is published already. Each public JWK is parsed and re-serialized, so a corrupt row can never
+// publish private key material. If no key is active, NewSigner returns ErrNoActiveKey. The Signer is
+// valid until ChangesAt.
 func NewSigner(keys []Key, sealer *Sealer, now time.Time) (*Signer, error) {
-	var active *Key
-	for i := range keys {
-		k := &keys[i]
-		if !k.Active(now) {
-			continue
-		}
-		if active == nil || k.CreatedAt.After(active.CreatedAt) ||
-			(k.CreatedAt.Equal(active.CreatedAt) && k.ID > active.ID) {
-			active = k
-		}
-	}
-	if active == nil {
+	cur, ok := Current(keys, now)
+	if !ok {
 		return nil, ErrNoActiveKey
 	}
+	active := &cur
 
-	s := &Signer{kid: active.ID, alg: active.Algorithm}
+	s := &Signer{kid: active.ID, alg: active.Algorithm, changesAt: changesAt(keys, now)}
 	if err := s.loadPrivateKey(*active, sealer); err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", active.ID, err)
 	}
@@ -381,6 +451,11 @@ func isPrivate(key jwk.Key) bool {
 // JWKS returns the tenant's JSON Web Key Set, {"keys":[...]}, serialized once by NewSigner. The caller
 // must not modify the returned bytes.
 func (s *Signer) JWKS() []byte { return s.jwks }
+
+// ChangesAt returns when the Signer goes stale: the first instant after it was built at which a key
+// retires (the next key takes over) or leaves the JWKS. The zero time means never. A cache of Signers
+// must build a new one from the same keys once ChangesAt has passed, even though no key changed.
+func (s *Signer) ChangesAt() time.Time { return s.changesAt }
 
 // KeyID returns the kid of the key that signs new tokens.
 func (s *Signer) KeyID() string { return s.kid }

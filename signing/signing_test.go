@@ -393,3 +393,62 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// TestNewSignerDelayedActivation: a rotation with an activation delay publishes the next key at once
+// and lets the previous key sign until its RetiredAt; ChangesAt names that instant and then the
+// previous key's expiry (issue 12, points 9 and 13). A second rotation before the first takes over
+// keeps the order: each key signs after the one before it.
+func TestNewSignerDelayedActivation(t *testing.T) {
+	sealer := testSealer(t)
+	tenantID := uuid.New()
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	ptr := func(t time.Time) *time.Time { return &t }
+	delay, overlap := 2*time.Minute, time.Hour
+
+	a := genKey(t, tenantID, ES256, sealer, t0.Add(-time.Hour))
+	b := genKey(t, tenantID, ES256, sealer, t0)
+	a.RetiredAt, a.ExpiresAt = ptr(t0.Add(delay)), ptr(t0.Add(delay+overlap))
+	keys := []Key{b, a}
+
+	at := func(now time.Time) *Signer {
+		t.Helper()
+		s, err := NewSigner(keys, sealer, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := at(t0)
+	if s.KeyID() != a.ID || !equalStrings(jwksKIDs(t, s.JWKS()), []string{a.ID, b.ID}) {
+		t.Fatalf("during the delay: signs with %s, JWKS %v; want %s signing and both published", s.KeyID(), jwksKIDs(t, s.JWKS()), a.ID)
+	}
+	if !s.ChangesAt().Equal(t0.Add(delay)) {
+		t.Errorf("ChangesAt = %v, want the activation %v", s.ChangesAt(), t0.Add(delay))
+	}
+	if got := ActivatesAt(keys, b); !got.Equal(t0.Add(delay)) {
+		t.Errorf("ActivatesAt(next) = %v, want %v", got, t0.Add(delay))
+	}
+	s = at(t0.Add(delay))
+	if s.KeyID() != b.ID || !equalStrings(jwksKIDs(t, s.JWKS()), []string{b.ID, a.ID}) {
+		t.Fatalf("after the delay: signs with %s, JWKS %v", s.KeyID(), jwksKIDs(t, s.JWKS()))
+	}
+	if !s.ChangesAt().Equal(t0.Add(delay + overlap)) {
+		t.Errorf("ChangesAt = %v, want the expiry %v", s.ChangesAt(), t0.Add(delay+overlap))
+	}
+	if s = at(t0.Add(delay + overlap)); !equalStrings(jwksKIDs(t, s.JWKS()), []string{b.ID}) || !s.ChangesAt().IsZero() {
+		t.Errorf("after the expiry: JWKS %v, ChangesAt %v", jwksKIDs(t, s.JWKS()), s.ChangesAt())
+	}
+
+	// A second rotation during the delay: b retires one delay after it, c waits for b.
+	c := genKey(t, tenantID, ES256, sealer, t0.Add(time.Minute))
+	b.RetiredAt, b.ExpiresAt = ptr(t0.Add(time.Minute+delay)), ptr(t0.Add(time.Minute+delay+overlap))
+	keys = []Key{c, b, a}
+	for _, step := range []struct {
+		at   time.Time
+		want string
+	}{{t0.Add(time.Minute), a.ID}, {t0.Add(delay), b.ID}, {t0.Add(time.Minute + delay), c.ID}} {
+		if got := at(step.at).KeyID(); got != step.want {
+			t.Errorf("at %v: signs with %s, want %s", step.at, got, step.want)
+		}
+	}
+}

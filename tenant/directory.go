@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -61,7 +62,9 @@ type DirectoryOptions struct {
 
 // Directory serves resolved tenants from memory: the hot path never reloads a tenant from the
 // database and never decrypts a key. A snapshot is loaded on first use and dropped when the tenant's
-// revision changes (Evict on this instance, Refresh for changes made by other instances).
+// revision changes (Evict on this instance, Refresh for changes made by other instances); it is
+// rebuilt when its signing keys change with time alone (a rotated-in key takes over, a key leaves
+// the JWKS: see signing.Signer.ChangesAt).
 type Directory struct {
 	store     Store
 	sealer    *signing.Sealer
@@ -103,10 +106,28 @@ func (d *Directory) Resolve(ctx context.Context, id uuid.UUID) (*Snapshot, error
 	d.mu.RLock()
 	snap := d.snapshots[id]
 	d.mu.RUnlock()
-	if snap != nil {
+	if snap == nil {
+		return d.load(ctx, id)
+	}
+	if !snap.stale(d.now()) {
 		return snap, nil
 	}
-	return d.load(ctx, id)
+	fresh, err := d.load(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		// The stale snapshot is still a valid revision of the tenant: serve it rather than fail
+		// while the store cannot answer, and try again on the next request.
+		d.log.WarnContext(ctx, "rebuilding a tenant for its signing key schedule failed", "tenant", id, "error", err)
+		return snap, nil
+	}
+	return fresh, err
+}
+
+// stale reports whether the snapshot's signing keys changed with time alone by now: a rotated-in key
+// took over, or a key left the JWKS (an expired or revoked key must not stay published until the
+// tenant's next change).
+func (s *Snapshot) stale(now time.Time) bool {
+	at := s.Signer.ChangesAt()
+	return !at.IsZero() && !now.Before(at)
 }
 
 func (d *Directory) load(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
@@ -139,7 +160,7 @@ func (d *Directory) load(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if cur := d.snapshots[id]; cur != nil && cur.Revision >= snap.Revision {
+	if cur := d.snapshots[id]; cur != nil && cur.Revision >= snap.Revision && !cur.stale(d.now()) {
 		return cur, nil // another request loaded it meanwhile
 	}
 	d.dropLocked(id)
@@ -174,7 +195,8 @@ func (d *Directory) dropLocked(id uuid.UUID) {
 	}
 }
 
-// Refresh drops every cached snapshot whose tenant has a newer revision or no longer exists.
+// Refresh drops every cached snapshot whose tenant has a newer revision or no longer exists. (A
+// snapshot whose signing keys changed with time alone is rebuilt by Resolve.)
 func (d *Directory) Refresh(ctx context.Context) error {
 	revs, err := d.store.TenantRevisions(ctx)
 	if err != nil {

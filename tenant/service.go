@@ -22,9 +22,15 @@ type Options struct {
 	Events passkey.Sink
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// RotationOverlap is how long a rotated-out signing key stays in the JWKS, so tokens it signed
-	// can still be verified. Default 24 hours.
+	// RotationOverlap is how long a rotated-out signing key stays in the JWKS after it stops signing,
+	// so tokens it signed can still be verified. Default 24 hours.
 	RotationOverlap time.Duration
+	// KeyActivation is how long a rotated-in signing key is published in the JWKS before it signs;
+	// the previous key signs until then. It must exceed the Directory's refresh interval plus the
+	// JWKS cache age, so that every instance and every cached JWKS knows the key before a token
+	// carries it. Zero signs with the new key at once, which is safe only for one instance whose
+	// verifiers do not cache the JWKS; serve sets PASSKEY_SIGNING_KEY_ACTIVATION.
+	KeyActivation time.Duration
 	// OnDelete is called after a tenant's rows are gone, for what the tenant owns outside the database
 	// (its pending ceremony sessions).
 	OnDelete func(ctx context.Context, id uuid.UUID) error
@@ -40,6 +46,7 @@ type Service struct {
 	events   passkey.Sink
 	now      func() time.Time
 	overlap  time.Duration
+	activate time.Duration
 	onDelete func(ctx context.Context, id uuid.UUID) error
 	log      *slog.Logger
 }
@@ -59,8 +66,11 @@ func NewService(o Options) *Service {
 		o.Events = passkey.SinkFunc(func(context.Context, passkey.Event) {})
 	}
 	return &Service{store: o.Store, sealer: o.Sealer, dir: o.Directory, events: o.Events, now: o.Now,
-		overlap: o.RotationOverlap, onDelete: o.OnDelete, log: o.Logger}
+		overlap: o.RotationOverlap, activate: max(o.KeyActivation, 0), onDelete: o.OnDelete, log: o.Logger}
 }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now() }
 
 // CreateInput is what a new tenant is made from.
 type CreateInput struct {
@@ -276,12 +286,26 @@ func (s *Service) SigningKeys(ctx context.Context, tenantID uuid.UUID) ([]signin
 // MaxRotationOverlap bounds how long a rotated-out signing key may stay in the JWKS.
 const MaxRotationOverlap = 90 * 24 * time.Hour
 
-// RotateSigningKey makes a new active signing key with the tenant's configured algorithm. The previous
-// key stops signing at once and stays in the JWKS for overlap (the service default when zero, at most
-// MaxRotationOverlap).
-func (s *Service) RotateSigningKey(ctx context.Context, tenantID uuid.UUID, overlap time.Duration) (signing.Key, error) {
+// Rotation says how RotateSigningKey replaces a tenant's signing key.
+type Rotation struct {
+	// Overlap is how long the previous key stays in the JWKS after it stops signing: the service
+	// default when zero, at most MaxRotationOverlap.
+	Overlap time.Duration
+	// RevokePrevious is the emergency rotation: the new key signs at once and every previous key
+	// leaves the JWKS at once (Overlap must be zero), so tokens they signed no longer verify.
+	RevokePrevious bool
+}
+
+// RotateSigningKey makes a new signing key with the tenant's configured algorithm and publishes it in
+// the JWKS at once. The previous key keeps signing for the service's KeyActivation and then stays in
+// the JWKS for the overlap; with RevokePrevious the new key signs at once and no previous key stays.
+func (s *Service) RotateSigningKey(ctx context.Context, tenantID uuid.UUID, r Rotation) (signing.Key, error) {
+	overlap := r.Overlap
 	if overlap < 0 || overlap > MaxRotationOverlap {
 		return signing.Key{}, passkey.Invalid("overlap_seconds must be between 0 and %d", int64(MaxRotationOverlap/time.Second))
+	}
+	if r.RevokePrevious && overlap != 0 {
+		return signing.Key{}, passkey.Invalid("overlap_seconds must be 0 or absent with revoke_previous")
 	}
 	if overlap == 0 {
 		overlap = s.overlap
@@ -295,11 +319,19 @@ func (s *Service) RotateSigningKey(ctx context.Context, tenantID uuid.UUID, over
 	if err != nil {
 		return signing.Key{}, err
 	}
-	if err := s.store.RotateSigningKey(ctx, next, now.Add(overlap)); err != nil {
+	retire := Retirement{At: now.Add(s.activate), ExpiresAt: now.Add(s.activate + overlap)}
+	if r.RevokePrevious {
+		retire = Retirement{At: now, ExpiresAt: now, Revoke: true}
+	}
+	if err := s.store.RotateSigningKey(ctx, next, retire); err != nil {
 		return signing.Key{}, err
 	}
 	s.dir.Evict(tenantID)
-	s.events.Emit(ctx, passkey.Event{Type: passkey.SigningKeyRotated, TenantID: tenantID,
-		Details: map[string]string{"kid": next.ID, "algorithm": string(next.Algorithm)}})
+	details := map[string]string{"kid": next.ID, "algorithm": string(next.Algorithm),
+		"activates_at": retire.At.Format(time.RFC3339)}
+	if r.RevokePrevious {
+		details["revoke_previous"] = "true"
+	}
+	s.events.Emit(ctx, passkey.Event{Type: passkey.SigningKeyRotated, TenantID: tenantID, Details: details})
 	return next, nil
 }

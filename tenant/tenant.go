@@ -81,7 +81,17 @@ type Store interface {
 
 	// ListSigningKeys returns all signing keys of the tenant, newest first.
 	ListSigningKeys(ctx context.Context, tenantID uuid.UUID) ([]signing.Key, error)
-	// RotateSigningKey retires the tenant's active key(s) (RetiredAt = next.CreatedAt,
-	// ExpiresAt = retiredExpiresAt) and stores next as the active key, all or nothing.
-	RotateSigningKey(ctx context.Context, next signing.Key, retiredExpiresAt time.Time) error
+	// RotateSigningKey retires the tenant's previous keys as r says and stores next, all or nothing.
+	RotateSigningKey(ctx context.Context, next signing.Key, r Retirement) error
+}
+
+// Retirement is how a rotation retires a tenant's previous signing keys.
+type Retirement struct {
+	// At is when the key that signs until the rotation (RetiredAt nil) stops signing: the next key's
+	// activation. ExpiresAt is when it leaves the JWKS. A key whose RetiredAt is already set keeps it.
+	At, ExpiresAt time.Time
+	// Revoke also ends every other previous key at once, for an emergency: none signs after At (a
+	// later RetiredAt becomes At) and none stays in the JWKS after ExpiresAt (a later or missing
+	// ExpiresAt becomes ExpiresAt).
+	Revoke bool
 }

@@ -47,7 +47,8 @@ type Config struct {
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json" help:"json or text."`
 	BodyLimit       int           `env:"BODY_LIMIT" envDefault:"131072" help:"Largest accepted request body in bytes; larger bodies get 413."`
-	KeyOverlap      time.Duration `env:"SIGNING_KEY_OVERLAP" envDefault:"24h" help:"How long a rotated-out signing key stays in the JWKS."`
+	KeyOverlap      time.Duration `env:"SIGNING_KEY_OVERLAP" envDefault:"24h" help:"How long a rotated-out signing key stays in the JWKS after it stops signing."`
+	KeyActivation   time.Duration `env:"SIGNING_KEY_ACTIVATION" envDefault:"2m" help:"How long a rotated-in signing key is published in the JWKS before it signs: more than the JWKS cache age (60s) plus PASSKEY_CACHE_REFRESH, so every instance and cache knows it first; 0 signs at once (one instance only)."`
 	CacheRefresh    time.Duration `env:"CACHE_REFRESH" envDefault:"2s" help:"How often an instance checks for tenant changes made elsewhere."`
 	ShutdownGrace   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"How long in-flight requests may run after SIGTERM."`
 
@@ -140,6 +141,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeyOverlap < 0 {
 		add("PASSKEY_SIGNING_KEY_OVERLAP must not be negative")
+	}
+	if minimum := httpapi.JWKSMaxAge + c.CacheRefresh; c.KeyActivation < 0 || c.KeyActivation > 0 && c.KeyActivation <= minimum || c.KeyActivation > 24*time.Hour {
+		add("PASSKEY_SIGNING_KEY_ACTIVATION must be 0 or more than the JWKS cache age plus PASSKEY_CACHE_REFRESH (%s), and at most 24h", minimum)
 	}
 	if c.CacheRefresh < 100*time.Millisecond || c.CacheRefresh > time.Minute {
 		add("PASSKEY_CACHE_REFRESH must be between 100ms and 1m")

@@ -109,3 +109,19 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestSigningKeyActivation: the activation delay defaults to 2 minutes, may be 0 (sign at once), and
+// is refused when it does not exceed the JWKS cache age plus the cache refresh (a key would sign before
+// some cache knows it).
+func TestSigningKeyActivation(t *testing.T) {
+	c, err := loadConfig(map[string]string{})
+	if err != nil || c.KeyActivation != 2*time.Minute {
+		t.Fatalf("default activation %v, %v", c.KeyActivation, err)
+	}
+	for value, ok := range map[string]bool{"0": true, "63s": true, "62s": false, "30s": false, "-1s": false, "25h": false} {
+		_, err := loadConfig(map[string]string{"PASSKEY_SIGNING_KEY_ACTIVATION": value})
+		if ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "PASSKEY_SIGNING_KEY_ACTIVATION") {
+			t.Errorf("PASSKEY_SIGNING_KEY_ACTIVATION=%s: %v", value, err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -71,6 +72,10 @@ type testOptions struct {
 	Sessions credentials.SessionStore
 	// HTTP are the transport's options.
 	HTTP httpapi.Options
+	// Now is the clock of the tenants and their directory; KeyActivation the signing key activation
+	// delay (serviceInput).
+	Now           func() time.Time
+	KeyActivation time.Duration
 }
 
 // newTestServer builds an instance on d, with its sessions in Redis. Instances made with the same sealer
@@ -92,7 +97,8 @@ func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...fu
 	for _, opt := range options {
 		opt(&o)
 	}
-	svc := newServices(serviceInput{DB: d, Sessions: o.Sessions, Sealer: sealer, PublicURL: "http://localhost:8000", Metrics: m, Logger: log})
+	svc := newServices(serviceInput{DB: d, Sessions: o.Sessions, Sealer: sealer, PublicURL: "http://localhost:8000", Metrics: m, Logger: log,
+		Now: o.Now, KeyActivation: o.KeyActivation})
 	ctx, stop := context.WithCancel(context.Background())
 	done := svc.run(ctx) // the background work serve runs: directory refresh, key use, audit writes
 	t.Cleanup(func() { stop(); <-done })

@@ -30,10 +30,15 @@ import (
 	"github.com/passkey-server/passkey-server/tenant"
 )
 
+// openDatabase opens the configured database. In embedded mode the data dir and the SQLite files are
+// private first (see privateSQLite).
 func openDatabase(ctx context.Context, cfg Config) (*db.DB, error) {
 	if cfg.Embedded() {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("create data dir: %w", err)
+		if err := privateDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		if err := privateSQLite(cfg.DatabaseURL); err != nil {
+			return nil, err
 		}
 	}
 	return db.OpenWith(ctx, cfg.DatabaseURL, db.Options{ConnectTimeout: cfg.DBConnectTimeout,
@@ -80,6 +85,45 @@ func retryStartup[T any](ctx context.Context, log *slog.Logger, timeout time.Dur
 	}
 }
 
+// privateDataDir creates the data dir with mode 0700, or makes an existing one 0700: it holds the
+// master key, the admin token and the database, which are nobody else's to list or read.
+func privateDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	return nil
+}
+
+// privateSQLite makes the SQLite database at url readable by this user only: the process's umask
+// becomes 077 for good, because SQLite creates the -wal and -shm files lazily (at the first write,
+// and again after a checkpoint removed them), not while the database is opened; the database file is
+// created with mode 0600 when it does not exist (SQLite gives its -wal and -shm files the database
+// file's mode); and existing database, -wal and -shm files are set to 0600, since a data dir made by
+// an earlier version kept them 0644.
+func privateSQLite(url string) error {
+	restrictUmask()
+	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") {
+		return nil // in memory, or refused by db.Open
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create sqlite database: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create sqlite database: %w", err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(name, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sqlite database file: %w", err)
+		}
+	}
+	return nil
+}
+
 // serve runs both APIs until ctx ends, then shuts down gracefully: stop accepting, let in-flight
 // requests finish (up to PASSKEY_SHUTDOWN_TIMEOUT), stop background work, close the pools.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
@@ -105,7 +149,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	defer st.close()
 
 	svc := newServices(serviceInput{DB: st.db, Sessions: st.sessions, Sealer: sealer, AAGUIDs: aaguids, PublicURL: cfg.PublicURL,
-		KeyOverlap: cfg.KeyOverlap, CacheRefresh: cfg.CacheRefresh, Metrics: m, Logger: log})
+		KeyOverlap: cfg.KeyOverlap, KeyActivation: cfg.KeyActivation, CacheRefresh: cfg.CacheRefresh, Metrics: m, Logger: log})
 	if cfg.Embedded() {
 		if err := ensureDevTenant(ctx, cfg, svc.tenants, stdout); err != nil {
 			return err
@@ -286,8 +330,8 @@ const (
 // ensureEmbeddedSecrets fills a missing master key and admin token from the data dir, generating them on
 // first start.
 func ensureEmbeddedSecrets(cfg *Config, stdout io.Writer) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := privateDataDir(cfg.DataDir); err != nil {
+		return err
 	}
 	if cfg.MasterKey == "" {
 		v, err := readOrCreateSecret(filepath.Join(cfg.DataDir, masterKeyFile), func(b []byte) string {
@@ -315,6 +359,10 @@ func ensureEmbeddedSecrets(cfg *Config, stdout io.Writer) error {
 func readOrCreateSecret(path string, encode func([]byte) string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
+		// A secret written by hand or by an earlier version may be readable by others.
+		if err := os.Chmod(path, 0o600); err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
 		return strings.TrimSpace(string(b)), nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -343,6 +391,10 @@ type devCredentials struct {
 func ensureDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, stdout io.Writer) error {
 	path := filepath.Join(cfg.DataDir, devTenantFile)
 	if b, err := os.ReadFile(path); err == nil {
+		// It holds API keys: private, also when an earlier version left it readable by others.
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
 		var dc devCredentials
 		if err := json.Unmarshal(b, &dc); err != nil {
 			return fmt.Errorf("read %s: %w", path, err)

@@ -26,10 +26,14 @@ type serviceInput struct {
 	AAGUIDs *credentials.AAGUIDTable
 	// PublicURL is the base of the tokens' issuer.
 	PublicURL string
-	// KeyOverlap and CacheRefresh: see tenant.Options.RotationOverlap and
-	// tenant.DirectoryOptions.RefreshInterval (their defaults when zero).
-	KeyOverlap   time.Duration
-	CacheRefresh time.Duration
+	// KeyOverlap, KeyActivation and CacheRefresh: see tenant.Options.RotationOverlap and
+	// KeyActivation and tenant.DirectoryOptions.RefreshInterval (their defaults when zero).
+	KeyOverlap    time.Duration
+	KeyActivation time.Duration
+	CacheRefresh  time.Duration
+	// Now is the clock of the tenants and their directory (time.Now when nil), for tests of what
+	// changes with time (signing key activation and expiry).
+	Now func() time.Time
 	// Metrics counts the ceremonies of the event bus when not nil.
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -60,11 +64,11 @@ func newServices(in serviceInput) *services {
 		s.bus.Subscribe(in.Metrics)
 	}
 	tenantStore := db.NewTenantStore(in.DB)
-	s.directory = tenant.NewDirectory(tenant.DirectoryOptions{Store: tenantStore, Sealer: in.Sealer,
+	s.directory = tenant.NewDirectory(tenant.DirectoryOptions{Store: tenantStore, Sealer: in.Sealer, Now: in.Now,
 		RefreshInterval: in.CacheRefresh, PublicURL: in.PublicURL, Logger: in.Logger})
 	s.keys = tenant.NewKeys(s.directory, tenantStore, nil, in.Logger)
 	s.tenants = tenant.NewService(tenant.Options{Store: tenantStore, Sealer: in.Sealer, Directory: s.directory,
-		Events: s.bus, RotationOverlap: in.KeyOverlap, OnDelete: in.Sessions.DeleteTenant, Logger: in.Logger})
+		Now: in.Now, Events: s.bus, RotationOverlap: in.KeyOverlap, KeyActivation: in.KeyActivation, OnDelete: in.Sessions.DeleteTenant, Logger: in.Logger})
 	s.credentials = credentials.NewService(credentials.Options{Store: db.NewCredentialStore(in.DB), Sessions: in.Sessions,
 		AAGUIDs: in.AAGUIDs, Events: s.bus, Logger: in.Logger})
 	s.transactions = transactions.NewService(db.NewTransactionStore(in.DB), s.credentials, time.Now)
