@@ -139,6 +139,8 @@ func isUnavailable(err error) bool {
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted):
 		return true
+	case isClosedPool(err):
+		return true
 	case errors.As(err, &redisErr) && !errors.Is(err, redis.Nil):
 		// Redis is loading its data set, has lost its master, or is a replica that cannot write.
 		msg := redisErr.Error()
@@ -146,6 +148,17 @@ func isUnavailable(err error) bool {
 			if strings.HasPrefix(msg, prefix) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// isClosedPool reports database/sql's error for a pool that was closed (shutdown, or a test that
+// closes it to stop the database): it has no exported value, so only its text names it.
+func isClosedPool(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "sql: database is closed" {
+			return true
 		}
 	}
 	return false

@@ -393,11 +393,6 @@ func TestFaultPostgresOutage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r.t = t
 			_, resp := send(t, s.public, "POST", r.path("/login/finalize", "/credentials/login/finalize"), body)
-			if resp.StatusCode == 401 {
-				t.Skip("login finalize answers 401 while the database is down: credentials/login.go and " +
-					"discover.go turn store errors into assertion_failed; the credentials branch (issue 12, " +
-					"point 1) fixes that, unskip after merging it")
-			}
 			expectUnavailable(t, resp, "database")
 		})
 	}
