@@ -159,8 +159,10 @@ func (s *server) refusedStep(ceremony credentials.Ceremony, step string) fiber.H
 // rateLimit limits requests per tenant, client IP and API key once the tenant is known (so after the
 // tenant middleware; CORS preflights were answered before). Requests with a valid secret key come from
 // the application's servers, which call for all their users from a few addresses: they are limited per
-// key, not per IP. Everything else (browsers, publishable keys, wrong keys) is limited per client IP.
-// Without a limiter it lets everything pass.
+// key, not per IP, and count against the tenant's secret-key bucket. Everything else (browsers,
+// publishable keys, wrong keys) is limited per client IP and counts against the tenant's public bucket,
+// so anonymous traffic from however many addresses never uses up the servers' budget. Without a
+// limiter it lets everything pass.
 func (s *server) rateLimit() fiber.Handler {
 	if s.Limiter == nil {
 		return func(c *fiber.Ctx) error { return c.Next() }
@@ -174,7 +176,8 @@ func (s *server) rateLimit() fiber.Handler {
 		if err == nil {
 			k.APIKey = key.ID.String()
 		}
-		if err != nil || key.Kind != tenant.KindSecret {
+		k.Secret = err == nil && key.Kind == tenant.KindSecret
+		if !k.Secret {
 			k.IP = ClientIP(c)
 		}
 		return k

@@ -1,4 +1,5 @@
-// Package ratelimit limits request rates per tenant, per client IP and per API key. The shared limiter
+// Package ratelimit limits request rates per tenant (secret-key and anonymous traffic apart), per client
+// address and per API key. The shared limiter
 // keeps its counters in Redis through go-redis/redis_rate (GCRA, one Lua script per check), so every
 // instance behind a load balancer enforces the same budget; NewMemory is an in-process limiter for the
 // embedded mode without Redis.
@@ -14,6 +15,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -53,14 +55,27 @@ func PerMinute(rate int) Limit { return Limit{Rate: rate, Burst: rate, Period: t
 func PerHour(rate int) Limit { return Limit{Rate: rate, Burst: rate, Period: time.Hour} }
 
 // Limits are the limits of each dimension. A zero Limit disables its dimension.
+//
+// A tenant has two buckets: one for the requests made with a valid secret key (its application's
+// servers) and one for all others (browsers, publishable keys, wrong keys). Anonymous clients, however
+// many addresses they come from, can then exhaust only the public bucket: the tenant's server calls
+// keep their own budget.
 type Limits struct {
-	// PerTenant limits the requests of one tenant, all clients together.
-	PerTenant Limit
-	// PerIP limits the requests of one client IP address to one tenant.
+	// PerTenantSecret limits one tenant's requests made with a valid secret key (Keys.Secret).
+	PerTenantSecret Limit
+	// PerTenantPublic limits one tenant's other requests, all anonymous clients together.
+	PerTenantPublic Limit
+	// PerIP limits the requests of one client address to one tenant: an IPv4 address, or an IPv6
+	// network of Rules.IPv6Prefix bits.
 	PerIP Limit
 	// PerKey limits the requests made with one API key.
 	PerKey Limit
 }
+
+// DefaultIPv6Prefix is how many leading bits of an IPv6 address name one client when Rules.IPv6Prefix
+// is 0: a /64 is the smallest network a site is normally given (RFC 6177), and one host may use any
+// address of it (SLAAC privacy addresses), so a client changing addresses inside it stays one client.
+const DefaultIPv6Prefix = 64
 
 // Rules are a deployment's limits: defaults for every tenant, and overrides for some.
 type Rules struct {
@@ -69,12 +84,16 @@ type Rules struct {
 	// Overrides holds per-tenant limits, keyed by tenant id as Keys.Tenant gives it (the lowercase,
 	// hyphenated UUID).
 	Overrides map[string]Override
+	// IPv6Prefix is how many leading bits of an IPv6 client address the per-address limits key on
+	// (1 to 128; 0 means DefaultIPv6Prefix). IPv4 addresses, and IPv4-mapped IPv6 addresses, are
+	// always keyed on the whole IPv4 address.
+	IPv6Prefix int
 }
 
 // Override is one tenant's own limits. A set field replaces the default of its dimension (a zero Limit
 // switches the dimension off for the tenant); a nil field keeps the default.
 type Override struct {
-	PerTenant, PerIP, PerKey *Limit
+	PerTenantSecret, PerTenantPublic, PerIP, PerKey *Limit
 }
 
 // limitsFor returns the limits that apply to tenant.
@@ -87,7 +106,7 @@ func (r Rules) limitsFor(tenant string) Limits {
 	for _, f := range []struct {
 		dst *Limit
 		o   *Limit
-	}{{&l.PerTenant, o.PerTenant}, {&l.PerIP, o.PerIP}, {&l.PerKey, o.PerKey}} {
+	}{{&l.PerTenantSecret, o.PerTenantSecret}, {&l.PerTenantPublic, o.PerTenantPublic}, {&l.PerIP, o.PerIP}, {&l.PerKey, o.PerKey}} {
 		if f.o != nil {
 			*f.dst = *f.o
 		}
@@ -99,8 +118,12 @@ func (r Rules) limitsFor(tenant string) Limits {
 type Keys struct {
 	// Tenant is the tenant id.
 	Tenant string
+	// Secret reports that the request carries a valid secret key of the tenant: it counts against the
+	// tenant's secret-key bucket (Limits.PerTenantSecret). Every other request counts against its
+	// public bucket (Limits.PerTenantPublic); the zero value is the anonymous side.
+	Secret bool
 	// IP is the client IP address, as the caller determined it (behind a proxy, from a trusted
-	// X-Forwarded-For).
+	// X-Forwarded-For). The limiter groups IPv6 addresses by Rules.IPv6Prefix.
 	IP string
 	// APIKey identifies the API key: its id, or the secret itself (it is hashed before it is used in
 	// a Redis key, so no secret is stored).
@@ -126,6 +149,7 @@ type Limiter struct {
 	store  store
 	prefix string
 	rules  Rules
+	ipv6   int // bits of an IPv6 address that name one client
 
 	// OnError, when set, is called with every error of the store (Redis): count or log it there.
 	// Set it before the limiter is used.
@@ -143,13 +167,19 @@ func New(client redis.UniversalClient, prefix string, rules Rules) *Limiter {
 
 func newLimiter(s store, prefix string, rules Rules) *Limiter {
 	norm := func(l Limits) Limits {
-		l.PerTenant, l.PerIP, l.PerKey = withBurst(l.PerTenant), withBurst(l.PerIP), withBurst(l.PerKey)
+		l.PerTenantSecret, l.PerTenantPublic = withBurst(l.PerTenantSecret), withBurst(l.PerTenantPublic)
+		l.PerIP, l.PerKey = withBurst(l.PerIP), withBurst(l.PerKey)
 		return l
 	}
-	r := Rules{Limits: norm(rules.Limits), Overrides: make(map[string]Override, len(rules.Overrides))}
+	r := Rules{Limits: norm(rules.Limits), Overrides: make(map[string]Override, len(rules.Overrides)), IPv6Prefix: rules.IPv6Prefix}
+	if r.IPv6Prefix <= 0 || r.IPv6Prefix > 128 {
+		r.IPv6Prefix = DefaultIPv6Prefix
+	}
 	for id, o := range rules.Overrides {
 		var n Override
-		for _, f := range []struct{ dst, src **Limit }{{&n.PerTenant, &o.PerTenant}, {&n.PerIP, &o.PerIP}, {&n.PerKey, &o.PerKey}} {
+		for _, f := range []struct{ dst, src **Limit }{
+			{&n.PerTenantSecret, &o.PerTenantSecret}, {&n.PerTenantPublic, &o.PerTenantPublic}, {&n.PerIP, &o.PerIP}, {&n.PerKey, &o.PerKey},
+		} {
 			if *f.src != nil {
 				l := withBurst(**f.src)
 				*f.dst = &l
@@ -157,7 +187,7 @@ func newLimiter(s store, prefix string, rules Rules) *Limiter {
 		}
 		r.Overrides[id] = n
 	}
-	return &Limiter{store: s, prefix: prefix, rules: r, Timeout: DefaultTimeout}
+	return &Limiter{store: s, prefix: prefix, rules: r, ipv6: r.IPv6Prefix, Timeout: DefaultTimeout}
 }
 
 func withBurst(l Limit) Limit {
@@ -173,20 +203,61 @@ type check struct {
 	limit Limit
 }
 
+// Dimensions, as the first part of a store key.
+const (
+	dimIP           = "ip"            // ip:<tenant>:<client>
+	dimKey          = "key"           // key:<hash of the API key>
+	dimTenantSecret = "tenant"        // tenant:<tenant>, the secret-key bucket
+	dimTenantPublic = "tenant-public" // tenant-public:<tenant>
+	dimRefused      = "refused"       // refused:<client>
+)
+
+// key is the store key of one dimension's counter: the limiter's prefix, the dimension and its parts,
+// colon-separated. Every key is built here (Redis adds "rate:" in front).
+func (l *Limiter) key(dimension string, parts ...string) string {
+	return l.prefix + dimension + ":" + strings.Join(parts, ":")
+}
+
+// client returns the client an address stands for in the per-address limits: an IPv4 address itself
+// (also when written as IPv4-mapped IPv6), an IPv6 address's network of l.ipv6 bits ("2001:db8::/64"),
+// so that one host or site cannot get a fresh budget from each of its addresses. A string that is no
+// IP address is used as it is.
+func (l *Limiter) client(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, err := addr.Prefix(l.ipv6)
+	if err != nil {
+		return addr.String() // not reached: l.ipv6 is 1..128 and the zone is gone
+	}
+	return p.String()
+}
+
 // checks lists the dimensions that apply to keys, most specific first: a client that exhausted its own
 // budget is stopped before it consumes its tenant's.
 func (l *Limiter) checks(k Keys) []check {
 	lim := l.rules.limitsFor(k.Tenant)
 	cs := make([]check, 0, 3)
 	if k.IP != "" && !lim.PerIP.IsZero() {
-		cs = append(cs, check{l.prefix + "ip:" + k.Tenant + ":" + k.IP, lim.PerIP})
+		cs = append(cs, check{key: l.key(dimIP, k.Tenant, l.client(k.IP)), limit: lim.PerIP})
 	}
 	if k.APIKey != "" && !lim.PerKey.IsZero() {
 		sum := sha256.Sum256([]byte(k.APIKey))
-		cs = append(cs, check{l.prefix + "key:" + hex.EncodeToString(sum[:16]), lim.PerKey})
+		cs = append(cs, check{key: l.key(dimKey, hex.EncodeToString(sum[:16])), limit: lim.PerKey})
 	}
-	if k.Tenant != "" && !lim.PerTenant.IsZero() {
-		cs = append(cs, check{l.prefix + "tenant:" + k.Tenant, lim.PerTenant})
+	if k.Tenant != "" {
+		dim, limit := dimTenantPublic, lim.PerTenantPublic
+		if k.Secret {
+			dim, limit = dimTenantSecret, lim.PerTenantSecret
+		}
+		if !limit.IsZero() {
+			cs = append(cs, check{key: l.key(dim, k.Tenant), limit: limit})
+		}
 	}
 	return cs
 }
@@ -208,10 +279,10 @@ type Decision struct {
 }
 
 // Allow checks and counts one request in every dimension of k that has a limit, most specific first
-// (client IP, API key, tenant): a client that exhausted its own budget is stopped before it consumes
-// its tenant's. The request is allowed while every dimension allows it; the checks stop at the first
-// dimension that refuses it. The checks together take at most Timeout. A nil Limiter allows
-// everything.
+// (client address, API key, then the tenant's secret-key or public bucket, as k.Secret says): a client
+// that exhausted its own budget is stopped before it consumes its tenant's. The request is allowed
+// while every dimension allows it; the checks stop at the first dimension that refuses it. The checks
+// together take at most Timeout. A nil Limiter allows everything.
 //
 // When the store fails (Redis down, slow or erroring), the request is allowed and OnError is told: the
 // limiter fails open. Logins and ceremonies staying available matters more than strict limits, and the
@@ -241,7 +312,7 @@ func (l *Limiter) Allow(ctx context.Context, k Keys) Decision {
 	return Decision{Allowed: true, Checked: true, Remaining: max(0, remaining)}
 }
 
-// RefusalExhausted reports whether the client at ip has used up its budget of refused requests, and
+// RefusalExhausted reports whether the client at ip (an IPv6 address grouped as in Allow) has used up its budget of refused requests, and
 // if so how long it should wait (the time one request of the budget takes to come back, in whole
 // seconds, at least one). Refused requests are those a lookup refused: an unknown tenant id or API key,
 // each of which cost a database query, from a client that has no tenant whose limits could apply. The
@@ -255,7 +326,7 @@ func (l *Limiter) RefusalExhausted(ctx context.Context, ip string) (retryAfter t
 	limit := l.rules.PerIP
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
-	over, err := l.store.exhausted(ctx, l.prefix+"refused:"+ip, limit)
+	over, err := l.store.exhausted(ctx, l.key(dimRefused, l.client(ip)), limit)
 	if err != nil {
 		l.fail(fmt.Errorf("rate limit check: %w", err))
 		return 0, false
@@ -275,7 +346,7 @@ func (l *Limiter) CountRefusal(ctx context.Context, ip string) {
 	}
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
-	if _, err := l.store.allow(ctx, l.prefix+"refused:"+ip, l.rules.PerIP); err != nil {
+	if _, err := l.store.allow(ctx, l.key(dimRefused, l.client(ip)), l.rules.PerIP); err != nil {
 		l.fail(fmt.Errorf("rate limit count: %w", err))
 	}
 }

@@ -118,11 +118,11 @@ func TestTripsAfterN(t *testing.T) {
 
 func TestOverride(t *testing.T) {
 	rules := ratelimit.Rules{
-		Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(100)},
+		Limits: ratelimit.Limits{PerTenantPublic: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(100)},
 		Overrides: map[string]ratelimit.Override{
-			"big": {PerTenant: ptr(ratelimit.PerMinute(5))},
+			"big": {PerTenantPublic: ptr(ratelimit.PerMinute(5))},
 			// A zero limit switches the dimension off for the tenant; the per-IP default still applies.
-			"unlimited": {PerTenant: ptr(ratelimit.Limit{})},
+			"unlimited": {PerTenantPublic: ptr(ratelimit.Limit{})},
 		},
 	}
 	for name, l := range stores(t, rules) {
@@ -142,7 +142,7 @@ func TestOverride(t *testing.T) {
 
 func TestDimensionsIndependent(t *testing.T) {
 	rules := ratelimit.Rules{Limits: ratelimit.Limits{
-		PerTenant: ratelimit.PerMinute(100), PerIP: ratelimit.PerMinute(2), PerKey: ratelimit.PerMinute(3),
+		PerTenantPublic: ratelimit.PerMinute(100), PerIP: ratelimit.PerMinute(2), PerKey: ratelimit.PerMinute(3),
 	}}
 	for name, l := range stores(t, rules) {
 		t.Run(name, func(t *testing.T) {
@@ -174,7 +174,7 @@ func TestDimensionsIndependent(t *testing.T) {
 }
 
 func TestTightestRemaining(t *testing.T) {
-	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(10)}}
+	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenantPublic: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(10)}}
 	for name, l := range stores(t, rules) {
 		t.Run(name, func(t *testing.T) {
 			if d := allow(l, ratelimit.Keys{Tenant: "t", IP: "192.0.2.1"}); d.Remaining != 1 {
@@ -219,7 +219,7 @@ func TestWindowReset(t *testing.T) {
 
 func TestConcurrentRequestsShareOneBudget(t *testing.T) {
 	client := redisClient(t)
-	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(10)}}
+	rules := ratelimit.Rules{Limits: ratelimit.Limits{PerTenantPublic: ratelimit.PerMinute(10)}}
 	// Two limiters, as two instances behind a load balancer.
 	prefix := testPrefix(t, client)
 	limiters := []*ratelimit.Limiter{ratelimit.New(client, prefix, rules), ratelimit.New(client, prefix, rules)}
@@ -270,7 +270,7 @@ func TestRedisDownFailsOpen(t *testing.T) {
 	var mu sync.Mutex
 	var errs []error
 	l := ratelimit.New(client, "down:", ratelimit.Rules{Limits: ratelimit.Limits{
-		PerTenant: ratelimit.PerSecond(1), PerIP: ratelimit.PerSecond(1), PerKey: ratelimit.PerSecond(1),
+		PerTenantPublic: ratelimit.PerSecond(1), PerIP: ratelimit.PerSecond(1), PerKey: ratelimit.PerSecond(1),
 	}})
 	l.OnError = func(err error) {
 		mu.Lock()
@@ -354,7 +354,7 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerTenant: ratelimit.PerMinute(3)}}) {
+	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerTenantPublic: ratelimit.PerMinute(3)}}) {
 		t.Run(name+"/no per-IP limit", func(t *testing.T) {
 			for range 5 {
 				l.CountRefusal(ctx, "192.0.2.1")
@@ -368,5 +368,115 @@ func TestRefusals(t *testing.T) {
 	nilLimiter.CountRefusal(ctx, "192.0.2.1")
 	if _, over := nilLimiter.RefusalExhausted(ctx, "192.0.2.1"); over {
 		t.Error("nil Limiter: over a budget")
+	}
+}
+
+// TestAnonymousFloodSparesSecretKeys floods a tenant with anonymous requests from many addresses: they
+// use up the tenant's public bucket, and the tenant's secret-key calls still go through on their own
+// bucket (issue 12, point 12).
+func TestAnonymousFloodSparesSecretKeys(t *testing.T) {
+	rules := ratelimit.Rules{Limits: ratelimit.Limits{
+		PerTenantSecret: ratelimit.PerMinute(5), PerTenantPublic: ratelimit.PerMinute(10),
+		PerIP: ratelimit.PerMinute(2), PerKey: ratelimit.PerMinute(100),
+	}}
+	for name, l := range stores(t, rules) {
+		t.Run(name, func(t *testing.T) {
+			ok := 0
+			for i := range 50 {
+				if allow(l, ratelimit.Keys{Tenant: "t", IP: "198.51.100." + strconv.Itoa(i)}).Allowed {
+					ok++
+				}
+			}
+			if ok != 10 {
+				t.Errorf("anonymous flood from 50 addresses: %d allowed, want 10 (the public bucket)", ok)
+			}
+			// A publishable key is anonymous traffic too.
+			if d := allow(l, ratelimit.Keys{Tenant: "t", IP: "203.0.113.1", APIKey: "pk"}); d.Allowed {
+				t.Errorf("publishable key after the flood: %+v, want refused", d)
+			}
+			secret := ratelimit.Keys{Tenant: "t", Secret: true, APIKey: "sk"}
+			if got := allowedCount(t, l, secret, 7); got != 5 {
+				t.Errorf("secret-key calls after the flood: %d allowed, want 5 (the secret-key bucket)", got)
+			}
+			// And the other way round: the servers' budget used up leaves the browsers theirs.
+			if d := allow(l, ratelimit.Keys{Tenant: "u", Secret: true, APIKey: "sk-u"}); !d.Allowed {
+				t.Fatalf("secret-key call of another tenant: %+v", d)
+			}
+			for range 10 {
+				allow(l, ratelimit.Keys{Tenant: "u", Secret: true, APIKey: "sk-u"})
+			}
+			if d := allow(l, ratelimit.Keys{Tenant: "u", IP: "192.0.2.1"}); !d.Allowed {
+				t.Errorf("anonymous request after the secret-key bucket ran out: %+v, want allowed", d)
+			}
+		})
+	}
+}
+
+// TestTenantOverridesBothBuckets checks that an override sets each bucket on its own.
+func TestTenantOverridesBothBuckets(t *testing.T) {
+	rules := ratelimit.Rules{
+		Limits: ratelimit.Limits{PerTenantSecret: ratelimit.PerMinute(2), PerTenantPublic: ratelimit.PerMinute(2)},
+		Overrides: map[string]ratelimit.Override{
+			"big": {PerTenantSecret: ptr(ratelimit.PerMinute(4)), PerTenantPublic: ptr(ratelimit.PerMinute(6))},
+		},
+	}
+	for name, l := range stores(t, rules) {
+		t.Run(name, func(t *testing.T) {
+			if got := allowedCount(t, l, ratelimit.Keys{Tenant: "big", Secret: true}, 8); got != 4 {
+				t.Errorf("secret: %d allowed, want 4", got)
+			}
+			if got := allowedCount(t, l, ratelimit.Keys{Tenant: "big"}, 8); got != 6 {
+				t.Errorf("public: %d allowed, want 6", got)
+			}
+			if got := allowedCount(t, l, ratelimit.Keys{Tenant: "small", Secret: true}, 8); got != 2 {
+				t.Errorf("default secret: %d allowed, want 2", got)
+			}
+		})
+	}
+}
+
+// TestIPv6Grouping checks the per-address key: IPv6 addresses in one /64 (the default) share a budget,
+// different /64s do not; the prefix is configurable; IPv4 counts per address, also when IPv4-mapped;
+// the refusal budget groups the same way.
+func TestIPv6Grouping(t *testing.T) {
+	for _, prefix := range []int{0, 48, 128} {
+		for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerMinute(2)}, IPv6Prefix: prefix}) {
+			t.Run(name+"/"+strconv.Itoa(prefix), func(t *testing.T) {
+				share := func(a, b string) bool {
+					tenant := a + b // a tenant of their own, so each pair starts fresh
+					allowedCount(t, l, ratelimit.Keys{Tenant: tenant, IP: a}, 2)
+					return !allow(l, ratelimit.Keys{Tenant: tenant, IP: b}).Allowed
+				}
+				for _, tc := range []struct {
+					a, b string
+					want bool
+				}{
+					{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", prefix != 128},
+					{"2001:db8:1:2::1", "2001:db8:1:3::1", prefix == 48},
+					{"2001:db8:1:2::1", "2001:db8:2:2::1", false},
+					{"2001:db8:1:2::1", "2001:db8:1:2::1", true},
+					{"fe80::1%eth0", "fe80::2%eth1", prefix != 128},
+					{"192.0.2.1", "::ffff:192.0.2.1", true},
+					{"192.0.2.1", "192.0.2.2", false},
+				} {
+					if got := share(tc.a, tc.b); got != tc.want {
+						t.Errorf("%s and %s share a budget: %v, want %v", tc.a, tc.b, got, tc.want)
+					}
+				}
+			})
+		}
+	}
+	ctx := context.Background()
+	for name, l := range stores(t, ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerMinute(2)}}) {
+		t.Run(name+"/refusals", func(t *testing.T) {
+			l.CountRefusal(ctx, "2001:db8:9::1")
+			l.CountRefusal(ctx, "2001:db8:9::2")
+			if _, over := l.RefusalExhausted(ctx, "2001:db8:9::3"); !over {
+				t.Error("refusals from one /64: not over the budget")
+			}
+			if _, over := l.RefusalExhausted(ctx, "2001:db8:a::1"); over {
+				t.Error("another /64 is over the budget")
+			}
+		})
 	}
 }

@@ -30,7 +30,7 @@ stop() { kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=; }
 lg() { echo; echo "\$ passkey-loadgen -public http://127.0.0.1:18000 -admin http://127.0.0.1:18001 -admin-token \$TOKEN $*"; "$W/passkey-loadgen" -public http://127.0.0.1:18000 -admin http://127.0.0.1:18001 -admin-token "$TOKEN" "$@"; }
 
 psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $DB"
-export PASSKEY_RATE_LIMIT_IP=off PASSKEY_RATE_LIMIT_TENANT=off PASSKEY_RATE_LIMIT_KEY=off PASSKEY_PUBLIC_ADDRESS=127.0.0.1:18000 PASSKEY_ADMIN_ADDRESS=127.0.0.1:18001 PASSKEY_LOG_LEVEL=warn \
+export PASSKEY_RATE_LIMIT_IP=off PASSKEY_RATE_LIMIT_TENANT=off PASSKEY_RATE_LIMIT_TENANT_PUBLIC=off PASSKEY_RATE_LIMIT_KEY=off PASSKEY_PUBLIC_ADDRESS=127.0.0.1:18000 PASSKEY_ADMIN_ADDRESS=127.0.0.1:18001 PASSKEY_LOG_LEVEL=warn \
   PASSKEY_ADMIN_TOKENS=$TOKEN PASSKEY_MASTER_KEY=$(openssl rand -base64 32) PASSKEY_DATA_DIR=$W/data
 echo "=== PostgreSQL + Redis"
 PASSKEY_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB?sslmode=disable" PASSKEY_REDIS_URL=redis://127.0.0.1:6379/0 \

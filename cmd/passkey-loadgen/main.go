@@ -6,7 +6,7 @@
 //	passkey-loadgen -admin-token "$TOKEN" -concurrency 32 -duration 20s
 //
 // The server's rate limits apply to it like to any client: to measure capacity, run the server with
-// PASSKEY_RATE_LIMIT_IP=off PASSKEY_RATE_LIMIT_TENANT=off PASSKEY_RATE_LIMIT_KEY=off.
+// PASSKEY_RATE_LIMIT_IP=off PASSKEY_RATE_LIMIT_TENANT=off PASSKEY_RATE_LIMIT_TENANT_PUBLIC=off PASSKEY_RATE_LIMIT_KEY=off.
 //
 // It only talks to loopback addresses (127.0.0.0/8, ::1, localhost): it is for load-testing a server on
 // the machine it runs on, never someone else's.
@@ -490,7 +490,7 @@ func report(w io.Writer, r *results, elapsed time.Duration) {
 	for k := range r.errors {
 		if strings.HasSuffix(k, " 429") {
 			fmt.Fprintln(w, "hint: the server's rate limits answered 429; to measure its capacity, run it with",
-				"PASSKEY_RATE_LIMIT_IP=off PASSKEY_RATE_LIMIT_TENANT=off PASSKEY_RATE_LIMIT_KEY=off")
+				"PASSKEY_RATE_LIMIT_IP=off PASSKEY_RATE_LIMIT_TENANT=off PASSKEY_RATE_LIMIT_TENANT_PUBLIC=off PASSKEY_RATE_LIMIT_KEY=off")
 			break
 		}
 	}

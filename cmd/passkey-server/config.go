@@ -38,10 +38,12 @@ type Config struct {
 	AdminTokensFile string        `env:"ADMIN_TOKENS_FILE,file" help:"Path of a file holding the admin tokens, comma- or newline-separated; used when PASSKEY_ADMIN_TOKENS is empty."`
 	AAGUIDFile      string        `env:"AAGUID_FILE" help:"JSON file {aaguid: {name, icon_light, icon_dark}} replacing the embedded table of authenticator names."`
 	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"Comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client (audit logs, rate limits). Empty: the peer address is the client."`
-	RateTenant      string        `env:"RATE_LIMIT_TENANT" envDefault:"6000/m" help:"Public requests per tenant (all clients), as N/period (10/s, 600/m, 5000/h); off disables."`
-	RateIP          string        `env:"RATE_LIMIT_IP" envDefault:"600/m" help:"Public requests per client IP and tenant; off disables."`
+	RateTenant      string        `env:"RATE_LIMIT_TENANT" envDefault:"6000/m" help:"Public API requests per tenant made with a valid secret key (the application's servers), as N/period (10/s, 600/m, 5000/h); off disables."`
+	RatePublic      string        `env:"RATE_LIMIT_TENANT_PUBLIC" envDefault:"6000/m" help:"Public API requests per tenant without a valid secret key (browsers, publishable keys, wrong keys), all clients together; off disables. Never counts against PASSKEY_RATE_LIMIT_TENANT."`
+	RateIP          string        `env:"RATE_LIMIT_IP" envDefault:"600/m" help:"Public requests per client address and tenant (without a valid secret key); off disables."`
+	RateIPv6Prefix  int           `env:"RATE_LIMIT_IPV6_PREFIX" envDefault:"64" help:"Leading bits of an IPv6 client address that name one client in the per-address limits (16 to 128; 128 is the whole address). IPv4 addresses count one by one."`
 	RateKey         string        `env:"RATE_LIMIT_KEY" envDefault:"6000/m" help:"Public requests per API key; off disables."`
-	RateOverrides   string        `env:"RATE_LIMIT_OVERRIDES" help:"Per-tenant limits as JSON: {\"<tenant id>\": {\"tenant\": \"60000/m\", \"ip\": \"6000/m\", \"key\": \"60000/m\"}}."`
+	RateOverrides   string        `env:"RATE_LIMIT_OVERRIDES" help:"Per-tenant limits as JSON: {\"<tenant id>\": {\"tenant\": \"60000/m\", \"tenant_public\": \"60000/m\", \"ip\": \"6000/m\", \"key\": \"60000/m\"}}."`
 	AuditRetention  time.Duration `env:"AUDIT_RETENTION" envDefault:"2160h" help:"How long audit events are kept (2160h = 90 days); older ones are deleted hourly. 0 keeps them forever."`
 	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}, and the public API's pagination links start with it."`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
@@ -198,8 +200,11 @@ func writeConfigHelp(w io.Writer) {
 
 // rateRules parses the rate limit settings.
 func (c Config) rateRules() (ratelimit.Rules, error) {
-	var r ratelimit.Rules
+	r := ratelimit.Rules{IPv6Prefix: c.RateIPv6Prefix}
 	var errs []string
+	if c.RateIPv6Prefix < 16 || c.RateIPv6Prefix > 128 {
+		errs = append(errs, "PASSKEY_RATE_LIMIT_IPV6_PREFIX must be between 16 and 128")
+	}
 	parse := func(name, v string, dst *ratelimit.Limit) {
 		l, err := ratelimit.ParseLimit(v)
 		if err != nil {
@@ -207,13 +212,22 @@ func (c Config) rateRules() (ratelimit.Rules, error) {
 		}
 		*dst = l
 	}
-	parse("PASSKEY_RATE_LIMIT_TENANT", c.RateTenant, &r.PerTenant)
+	parse("PASSKEY_RATE_LIMIT_TENANT", c.RateTenant, &r.PerTenantSecret)
+	parse("PASSKEY_RATE_LIMIT_TENANT_PUBLIC", c.RatePublic, &r.PerTenantPublic)
 	parse("PASSKEY_RATE_LIMIT_IP", c.RateIP, &r.PerIP)
 	parse("PASSKEY_RATE_LIMIT_KEY", c.RateKey, &r.PerKey)
 	if c.RateOverrides != "" {
-		var raw map[string]struct{ Tenant, IP, Key *string }
-		if err := json.Unmarshal([]byte(c.RateOverrides), &raw); err != nil {
-			errs = append(errs, "PASSKEY_RATE_LIMIT_OVERRIDES is not a JSON object of tenant id to {tenant, ip, key}")
+		var raw map[string]struct {
+			Tenant       *string `json:"tenant"`
+			TenantPublic *string `json:"tenant_public"`
+			IP           *string `json:"ip"`
+			Key          *string `json:"key"`
+		}
+		// An unknown field (a misspelt dimension) is an error, not a limit silently left at its default.
+		dec := json.NewDecoder(strings.NewReader(c.RateOverrides))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&raw); err != nil || dec.More() {
+			errs = append(errs, "PASSKEY_RATE_LIMIT_OVERRIDES is not a JSON object of tenant id to {tenant, tenant_public, ip, key}")
 		}
 		r.Overrides = map[string]ratelimit.Override{}
 		for id, o := range raw {
@@ -233,7 +247,8 @@ func (c Config) rateRules() (ratelimit.Rules, error) {
 			}
 			// Keys.Tenant is the canonical (lowercase) form, whatever case the operator wrote.
 			r.Overrides[tenantID.String()] = ratelimit.Override{
-				PerTenant: override("tenant", o.Tenant), PerIP: override("ip", o.IP), PerKey: override("key", o.Key),
+				PerTenantSecret: override("tenant", o.Tenant), PerTenantPublic: override("tenant_public", o.TenantPublic),
+				PerIP: override("ip", o.IP), PerKey: override("key", o.Key),
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/passkey-server/passkey-server/ratelimit"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -54,7 +56,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 // that a key that is no tenant id is reported.
 func TestRateLimitOverrides(t *testing.T) {
 	const id = "6F1C2E3A-0B4D-4E5F-8A9B-0C1D2E3F4A5B"
-	c, err := loadConfig(map[string]string{"PASSKEY_RATE_LIMIT_OVERRIDES": `{"` + id + `": {"tenant": "10/s", "ip": "off"}}`})
+	c, err := loadConfig(map[string]string{"PASSKEY_RATE_LIMIT_OVERRIDES": `{"` + id + `": {"tenant": "10/s", "tenant_public": "20/s", "ip": "off"}}`})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +68,11 @@ func TestRateLimitOverrides(t *testing.T) {
 	if !ok {
 		t.Fatalf("override not under the lowercase id: %v", rules.Overrides)
 	}
-	if o.PerTenant == nil || o.PerTenant.Rate != 10 || o.PerTenant.Period != time.Second {
-		t.Errorf("tenant limit %+v, want 10/s", o.PerTenant)
+	if o.PerTenantSecret == nil || o.PerTenantSecret.Rate != 10 || o.PerTenantSecret.Period != time.Second {
+		t.Errorf("tenant limit %+v, want 10/s", o.PerTenantSecret)
+	}
+	if o.PerTenantPublic == nil || o.PerTenantPublic.Rate != 20 || o.PerTenantPublic.Period != time.Second {
+		t.Errorf("tenant_public limit %+v, want 20/s", o.PerTenantPublic)
 	}
 	if o.PerIP == nil || !o.PerIP.IsZero() {
 		t.Errorf("ip limit %+v, want off (zero)", o.PerIP)
@@ -79,6 +84,43 @@ func TestRateLimitOverrides(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"not-a-tenant" is not a tenant id`) || !strings.Contains(err.Error(), "often") {
 		t.Fatalf("err = %v", err)
 	}
+	// A misspelt dimension is refused, not silently left at its default.
+	_, err = loadConfig(map[string]string{"PASSKEY_RATE_LIMIT_OVERRIDES": `{"` + id + `": {"tenant-public": "10/s"}}`})
+	if err == nil || !strings.Contains(err.Error(), "PASSKEY_RATE_LIMIT_OVERRIDES") {
+		t.Fatalf("misspelt dimension: err = %v", err)
+	}
+}
+
+// TestRateLimitDefaults checks the two tenant buckets and the IPv6 grouping: both buckets default to
+// 6000/m, each has its own variable, and the IPv6 prefix defaults to 64 and must be 16..128.
+func TestRateLimitDefaults(t *testing.T) {
+	c, err := loadConfig(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := c.rateRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rules.PerTenantSecret != ratelimit.PerMinute(6000) || rules.PerTenantPublic != ratelimit.PerMinute(6000) || rules.IPv6Prefix != 64 {
+		t.Errorf("defaults %+v", rules)
+	}
+	c, err = loadConfig(map[string]string{"PASSKEY_RATE_LIMIT_TENANT": "off", "PASSKEY_RATE_LIMIT_TENANT_PUBLIC": "5/s", "PASSKEY_RATE_LIMIT_IPV6_PREFIX": "48"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rules, _ = c.rateRules(); !rules.PerTenantSecret.IsZero() || rules.PerTenantPublic != ratelimit.PerSecond(5) || rules.IPv6Prefix != 48 {
+		t.Errorf("set %+v", rules)
+	}
+	for value, ok := range map[string]bool{"16": true, "128": true, "15": false, "129": false, "0": false} {
+		_, err := loadConfig(map[string]string{"PASSKEY_RATE_LIMIT_IPV6_PREFIX": value})
+		if ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "PASSKEY_RATE_LIMIT_IPV6_PREFIX") {
+			t.Errorf("prefix %s: err = %v", value, err)
+		}
+	}
+	if _, err := loadConfig(map[string]string{"PASSKEY_RATE_LIMIT_TENANT_PUBLIC": "often"}); err == nil || !strings.Contains(err.Error(), "PASSKEY_RATE_LIMIT_TENANT_PUBLIC") {
+		t.Errorf("bad public limit: err = %v", err)
+	}
 }
 
 func TestHelpListsEveryVariable(t *testing.T) {
@@ -87,7 +129,8 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	for _, v := range []string{"PASSKEY_PUBLIC_ADDRESS", "PASSKEY_ADMIN_ADDRESS", "PASSKEY_DATA_DIR", "PASSKEY_DATABASE_URL", "PASSKEY_REDIS_URL",
-		"PASSKEY_MASTER_KEY", "PASSKEY_ADMIN_TOKENS", "PASSKEY_PUBLIC_URL", "PASSKEY_LOG_LEVEL", "PASSKEY_LOG_FORMAT", "migrate"} {
+		"PASSKEY_MASTER_KEY", "PASSKEY_ADMIN_TOKENS", "PASSKEY_PUBLIC_URL", "PASSKEY_LOG_LEVEL", "PASSKEY_LOG_FORMAT",
+		"PASSKEY_RATE_LIMIT_TENANT_PUBLIC", "PASSKEY_RATE_LIMIT_IPV6_PREFIX", "migrate"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("help lacks %s", v)
 		}
