@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -139,7 +140,10 @@ type result struct {
 
 // store checks and counts one request against one limit.
 type store interface {
-	allow(ctx context.Context, key string, limit Limit) (result, error)
+	// allow checks and counts one request. A store whose memory is bounded may refuse to track a new
+	// key of a client dimension (not tenant) with errUntracked; tenant keys, one pair per tenant that
+	// exists, are always tracked.
+	allow(ctx context.Context, key string, limit Limit, tenant bool) (result, error)
 	// exhausted reports whether key has no request left under limit, without counting one.
 	exhausted(ctx context.Context, key string, limit Limit) (bool, error)
 }
@@ -197,10 +201,11 @@ func withBurst(l Limit) Limit {
 	return l
 }
 
-// check is one dimension to check: its store key and limit.
+// check is one dimension to check: its store key and limit, and whether it is a tenant's bucket.
 type check struct {
-	key   string
-	limit Limit
+	key    string
+	limit  Limit
+	tenant bool
 }
 
 // Dimensions, as the first part of a store key.
@@ -256,7 +261,7 @@ func (l *Limiter) checks(k Keys) []check {
 			dim, limit = dimTenantSecret, lim.PerTenantSecret
 		}
 		if !limit.IsZero() {
-			cs = append(cs, check{key: l.key(dim, k.Tenant), limit: limit})
+			cs = append(cs, check{key: l.key(dim, k.Tenant), limit: limit, tenant: true})
 		}
 	}
 	return cs
@@ -284,6 +289,9 @@ type Decision struct {
 // while every dimension allows it; the checks stop at the first dimension that refuses it. The checks
 // together take at most Timeout. A nil Limiter allows everything.
 //
+// An in-process limiter (NewMemory) whose table is full skips a client dimension it cannot track (see
+// NewMemory) and tells OnError; the tenant's bucket still applies.
+//
 // When the store fails (Redis down, slow or erroring), the request is allowed and OnError is told: the
 // limiter fails open. Logins and ceremonies staying available matters more than strict limits, and the
 // limiter only protects against overload and abuse; authentication does not depend on it.
@@ -298,16 +306,25 @@ func (l *Limiter) Allow(ctx context.Context, k Keys) Decision {
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
 	remaining := math.MaxInt
+	checked := false
 	for _, ch := range cs {
-		res, err := l.store.allow(ctx, ch.key, ch.limit)
+		res, err := l.store.allow(ctx, ch.key, ch.limit, ch.tenant)
+		if errors.Is(err, errUntracked) {
+			l.fail(fmt.Errorf("rate limit check: %w", err))
+			continue // degrade to the dimensions still tracked; see NewMemory
+		}
 		if err != nil {
 			l.fail(fmt.Errorf("rate limit check: %w", err))
 			return Decision{Allowed: true} // fail open; see the doc comment
 		}
+		checked = true
 		remaining = min(remaining, res.remaining)
 		if !res.allowed {
 			return Decision{Checked: true, RetryAfter: wholeSeconds(res.retryAfter)}
 		}
+	}
+	if !checked {
+		return Decision{Allowed: true}
 	}
 	return Decision{Allowed: true, Checked: true, Remaining: max(0, remaining)}
 }
@@ -346,7 +363,7 @@ func (l *Limiter) CountRefusal(ctx context.Context, ip string) {
 	}
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
-	if _, err := l.store.allow(ctx, l.key(dimRefused, l.client(ip)), l.rules.PerIP); err != nil {
+	if _, err := l.store.allow(ctx, l.key(dimRefused, l.client(ip)), l.rules.PerIP, false); err != nil {
 		l.fail(fmt.Errorf("rate limit count: %w", err))
 	}
 }
@@ -380,7 +397,7 @@ func redisLimit(l Limit) redis_rate.Limit {
 	return redis_rate.Limit{Rate: l.Rate, Burst: l.Burst, Period: l.Period}
 }
 
-func (s redisStore) allow(ctx context.Context, key string, limit Limit) (result, error) {
+func (s redisStore) allow(ctx context.Context, key string, limit Limit, _ bool) (result, error) {
 	res, err := s.rl.Allow(ctx, key, redisLimit(limit))
 	if err != nil {
 		return result{}, err

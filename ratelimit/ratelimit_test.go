@@ -480,3 +480,38 @@ func TestIPv6Grouping(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryNotFlushable: a client creating many keys does not evict another client's live counter;
+// once the table is full, new clients are not counted per address but the tenant's bucket still is,
+// and OnError is told.
+func TestMemoryNotFlushable(t *testing.T) {
+	l := ratelimit.NewMemory(ratelimit.Rules{Limits: ratelimit.Limits{
+		PerIP: ratelimit.PerHour(2), PerTenantPublic: ratelimit.PerHour(1000),
+	}}, 100)
+	var onError atomic.Int32
+	l.OnError = func(error) { onError.Add(1) }
+	victim := ratelimit.Keys{Tenant: "t", IP: "192.0.2.1"}
+	if got := allowedCount(t, l, victim, 3); got != 2 {
+		t.Fatalf("victim: %d allowed, want 2", got)
+	}
+	for i := range 5000 { // far more keys than the table holds, each live for 30 minutes
+		allow(l, ratelimit.Keys{Tenant: "t", IP: "2001:db8:" + strconv.FormatInt(int64(i), 16) + "::1"})
+	}
+	if d := allow(l, victim); d.Allowed {
+		t.Errorf("victim after 5,000 other keys: %+v, want still refused", d)
+	}
+	if onError.Load() == 0 {
+		t.Error("a full table did not tell OnError")
+	}
+	// The attacker's requests beyond the table still counted against the tenant's public bucket: 2
+	// (victim) + 5,000 counted there, so it is exhausted.
+	if d := allow(l, ratelimit.Keys{Tenant: "t", IP: "2001:db8:ffff::1"}); d.Allowed || !d.Checked {
+		t.Errorf("a new client of the flooded tenant: %+v, want refused by the tenant bucket", d)
+	}
+	// Another tenant's bucket is tracked even with the table full.
+	other := ratelimit.NewMemory(ratelimit.Rules{Limits: ratelimit.Limits{PerIP: ratelimit.PerHour(1), PerTenantPublic: ratelimit.PerHour(3)}}, 1)
+	allow(other, ratelimit.Keys{Tenant: "x", IP: "192.0.2.1"}) // fills the table of one
+	if got := allowedCount(t, other, ratelimit.Keys{Tenant: "y", IP: "192.0.2.2"}, 5); got != 3 {
+		t.Errorf("full table: %d allowed, want 3 (the tenant bucket)", got)
+	}
+}
