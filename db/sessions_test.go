@@ -466,7 +466,7 @@ func TestSessionRedisKeyAndTTL(t *testing.T) {
 	s := sessionTestSession(start, 50*time.Millisecond)
 	sessionMustPut(t, store, s)
 
-	key := prefix + "session:" + s.TenantID.String() + ":" + string(s.Ceremony) + ":" + s.Challenge
+	key := prefix + "session:{" + s.TenantID.String() + "}:" + string(s.Ceremony) + ":" + s.Challenge
 	ttl, err := client.PTTL(t.Context(), key).Result()
 	if err != nil {
 		t.Fatalf("PTTL %s: %v", key, err)
@@ -509,7 +509,7 @@ func TestSessionRedisUserSet(t *testing.T) {
 	clock.Advance(time.Second + userSetTrimMargin + time.Millisecond) // first expired more than the margin ago
 	long := user(time.Minute, "login", first)
 	short := user(10*time.Second, "registration", first)
-	set := prefix + "user-sessions:" + first.TenantID.String() + ":" + first.UserKey.String()
+	set := prefix + "user-sessions:{" + first.TenantID.String() + "}:" + first.UserKey.String()
 	members, err := client.ZRange(t.Context(), set, 0, -1).Result()
 	want := []string{store.key(short.TenantID, short.Ceremony, short.Challenge), store.key(long.TenantID, long.Ceremony, long.Challenge)}
 	if err != nil || strings.Join(members, " ") != strings.Join(want, " ") {
@@ -561,7 +561,7 @@ func TestSessionRedisCorruptValue(t *testing.T) {
 	tenantID := uuid.New()
 	for _, value := range []string{"", "not json", `{"v":2,"x":9999999999999999999}`, `{"v":"1"}`} {
 		challenge := sessionTestChallenge()
-		key := prefix + "session:" + tenantID.String() + ":login:" + challenge
+		key := prefix + "session:{" + tenantID.String() + "}:login:" + challenge
 		if err := client.Set(t.Context(), key, value, time.Minute).Err(); err != nil {
 			t.Fatalf("SET: %v", err)
 		}
