@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -25,40 +24,6 @@ const sessionMaxChallengeLen = 256
 // sessionRecordVersion is the version of the encoding of a session value in Redis. A reader rejects any
 // other version rather than guessing, so a future format change cannot be misread during a rolling upgrade.
 const sessionRecordVersion = 1
-
-// OpenRedis connects to the Redis server at rawURL and checks that it answers.
-//
-// rawURL is a redis:// or rediss:// (TLS) URL as accepted by redis.ParseURL, for example
-// redis://:password@localhost:6379/0. The returned error never contains the URL, which may hold a password;
-// an error that means Redis cannot answer matches passkey.ErrUnavailable, so that a caller may retry.
-// The caller closes the client.
-//
-// The client never retries a command by itself (MaxRetries -1, whatever the URL says): a retry after a
-// read timeout would send SET NX or GETDEL a second time while the first may have run, and a valid
-// ceremony would then fail ("a live session already uses this challenge", or its session gone). Every
-// command of this service either is idempotent or must run at most once, and callers bound each call
-// with a context deadline.
-func OpenRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		// *url.Error repeats the whole URL, password included: keep only its cause.
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err
-		}
-		return nil, fmt.Errorf("open redis: parse URL: %w", err)
-	}
-	// Callers bound their Redis calls with context deadlines (readiness 2 s, rate limits 250 ms); without
-	// this, go-redis ignores them and waits out its own 3 s read timeout on a hung server.
-	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = -1
-	client := redis.NewClient(opts)
-	if err := client.Ping(ctx).Err(); err != nil {
-		_ = client.Close()
-		return nil, fmt.Errorf("open redis: ping %s: %w", opts.Addr, unavailable(kindSessions, err))
-	}
-	return client, nil
-}
 
 // RedisSessions is the Redis implementation of credentials.SessionStore. Any number of instances may share
 // one Redis: a session put by one instance can be consumed by another, and exactly once.
@@ -80,8 +45,10 @@ type RedisSessions struct {
 
 var _ credentials.SessionStore = (*RedisSessions)(nil)
 
-// NewRedisSessions returns a session store that keeps sessions in client under keys starting with prefix
-// (for example "passkey:"; it may be empty). The caller keeps ownership of client.
+// NewRedisSessions returns a session store that keeps sessions in client (one server, a Redis Cluster or
+// a Sentinel-managed master) under keys starting with prefix (for example "passkey:"; it may be empty,
+// and must hold no '{' or '}', which would change the keys' hash tag). The caller keeps ownership of
+// client.
 func NewRedisSessions(client redis.UniversalClient, prefix string) *RedisSessions {
 	return &RedisSessions{client: client, prefix: prefix, timeout: DefaultRedisCallTimeout, now: time.Now}
 }
@@ -355,21 +322,4 @@ func sessionCheckPut(s credentials.Session, now time.Time) (time.Duration, error
 		return 0, fmt.Errorf("session expires at %s, less than 1ms from now", s.ExpiresAt.Format(time.RFC3339Nano))
 	}
 	return ttl, nil
-}
-
-// RedisPoolStats is a snapshot of a Redis client's connection pool: the fields of go-redis's
-// PoolStats as plain numbers, so that whoever exports them (cmd, to metrics) needs no go-redis.
-type RedisPoolStats struct {
-	Hits     uint32 // times a free connection was found in the pool
-	Misses   uint32 // times a free connection was not found in the pool
-	Timeouts uint32 // times a wait for a connection timed out
-	Total    uint32 // connections in the pool
-	Idle     uint32 // idle connections in the pool
-	Stale    uint32 // stale connections removed from the pool
-}
-
-// ReadRedisPoolStats returns the current connection pool statistics of client.
-func ReadRedisPoolStats(client *redis.Client) RedisPoolStats {
-	s := client.PoolStats()
-	return RedisPoolStats{Hits: s.Hits, Misses: s.Misses, Timeouts: s.Timeouts, Total: s.TotalConns, Idle: s.IdleConns, Stale: s.StaleConns}
 }
