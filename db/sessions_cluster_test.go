@@ -19,6 +19,7 @@ import (
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/ratelimit"
 )
 
 // redisNode is one redis-server process a test started.
@@ -274,6 +275,19 @@ func TestSessionCluster(t *testing.T) {
 		}
 		if n := count(kept); n != 400 {
 			t.Errorf("%d keys of the other tenant, want its 300 sessions and 100 user sets", n)
+		}
+	})
+
+	// The rate limiter's keys need no hash tag: each check is one script call on one key.
+	t.Run("rate limiter", func(t *testing.T) {
+		limiter := ratelimit.New(client, sessionTestPrefix(t, client), ratelimit.Rules{Limits: ratelimit.Limits{
+			PerTenant: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(100), PerKey: ratelimit.PerMinute(100)}})
+		limiter.OnError = func(err error) { t.Errorf("rate limiter on the cluster: %v", err) }
+		keys := ratelimit.Keys{Tenant: uuid.NewString(), IP: "192.0.2.1", APIKey: "secret"}
+		for i, want := range []bool{true, true, false} {
+			if d := limiter.Allow(t.Context(), keys); !d.Checked || d.Allowed != want {
+				t.Errorf("request %d: %+v, want checked and allowed %v", i+1, d, want)
+			}
 		}
 	})
 
