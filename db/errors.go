@@ -141,6 +141,8 @@ func isUnavailable(err error) bool {
 		return true
 	case isClosedPool(err):
 		return true
+	case errors.As(err, new(*errMaybeRan)):
+		return true
 	case errors.As(err, &redisErr) && !errors.Is(err, redis.Nil):
 		// Redis is loading its data set, has lost its master, or is a replica that cannot write.
 		msg := redisErr.Error()

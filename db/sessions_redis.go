@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,46 +25,12 @@ const sessionMaxChallengeLen = 256
 // other version rather than guessing, so a future format change cannot be misread during a rolling upgrade.
 const sessionRecordVersion = 1
 
-// OpenRedis connects to the Redis server at rawURL and checks that it answers.
-//
-// rawURL is a redis:// or rediss:// (TLS) URL as accepted by redis.ParseURL, for example
-// redis://:password@localhost:6379/0. The returned error never contains the URL, which may hold a password;
-// an error that means Redis cannot answer matches passkey.ErrUnavailable, so that a caller may retry.
-// The caller closes the client.
-//
-// The client never retries a command by itself (MaxRetries -1, whatever the URL says): a retry after a
-// read timeout would send SET NX or GETDEL a second time while the first may have run, and a valid
-// ceremony would then fail ("a live session already uses this challenge", or its session gone). Every
-// command of this service either is idempotent or must run at most once, and callers bound each call
-// with a context deadline.
-func OpenRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		// *url.Error repeats the whole URL, password included: keep only its cause.
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err
-		}
-		return nil, fmt.Errorf("open redis: parse URL: %w", err)
-	}
-	// Callers bound their Redis calls with context deadlines (readiness 2 s, rate limits 250 ms); without
-	// this, go-redis ignores them and waits out its own 3 s read timeout on a hung server.
-	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = -1
-	client := redis.NewClient(opts)
-	if err := client.Ping(ctx).Err(); err != nil {
-		_ = client.Close()
-		return nil, fmt.Errorf("open redis: ping %s: %w", opts.Addr, unavailable(kindSessions, err))
-	}
-	return client, nil
-}
-
 // RedisSessions is the Redis implementation of credentials.SessionStore. Any number of instances may share
 // one Redis: a session put by one instance can be consumed by another, and exactly once.
 //
-// Each session is one key, <prefix>session:<tenant ID>:<ceremony>:<challenge>, whose value encodes the
+// Each session is one key, <prefix>session:{<tenant ID>}:<ceremony>:<challenge>, whose value encodes the
 // session and whose TTL ends at the session's ExpiresAt. The sessions of a user are also listed in a set,
-// <prefix>user-sessions:<tenant ID>:<user ID>, a sorted set scored by expiry, so DeleteUser finds them
+// <prefix>user-sessions:{<tenant ID>}:<user ID>, a sorted set scored by expiry, so DeleteUser finds them
 // without a scan. Consume leaves its key in the set (deleting a key that is gone is harmless); each Put
 // drops the entries that have expired, so a busy user's set holds at most the ceremonies of the last
 // ceremony timeout, and the set itself expires userSetTTL after the user's last Put.
@@ -80,8 +45,10 @@ type RedisSessions struct {
 
 var _ credentials.SessionStore = (*RedisSessions)(nil)
 
-// NewRedisSessions returns a session store that keeps sessions in client under keys starting with prefix
-// (for example "passkey:"; it may be empty). The caller keeps ownership of client.
+// NewRedisSessions returns a session store that keeps sessions in client (one server, a Redis Cluster or
+// a Sentinel-managed master) under keys starting with prefix (for example "passkey:"; it may be empty,
+// and must hold no '{' or '}', which would change the keys' hash tag). The caller keeps ownership of
+// client.
 func NewRedisSessions(client redis.UniversalClient, prefix string) *RedisSessions {
 	return &RedisSessions{client: client, prefix: prefix, timeout: DefaultRedisCallTimeout, now: time.Now}
 }
@@ -198,27 +165,46 @@ func (r *RedisSessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UU
 
 // DeleteTenant deletes every session of the tenant and its users' sets. It SCANs for their keys (a
 // tenant's keys share a prefix; deleting a tenant is rare, so no index is kept for it) and UNLINKs them
-// in batches, so Redis is never blocked for long. It is bounded by ctx alone, not by the call timeout.
+// in batches, so Redis is never blocked for long; on a Redis Cluster it scans every master. It is
+// bounded by ctx alone, not by the call timeout.
 func (r *RedisSessions) DeleteTenant(ctx context.Context, tenantID uuid.UUID) (err error) {
 	// Many round trips: bounded by the caller's deadline, not by the call timeout of one command.
 	defer func() { err = unavailable(kindSessions, err) }()
+	if cluster, ok := r.client.(*redis.ClusterClient); ok {
+		// SCAN sees the keys of one node only. The tenant's keys share a slot, so one master holds
+		// them, but scanning all of them needs no slot map and survives a failover.
+		err = cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return r.deleteTenantOn(ctx, node, tenantID)
+		})
+	} else {
+		err = r.deleteTenantOn(ctx, r.client, tenantID)
+	}
+	if err != nil {
+		return fmt.Errorf("delete tenant sessions: %w", err)
+	}
+	return nil
+}
+
+// deleteTenantOn deletes the tenant's keys that SCAN finds on node (the client itself, or one master of a
+// cluster).
+func (r *RedisSessions) deleteTenantOn(ctx context.Context, node redis.Cmdable, tenantID uuid.UUID) error {
 	for _, kind := range []string{"session:", "user-sessions:"} {
-		iter := r.client.Scan(ctx, 0, globEscaper.Replace(r.prefix+kind+tenantID.String()+":")+"*", 1000).Iterator()
+		iter := node.Scan(ctx, 0, globEscaper.Replace(r.prefix+kind+"{"+tenantID.String()+"}:")+"*", 1000).Iterator()
 		batch := make([]string, 0, 1000)
 		for iter.Next(ctx) {
 			if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
-				if err := r.client.Unlink(ctx, batch...).Err(); err != nil {
-					return fmt.Errorf("delete tenant sessions: %w", err)
+				if err := node.Unlink(ctx, batch...).Err(); err != nil {
+					return err
 				}
 				batch = batch[:0]
 			}
 		}
 		if err := iter.Err(); err != nil {
-			return fmt.Errorf("delete tenant sessions: %w", err)
+			return err
 		}
 		if len(batch) > 0 {
-			if err := r.client.Unlink(ctx, batch...).Err(); err != nil {
-				return fmt.Errorf("delete tenant sessions: %w", err)
+			if err := node.Unlink(ctx, batch...).Err(); err != nil {
+				return err
 			}
 		}
 	}
@@ -280,24 +266,32 @@ func (r *RedisSessions) Ping(ctx context.Context) (err error) {
 	return nil
 }
 
-// key returns the Redis key of a session. sessionCheckKey keeps ':' out of the ceremony, and a UUID has a
-// fixed form, so two different sessions never share a key.
+// key returns the Redis key of a session, <prefix>session:{<tenant ID>}:<ceremony>:<challenge>.
+// sessionCheckKey keeps ':' out of the ceremony, and a UUID has a fixed form, so two different sessions
+// never share a key.
+//
+// {<tenant ID>} is a Redis Cluster hash tag: only it decides the key's slot, and the set listing a user's
+// sessions has the same tag, so the MULTI/EXEC of Put and the DEL of DeleteUser stay in one slot. A
+// tighter tag cannot work: Consume knows the tenant, ceremony and challenge but not the user, and a
+// user's set lists sessions of many challenges. The price is that one tenant's sessions live on one
+// master (see README, "Redis Cluster and Sentinel").
 func (r *RedisSessions) key(tenantID uuid.UUID, ceremony string, challenge string) string {
 	var b strings.Builder
-	b.Grow(len(r.prefix) + len("session:") + 36 + 1 + len(ceremony) + 1 + len(challenge))
+	b.Grow(len(r.prefix) + len("session:{}") + 36 + 1 + len(ceremony) + 1 + len(challenge))
 	b.WriteString(r.prefix)
-	b.WriteString("session:")
+	b.WriteString("session:{")
 	b.WriteString(tenantID.String())
-	b.WriteByte(':')
+	b.WriteString("}:")
 	b.WriteString(string(ceremony))
 	b.WriteByte(':')
 	b.WriteString(challenge)
 	return b.String()
 }
 
-// userKey returns the Redis key of the set that lists a user's sessions.
+// userKey returns the Redis key of the set that lists a user's sessions,
+// <prefix>user-sessions:{<tenant ID>}:<user ID>, in the slot of the tenant's sessions (see key).
 func (r *RedisSessions) userKey(tenantID, userID uuid.UUID) string {
-	return r.prefix + "user-sessions:" + tenantID.String() + ":" + userID.String()
+	return r.prefix + "user-sessions:{" + tenantID.String() + "}:" + userID.String()
 }
 
 // sessionCheckKey reports whether a session may be stored under tenantID, ceremony and challenge. Both
@@ -328,21 +322,4 @@ func sessionCheckPut(s credentials.Session, now time.Time) (time.Duration, error
 		return 0, fmt.Errorf("session expires at %s, less than 1ms from now", s.ExpiresAt.Format(time.RFC3339Nano))
 	}
 	return ttl, nil
-}
-
-// RedisPoolStats is a snapshot of a Redis client's connection pool: the fields of go-redis's
-// PoolStats as plain numbers, so that whoever exports them (cmd, to metrics) needs no go-redis.
-type RedisPoolStats struct {
-	Hits     uint32 // times a free connection was found in the pool
-	Misses   uint32 // times a free connection was not found in the pool
-	Timeouts uint32 // times a wait for a connection timed out
-	Total    uint32 // connections in the pool
-	Idle     uint32 // idle connections in the pool
-	Stale    uint32 // stale connections removed from the pool
-}
-
-// ReadRedisPoolStats returns the current connection pool statistics of client.
-func ReadRedisPoolStats(client *redis.Client) RedisPoolStats {
-	s := client.PoolStats()
-	return RedisPoolStats{Hits: s.Hits, Misses: s.Misses, Timeouts: s.Timeouts, Total: s.TotalConns, Idle: s.IdleConns, Stale: s.StaleConns}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -466,7 +467,7 @@ func TestSessionRedisKeyAndTTL(t *testing.T) {
 	s := sessionTestSession(start, 50*time.Millisecond)
 	sessionMustPut(t, store, s)
 
-	key := prefix + "session:" + s.TenantID.String() + ":" + string(s.Ceremony) + ":" + s.Challenge
+	key := prefix + "session:{" + s.TenantID.String() + "}:" + string(s.Ceremony) + ":" + s.Challenge
 	ttl, err := client.PTTL(t.Context(), key).Result()
 	if err != nil {
 		t.Fatalf("PTTL %s: %v", key, err)
@@ -509,7 +510,7 @@ func TestSessionRedisUserSet(t *testing.T) {
 	clock.Advance(time.Second + userSetTrimMargin + time.Millisecond) // first expired more than the margin ago
 	long := user(time.Minute, "login", first)
 	short := user(10*time.Second, "registration", first)
-	set := prefix + "user-sessions:" + first.TenantID.String() + ":" + first.UserKey.String()
+	set := prefix + "user-sessions:{" + first.TenantID.String() + "}:" + first.UserKey.String()
 	members, err := client.ZRange(t.Context(), set, 0, -1).Result()
 	want := []string{store.key(short.TenantID, short.Ceremony, short.Challenge), store.key(long.TenantID, long.Ceremony, long.Challenge)}
 	if err != nil || strings.Join(members, " ") != strings.Join(want, " ") {
@@ -561,7 +562,7 @@ func TestSessionRedisCorruptValue(t *testing.T) {
 	tenantID := uuid.New()
 	for _, value := range []string{"", "not json", `{"v":2,"x":9999999999999999999}`, `{"v":"1"}`} {
 		challenge := sessionTestChallenge()
-		key := prefix + "session:" + tenantID.String() + ":login:" + challenge
+		key := prefix + "session:{" + tenantID.String() + "}:login:" + challenge
 		if err := client.Set(t.Context(), key, value, time.Minute).Err(); err != nil {
 			t.Fatalf("SET: %v", err)
 		}
@@ -604,9 +605,13 @@ func TestSessionRedisUnavailable(t *testing.T) {
 
 // TestSessionOpenRedis checks URL handling of OpenRedis.
 func TestSessionOpenRedis(t *testing.T) {
-	client, err := OpenRedis(t.Context(), sessionTestRedisURL())
+	universal, err := OpenRedis(t.Context(), sessionTestRedisURL())
 	if err != nil {
 		t.Fatalf("OpenRedis(%s): %v (is Redis running? set PASSKEY_TEST_REDIS_URL)", sessionTestRedisURL(), err)
+	}
+	client, ok := universal.(*redis.Client)
+	if !ok {
+		t.Fatalf("OpenRedis(%s) returned a %T, want a *redis.Client for one server", sessionTestRedisURL(), universal)
 	}
 	// SET NX, GETDEL and MULTI/EXEC must run at most once: no retry after a read timeout. go-redis
 	// turns the MaxRetries -1 it was given into 0 (none); left unset, it would be 3.
@@ -748,7 +753,7 @@ func sessionTestRedisURL() string {
 
 // sessionTestRedis connects to the test Redis and fails the test if it does not answer: a test that needs
 // Redis never skips.
-func sessionTestRedis(tb testing.TB) *redis.Client {
+func sessionTestRedis(tb testing.TB) redis.UniversalClient {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -763,32 +768,44 @@ func sessionTestRedis(tb testing.TB) *redis.Client {
 // sessionTestPrefix returns a fresh key prefix and deletes every key under it with client when the test
 // ends. client must come from sessionTestRedis in the same test: cleanups run last-registered first, so the
 // keys are deleted before the client is closed.
-func sessionTestPrefix(tb testing.TB, client *redis.Client) string {
+func sessionTestPrefix(tb testing.TB, client redis.UniversalClient) string {
 	tb.Helper()
 	prefix := "passkeytest:" + hex.EncodeToString(sessionRandom(8)) + ":"
 	tb.Cleanup(func() {
 		// The test's context is already canceled when cleanups run.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		if err := sessionTestDeleteKeys(ctx, client, prefix+"*"); err != nil {
+			tb.Errorf("clean up %s*: %v", prefix, err)
+		}
+	})
+	return prefix
+}
+
+// sessionTestDeleteKeys deletes the keys matching pattern, on every master of a cluster.
+func sessionTestDeleteKeys(ctx context.Context, client redis.UniversalClient, pattern string) error {
+	del := func(ctx context.Context, node redis.Cmdable) error {
+		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
 		var keys []string
 		for iter.Next(ctx) {
 			keys = append(keys, iter.Val())
 		}
 		if err := iter.Err(); err != nil {
-			tb.Errorf("clean up %s*: scan: %v", prefix, err)
-			return
+			return fmt.Errorf("scan: %w", err)
 		}
-		for len(keys) > 0 {
-			batch := keys[:min(len(keys), 1000)]
-			keys = keys[len(batch):]
-			if err := client.Del(ctx, batch...).Err(); err != nil {
-				tb.Errorf("clean up %s*: del: %v", prefix, err)
-				return
+		// One DEL per key: in a cluster, the keys of one node may be in different slots.
+		_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.Del(ctx, k)
 			}
-		}
-	})
-	return prefix
+			return nil
+		})
+		return err
+	}
+	if cluster, ok := client.(*redis.ClusterClient); ok {
+		return cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return del(ctx, node) })
+	}
+	return del(ctx, client)
 }
 
 // sessionTestSession returns a login session for a new tenant with a fresh challenge, expiring ttl after now.

@@ -585,7 +585,7 @@ func padBase64(t *testing.T, body []byte) []byte {
 func expireSessions(t *testing.T, s *testServer, tenantID string) {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := s.redis.Keys(ctx, s.redisPrefix+"session:"+tenantID+":*").Result()
+	keys, err := s.redis.Keys(ctx, s.redisPrefix+"session:{"+tenantID+"}:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/ratelimit"
 )
@@ -30,7 +31,7 @@ type Config struct {
 	AdminAddress    string        `env:"ADMIN_ADDRESS" envDefault:":8001" help:"Listen address of the admin API, /metrics and health checks."`
 	DataDir         string        `env:"DATA_DIR" envDefault:"./data" help:"Directory for the embedded SQLite database and generated secrets."`
 	DatabaseURL     string        `env:"DATABASE_URL" help:"postgres://user:pass@host:5432/db?sslmode=... or sqlite://path/file.db. Default: SQLite in the data dir."`
-	RedisURL        string        `env:"REDIS_URL" help:"redis://host:6379/0 for ceremony sessions. Empty: an in-process store (one instance only)."`
+	RedisURL        string        `env:"REDIS_URL" help:"Redis for ceremony sessions and rate limits: redis://host:6379/0, redis+cluster://host1:6379,host2:6379 (Redis Cluster) or redis+sentinel://host1:26379,host2:26379/mymaster/0 (Sentinel); rediss… for TLS. Empty: an in-process store (one instance only)."`
 	RedisPrefix     string        `env:"REDIS_PREFIX" envDefault:"passkey:" help:"Prefix of every Redis key this server writes."`
 	MasterKey       string        `env:"MASTER_KEY" help:"32 random bytes, base64 (openssl rand -base64 32); encrypts signing keys at rest. Required with Postgres; generated into the data dir with SQLite."`
 	MasterKeyFile   string        `env:"MASTER_KEY_FILE,file" help:"Path of a file holding the master key (for mounted secrets); used when PASSKEY_MASTER_KEY is empty."`
@@ -107,9 +108,14 @@ func (c Config) Validate() error {
 		add("PASSKEY_DATABASE_URL must start with postgres:// or sqlite://")
 	}
 	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			add("PASSKEY_REDIS_URL must start with redis://, rediss:// or unix://")
+		if err := db.CheckRedisURL(c.RedisURL); err != nil {
+			// The error never repeats the URL, which may hold a password.
+			add("PASSKEY_REDIS_URL: %v", err)
 		}
+	}
+	if strings.ContainsAny(c.RedisPrefix, "{}") {
+		// A hash tag in the prefix would put every key in one Redis Cluster slot.
+		add("PASSKEY_REDIS_PREFIX must not contain '{' or '}' (the server chooses the Redis Cluster hash tags)")
 	}
 	if c.MasterKey != "" {
 		if k, err := base64.StdEncoding.DecodeString(c.MasterKey); err != nil || len(k) != 32 {

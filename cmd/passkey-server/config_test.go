@@ -51,6 +51,28 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestConfigRedisURL checks that the three forms of PASSKEY_REDIS_URL are accepted, that a malformed one
+// is reported at config time without its password, and that the key prefix carries no hash tag.
+func TestConfigRedisURL(t *testing.T) {
+	for _, u := range []string{"redis://127.0.0.1:6379/0", "rediss://:pw@redis:6380", "unix:///run/redis.sock?db=1",
+		"redis+cluster://10.0.0.1:6379,10.0.0.2:6379", "rediss+cluster://:pw@redis-0:6379/",
+		"redis+sentinel://s1:26379,s2:26379/mymaster/0", "redis+sentinel://:pw@s1:26379/mymaster?sentinel_password=x"} {
+		if _, err := loadConfig(map[string]string{"PASSKEY_REDIS_URL": u}); err != nil {
+			t.Errorf("PASSKEY_REDIS_URL=%s: %v", u, err)
+		}
+	}
+	for _, u := range []string{"http://:s3cr3t@redis", "redis+cluster://:s3cr3t@a:1/3", "redis+sentinel://:s3cr3t@s1:26379"} {
+		_, err := loadConfig(map[string]string{"PASSKEY_REDIS_URL": u})
+		if err == nil || !strings.Contains(err.Error(), "PASSKEY_REDIS_URL") || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("PASSKEY_REDIS_URL=%s: %v; want a PASSKEY_REDIS_URL error without the password", u, err)
+		}
+	}
+	_, err := loadConfig(map[string]string{"PASSKEY_REDIS_PREFIX": "{passkey}:"})
+	if err == nil || !strings.Contains(err.Error(), "PASSKEY_REDIS_PREFIX") {
+		t.Errorf("PASSKEY_REDIS_PREFIX with a hash tag: %v, want an error", err)
+	}
+}
+
 // TestRateLimitOverrides checks that per-tenant overrides are keyed by the canonical tenant id whatever
 // case the operator wrote, that an omitted dimension keeps the default and "off" switches one off, and
 // that a key that is no tenant id is reported.

@@ -47,7 +47,7 @@ type testServer struct {
 	// audit is the instance's audit recorder (Flush it before reading the log).
 	audit *audit.Recorder
 	// redis and redisPrefix hold the test's sessions, for tests that look at them.
-	redis       *redis.Client
+	redis       redis.UniversalClient
 	redisPrefix string
 	// logs holds what the instance logged at warn and above: the cause of a 500 is logged there. It is
 	// printed when the test fails.
@@ -252,7 +252,7 @@ func listenTest(t testing.TB, app *fiber.App) string {
 
 // testRedisSessions returns a Redis session store under a prefix of its own, removed when the test ends.
 // A test server's sessions live in the real Redis, as in production.
-func testRedisSessions(t testing.TB) (*db.RedisSessions, *redis.Client, string) {
+func testRedisSessions(t testing.TB) (*db.RedisSessions, redis.UniversalClient, string) {
 	t.Helper()
 	ctx := context.Background()
 	client, err := db.OpenRedis(ctx, dbtest.RedisURL())

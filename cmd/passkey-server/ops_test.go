@@ -140,7 +140,7 @@ func TestReadinessFollowsRedis(t *testing.T) {
 	}
 }
 
-func waitRedis(t *testing.T, url string) *redis.Client {
+func waitRedis(t *testing.T, url string) redis.UniversalClient {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

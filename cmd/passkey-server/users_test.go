@@ -138,7 +138,7 @@ func TestAdminUsers(t *testing.T) {
 // sessionKeys counts the tenant's live ceremony sessions in Redis.
 func sessionKeys(t *testing.T, s *testServer, tenantID string) int {
 	t.Helper()
-	keys, err := s.redis.Keys(t.Context(), s.redisPrefix+"session:"+tenantID+":*").Result()
+	keys, err := s.redis.Keys(t.Context(), s.redisPrefix+"session:{"+tenantID+"}:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
