@@ -281,7 +281,7 @@ func TestSessionCluster(t *testing.T) {
 	// The rate limiter's keys need no hash tag: each check is one script call on one key.
 	t.Run("rate limiter", func(t *testing.T) {
 		limiter := ratelimit.New(client, sessionTestPrefix(t, client), ratelimit.Rules{Limits: ratelimit.Limits{
-			PerTenant: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(100), PerKey: ratelimit.PerMinute(100)}})
+			PerTenantPublic: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(100), PerKey: ratelimit.PerMinute(100)}})
 		limiter.OnError = func(err error) { t.Errorf("rate limiter on the cluster: %v", err) }
 		keys := ratelimit.Keys{Tenant: uuid.NewString(), IP: "192.0.2.1", APIKey: "secret"}
 		for i, want := range []bool{true, true, false} {
