@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -160,7 +161,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	proxies, _ := httpapi.ParseTrustedProxies(cfg.TrustedProxies) // validated with the config
 	opts := httpapi.Options{Logger: log, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Metrics: m,
-		Limiter: st.limiter, Proxies: proxies, Ready: st.ready, RequestTimeout: cfg.RequestTimeout, PublicURL: cfg.PublicURL}
+		Limiter: st.limiter, Proxies: proxies, Ready: st.ready, RequestTimeout: cfg.RequestTimeout, PublicURL: cfg.PublicURL,
+		ReadTimeout: cfg.ReadTimeout}
 	public, admin := httpapi.NewPublic(svc.http(), opts), httpapi.NewAdmin(svc.http(), opts)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -168,8 +170,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	go svc.audit.RunRetention(bg, cfg.AuditRetention, time.Hour)
 
 	errs := make(chan error, 2)
-	go func() { errs <- listen(public, cfg.PublicAddress) }()
-	go func() { errs <- listen(admin, cfg.AdminAddress) }()
+	go func() { errs <- listen(public, cfg.PublicAddress, cfg.MaxConnsPerIP) }()
+	go func() { errs <- listen(admin, cfg.AdminAddress, cfg.MaxConnsPerIP) }()
 	log.Info("passkey-server listening", "public", cfg.PublicAddress, "admin", cfg.AdminAddress, "database", st.db.Dialect(), "redis", cfg.RedisURL != "")
 
 	var runErr error
@@ -313,8 +315,12 @@ func (s *storeErrors) record(log *slog.Logger) func(error) {
 	}
 }
 
-func listen(app *fiber.App, addr string) error {
-	if err := app.Listen(addr); err != nil {
+func listen(app *fiber.App, addr string, maxConnsPerIP int) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if err := app.Listener(httpapi.LimitConnsPerIP(ln, maxConnsPerIP)); err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	return nil
