@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -68,6 +69,9 @@ type Options struct {
 	// when zero): a client that sends slower is disconnected, so a slow body holds its memory only so
 	// long.
 	ReadTimeout time.Duration
+	// Drain, when started, makes /health/ready answer 503 and every response ask its client to close
+	// the connection, while requests are still served; nil never drains.
+	Drain *Drain
 }
 
 // DefaultRequestTimeout is the deadline of a request when Options.RequestTimeout is zero.
@@ -75,6 +79,17 @@ const DefaultRequestTimeout = 5 * time.Second
 
 // DefaultReadTimeout is the read timeout of a request when Options.ReadTimeout is zero.
 const DefaultReadTimeout = 10 * time.Second
+
+// Drain is the shutdown state the apps of one instance share. Before the listeners close, the instance
+// drains: readiness fails, so that load balancers send new requests elsewhere, while requests that
+// still arrive are served.
+type Drain struct{ on atomic.Bool }
+
+// Start begins draining; it cannot be undone.
+func (d *Drain) Start() { d.on.Store(true) }
+
+// Draining reports whether Start was called.
+func (d *Drain) Draining() bool { return d != nil && d.on.Load() }
 
 // server holds what the handlers use.
 type server struct {
@@ -122,6 +137,8 @@ func (s *server) newFiberApp(name string) *fiber.App {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	// Kept-alive connections get "Connection: close" once the listener closes on shutdown.
+	app.Server().CloseOnShutdown = true
 	app.Use(requestID)
 	if s.Metrics != nil {
 		app.Use(observeRequests(s.Metrics, name))
@@ -146,8 +163,12 @@ const (
 
 // readBody reads the streamed request body into the request, so that handlers find it in c.Body(). A
 // body larger than BodyLimit (by its Content-Length, or once it grows past it) is answered 413
-// body_too_large at once; the connection is then drained and closed.
+// body_too_large at once; the connection is then drained and closed. While the instance drains,
+// every response asks its client to close the connection.
 func (s *server) readBody(c *fiber.Ctx) error {
+	if s.Drain.Draining() {
+		c.Context().Response.Header.SetConnectionClose()
+	}
 	ctx := c.Context()
 	stream := ctx.RequestBodyStream()
 	if stream == nil {

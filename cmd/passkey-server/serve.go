@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -125,8 +126,10 @@ func privateSQLite(url string) error {
 	return nil
 }
 
-// serve runs both APIs until ctx ends, then shuts down gracefully: stop accepting, let in-flight
-// requests finish (up to PASSKEY_SHUTDOWN_TIMEOUT), stop background work, close the pools.
+// serve runs both APIs until ctx ends, then shuts down gracefully: drain (readiness answers 503 for
+// PASSKEY_SHUTDOWN_DRAIN while requests are still served, each response asking its client to close the
+// connection), stop accepting, let in-flight requests finish (up to PASSKEY_SHUTDOWN_TIMEOUT; kept-alive
+// connections get "Connection: close"), stop background work, close the pools.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	if cfg.Embedded() {
 		if err := ensureEmbeddedSecrets(&cfg, stdout); err != nil {
@@ -162,7 +165,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	proxies, _ := httpapi.ParseTrustedProxies(cfg.TrustedProxies) // validated with the config
 	opts := httpapi.Options{Logger: log, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Metrics: m,
 		Limiter: st.limiter, Proxies: proxies, Ready: st.ready, RequestTimeout: cfg.RequestTimeout, PublicURL: cfg.PublicURL,
-		ReadTimeout: cfg.ReadTimeout}
+		ReadTimeout: cfg.ReadTimeout, Drain: &httpapi.Drain{}}
 	public, admin := httpapi.NewPublic(svc.http(), opts), httpapi.NewAdmin(svc.http(), opts)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -177,17 +180,45 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	var runErr error
 	select {
 	case <-ctx.Done():
+		runErr = drain(opts.Drain, cfg.ShutdownDrain, errs, log)
 		log.Info("shutting down")
 	case runErr = <-errs:
 	}
-	for _, app := range []*fiber.App{public, admin} {
-		if err := app.ShutdownWithTimeout(cfg.ShutdownGrace); err != nil {
-			log.Warn("shutdown", "error", err)
-		}
-	}
+	shutdown(log, cfg.ShutdownGrace, public, admin)
 	stopBackground()
 	<-done
 	return runErr
+}
+
+// drain starts d and waits for period, while the listeners still accept: readiness answers 503, so
+// that load balancers take the instance out before its listeners close, and requests that still come
+// are served. It returns early with the error of a listener that fails meanwhile.
+func drain(d *httpapi.Drain, period time.Duration, errs <-chan error, log *slog.Logger) error {
+	d.Start()
+	if period <= 0 {
+		return nil
+	}
+	log.Info("draining: readiness answers 503, requests are still served", "drain", period.String())
+	select {
+	case <-time.After(period):
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+// shutdown closes the listeners of apps and waits up to grace, for all apps at once, for their
+// in-flight requests to finish; kept-alive connections get "Connection: close" (CloseOnShutdown).
+func shutdown(log *slog.Logger, grace time.Duration, apps ...*fiber.App) {
+	var wg sync.WaitGroup
+	for _, app := range apps {
+		wg.Go(func() {
+			if err := app.ShutdownWithTimeout(grace); err != nil {
+				log.Warn("shutdown", "error", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // newSealer returns the sealer of signing keys under the configured master key.

@@ -139,3 +139,38 @@ func TestMaxConnsPerIP(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestShutdownDrains: after SIGTERM (ctx ends), for PASSKEY_SHUTDOWN_DRAIN, /health/ready answers 503
+// while the public API still answers 200 (asking clients to close their connections); then serve
+// returns.
+func TestShutdownDrains(t *testing.T) {
+	cfg, _, stop := startServer(t, map[string]string{"PASSKEY_DATA_DIR": t.TempDir(), "PASSKEY_SHUTDOWN_DRAIN": "3s"})
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+
+	var ready int
+	var readyBody string
+	for deadline := time.Now().Add(3 * time.Second); ready != 503 && time.Now().Before(deadline); {
+		ready, readyBody = httpDo(t, "GET", "http://"+cfg.AdminAddress+"/health/ready", "", "")
+	}
+	if ready != 503 || !strings.Contains(readyBody, `"draining":true`) {
+		t.Fatalf("readiness while draining: %d %s", ready, readyBody)
+	}
+	resp, err := http.Get("http://" + cfg.PublicAddress + "/")
+	if err != nil {
+		t.Fatalf("public API while draining: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("public API while draining: %d, close %v", resp.StatusCode, resp.Close)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("serve returned before the checks ran: the drain period did not hold")
+	default:
+	}
+	<-stopped
+	if _, err := http.Get("http://" + cfg.PublicAddress + "/"); err == nil {
+		t.Fatal("the public API still answers after shutdown")
+	}
+}
