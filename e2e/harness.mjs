@@ -196,6 +196,7 @@ export class Server {
       PASSKEY_LOG_FORMAT: 'text',
       PASSKEY_LOG_LEVEL: process.env.PASSKEY_E2E_LOG_LEVEL || 'debug',
       PASSKEY_SHUTDOWN_TIMEOUT: '2s',
+      PASSKEY_SHUTDOWN_DRAIN: '0',
       PASSKEY_CACHE_REFRESH: '500ms',
     };
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];

@@ -47,7 +47,7 @@ var adminRoutes = []adminRoute{
 
 func (s *server) registerAdmin(app *fiber.App) {
 	app.Get("/health/alive", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"alive": true}) })
-	app.Get("/health/ready", Readiness(s.Ready))
+	app.Get("/health/ready", s.notDraining, Readiness(s.Ready))
 	admin := app.Group("/", requireAdminToken(s.AdminTokens))
 	if s.Metrics != nil {
 		admin.Get("/metrics", adaptor.HTTPHandler(s.Metrics.Handler()))
@@ -58,15 +58,56 @@ func (s *server) registerAdmin(app *fiber.App) {
 	}
 }
 
-// Readiness answers 200 when every dependency answers within two seconds, else 503 with the reasons.
+// notDraining answers /health/ready 503 {"ready":false,"draining":true,"failed":{}} once the instance
+// drains before shutdown, so that load balancers stop sending it requests.
+func (s *server) notDraining(c *fiber.Ctx) error {
+	if s.Drain.Draining() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"ready": false, "draining": true, "failed": fiber.Map{}})
+	}
+	return c.Next()
+}
+
+// ReadinessTimeout is how long readiness waits for each dependency.
+const ReadinessTimeout = 2 * time.Second
+
+// Readiness answers 200 when every dependency answers within ReadinessTimeout, else 503 naming those
+// that did not. The dependencies are asked at once, each with its own deadline, so a slow one neither
+// delays nor blames another.
 func Readiness(deps map[string]Pinger) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-		defer cancel()
-		failed := map[string]string{}
+		type result struct {
+			name string
+			err  error
+		}
+		parent := c.UserContext() // once, here: the Fiber context is not safe for the probes' goroutines
+		results := make(chan result, len(deps))
 		for name, p := range deps {
-			if err := p.Ping(ctx); err != nil {
-				failed[name] = "not answering"
+			go func() {
+				ctx, cancel := context.WithTimeout(parent, ReadinessTimeout)
+				defer cancel()
+				results <- result{name, p.Ping(ctx)}
+			}()
+		}
+		pending := make(map[string]bool, len(deps))
+		for name := range deps {
+			pending[name] = true
+		}
+		// A probe that ignores its context still does not hold the answer up.
+		timer := time.NewTimer(ReadinessTimeout + 100*time.Millisecond)
+		defer timer.Stop()
+		failed := map[string]string{}
+		for len(pending) > 0 {
+			select {
+			case r := <-results:
+				delete(pending, r.name)
+				if r.err != nil {
+					failed[r.name] = "not answering"
+				}
+			case <-timer.C:
+				for name := range pending {
+					failed[name] = "not answering"
+				}
+				clear(pending)
 			}
 		}
 		if len(failed) > 0 {

@@ -7,8 +7,11 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -62,10 +65,31 @@ type Options struct {
 	// PublicURL is the base URL of the public API (PASSKEY_PUBLIC_URL): its pagination links start with
 	// it. The admin API has no configured URL; its links are relative. Empty: relative links on both.
 	PublicURL string
+	// ReadTimeout bounds the time to receive a whole request, headers and body (DefaultReadTimeout
+	// when zero): a client that sends slower is disconnected, so a slow body holds its memory only so
+	// long.
+	ReadTimeout time.Duration
+	// Drain, when started, makes /health/ready answer 503 and every response ask its client to close
+	// the connection, while requests are still served; nil never drains.
+	Drain *Drain
 }
 
 // DefaultRequestTimeout is the deadline of a request when Options.RequestTimeout is zero.
 const DefaultRequestTimeout = 5 * time.Second
+
+// DefaultReadTimeout is the read timeout of a request when Options.ReadTimeout is zero.
+const DefaultReadTimeout = 10 * time.Second
+
+// Drain is the shutdown state the apps of one instance share. Before the listeners close, the instance
+// drains: readiness fails, so that load balancers send new requests elsewhere, while requests that
+// still arrive are served.
+type Drain struct{ on atomic.Bool }
+
+// Start begins draining; it cannot be undone.
+func (d *Drain) Start() { d.on.Store(true) }
+
+// Draining reports whether Start was called.
+func (d *Drain) Draining() bool { return d != nil && d.on.Load() }
 
 // server holds what the handlers use.
 type server struct {
@@ -84,6 +108,9 @@ func newServer(s Services, o Options) *server {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
 	if s.Events == nil {
 		s.Events = passkey.SinkFunc(func(context.Context, passkey.Event) {})
 	}
@@ -92,17 +119,26 @@ func newServer(s Services, o Options) *server {
 
 // newFiberApp builds an app with the middleware every app shares, in this order: request id, metrics
 // (so that what it records is the status the client gets, panics included), the client address and the
-// request's context for events, the access log, panic recovery.
+// request's context for events, the access log, the request body, panic recovery.
+//
+// Slow clients: fasthttp would allocate a buffer of the announced Content-Length (up to BodyLimit)
+// before the first byte of the body arrives, so each slow client held ~128 KiB. Bodies are streamed
+// instead (StreamRequestBody): fasthttp reads at most 8 KiB ahead and readBody takes the rest as it
+// arrives. ReadTimeout bounds how long a whole request may take; LimitConnsPerIP, around the
+// listener, how many connections one address may hold.
 func (s *server) newFiberApp(name string) *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "passkey-server " + name,
 		BodyLimit:             s.BodyLimit,
+		StreamRequestBody:     true,
 		DisableStartupMessage: true,
 		ErrorHandler:          newErrorHandler(s.log),
-		ReadTimeout:           30 * time.Second,
+		ReadTimeout:           s.ReadTimeout,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	// Kept-alive connections get "Connection: close" once the listener closes on shutdown.
+	app.Server().CloseOnShutdown = true
 	app.Use(requestID)
 	if s.Metrics != nil {
 		app.Use(observeRequests(s.Metrics, name))
@@ -111,8 +147,60 @@ func (s *server) newFiberApp(name string) *fiber.App {
 	app.Use(requestContext)
 	app.Use(s.deadline)
 	app.Use(s.accessLog(name))
+	app.Use(s.readBody)
 	app.Use(recover.New())
 	return app
+}
+
+// Draining an oversized body: after the 413 is sent, up to maxDrain bytes are read and discarded for
+// at most drainTimeout, so that a client still writing its body reads the answer instead of a
+// connection reset (closing a socket with unread data makes the kernel send RST, and the client then
+// loses what it had not read yet). Larger bodies are cut off.
+const (
+	maxDrain     = 16 << 20
+	drainTimeout = 5 * time.Second
+)
+
+// readBody reads the streamed request body into the request, so that handlers find it in c.Body(). A
+// body larger than BodyLimit (by its Content-Length, or once it grows past it) is answered 413
+// body_too_large at once; the connection is then drained and closed. While the instance drains,
+// every response asks its client to close the connection.
+func (s *server) readBody(c *fiber.Ctx) error {
+	if s.Drain.Draining() {
+		c.Context().Response.Header.SetConnectionClose()
+	}
+	ctx := c.Context()
+	stream := ctx.RequestBodyStream()
+	if stream == nil {
+		return c.Next()
+	}
+	if ctx.Request.Header.ContentLength() > s.BodyLimit {
+		return refuseBody(c)
+	}
+	body, err := io.ReadAll(io.LimitReader(stream, int64(s.BodyLimit)+1))
+	if err != nil {
+		// The client is gone or too slow (ReadTimeout); it hardly reads an answer.
+		ctx.Response.Header.SetConnectionClose()
+		return fiber.NewError(fiber.StatusBadRequest, "the request body could not be read")
+	}
+	if len(body) > s.BodyLimit {
+		return refuseBody(c)
+	}
+	ctx.Request.SetBodyRaw(body)
+	return c.Next()
+}
+
+// refuseBody answers 413 and has the connection drained after the answer is written.
+func refuseBody(c *fiber.Ctx) error {
+	// fasthttp closes a connection flagged with SetConnectionClose right after the response, before the
+	// drain could run; "Close" is sent as a plain header (tokens are case-insensitive, RFC 9110 7.6.1),
+	// and the drain closes the connection.
+	c.Set(fiber.HeaderConnection, "Close")
+	c.Context().Hijack(func(conn net.Conn) {
+		_ = conn.SetReadDeadline(time.Now().Add(drainTimeout))
+		_, _ = io.CopyN(io.Discard, conn, maxDrain)
+	})
+	return fiber.ErrRequestEntityTooLarge
 }
 
 // maxUserAgent bounds the User-Agent events keep.

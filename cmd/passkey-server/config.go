@@ -53,7 +53,10 @@ type Config struct {
 	KeyOverlap      time.Duration `env:"SIGNING_KEY_OVERLAP" envDefault:"24h" help:"How long a rotated-out signing key stays in the JWKS after it stops signing."`
 	KeyActivation   time.Duration `env:"SIGNING_KEY_ACTIVATION" envDefault:"2m" help:"How long a rotated-in signing key is published in the JWKS before it signs: more than the JWKS cache age (60s) plus PASSKEY_CACHE_REFRESH, so every instance and cache knows it first; 0 signs at once (one instance only)."`
 	CacheRefresh    time.Duration `env:"CACHE_REFRESH" envDefault:"2s" help:"How often an instance checks for tenant changes made elsewhere."`
-	ShutdownGrace   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"How long in-flight requests may run after SIGTERM."`
+	ShutdownGrace   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"How long in-flight requests may run after the listeners close on SIGTERM."`
+	ShutdownDrain   time.Duration `env:"SHUTDOWN_DRAIN" envDefault:"5s" help:"How long /health/ready answers 503 after SIGTERM while requests are still served, before the listeners close (longer than the load balancer's health-check interval); 0 closes at once."`
+	ReadTimeout     time.Duration `env:"READ_TIMEOUT" envDefault:"10s" help:"Longest time to receive a whole request, headers and body; a slower client is disconnected (at PASSKEY_BODY_LIMIT this asks about 13 KiB/s)."`
+	MaxConnsPerIP   int           `env:"MAX_CONNS_PER_IP" envDefault:"0" help:"Most open connections from one peer address on each port; 0: no cap (behind a load balancer every connection comes from it)."`
 
 	RequestTimeout   time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s" help:"Deadline of each request: a store call still running then ends, and the request gets 503 service_unavailable."`
 	DBConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"3s" help:"Longest time to open one PostgreSQL connection (connect_timeout in the URL takes precedence)."`
@@ -159,6 +162,9 @@ func (c Config) Validate() error {
 	if c.ShutdownGrace <= 0 {
 		add("PASSKEY_SHUTDOWN_TIMEOUT must be positive")
 	}
+	if c.MaxConnsPerIP < 0 {
+		add("PASSKEY_MAX_CONNS_PER_IP must not be negative (0: no cap)")
+	}
 	for _, d := range []struct {
 		name     string
 		v        time.Duration
@@ -170,6 +176,8 @@ func (c Config) Validate() error {
 		{"PASSKEY_DATABASE_TIMEOUT", c.DBCallTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{"PASSKEY_REDIS_TIMEOUT", c.RedisTimeout, 10 * time.Millisecond, time.Minute},
 		{"PASSKEY_STARTUP_TIMEOUT", c.StartupTimeout, 0, time.Hour},
+		{"PASSKEY_SHUTDOWN_DRAIN", c.ShutdownDrain, 0, 10 * time.Minute},
+		{"PASSKEY_READ_TIMEOUT", c.ReadTimeout, time.Second, 10 * time.Minute},
 	} {
 		if d.v < d.min || d.v > d.max {
 			add("%s must be between %s and %s", d.name, d.min, d.max)

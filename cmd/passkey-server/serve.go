@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -124,8 +126,10 @@ func privateSQLite(url string) error {
 	return nil
 }
 
-// serve runs both APIs until ctx ends, then shuts down gracefully: stop accepting, let in-flight
-// requests finish (up to PASSKEY_SHUTDOWN_TIMEOUT), stop background work, close the pools.
+// serve runs both APIs until ctx ends, then shuts down gracefully: drain (readiness answers 503 for
+// PASSKEY_SHUTDOWN_DRAIN while requests are still served, each response asking its client to close the
+// connection), stop accepting, let in-flight requests finish (up to PASSKEY_SHUTDOWN_TIMEOUT; kept-alive
+// connections get "Connection: close"), stop background work, close the pools.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	if cfg.Embedded() {
 		if err := ensureEmbeddedSecrets(&cfg, stdout); err != nil {
@@ -160,7 +164,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	proxies, _ := httpapi.ParseTrustedProxies(cfg.TrustedProxies) // validated with the config
 	opts := httpapi.Options{Logger: log, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Metrics: m,
-		Limiter: st.limiter, Proxies: proxies, Ready: st.ready, RequestTimeout: cfg.RequestTimeout, PublicURL: cfg.PublicURL}
+		Limiter: st.limiter, Proxies: proxies, Ready: st.ready, RequestTimeout: cfg.RequestTimeout, PublicURL: cfg.PublicURL,
+		ReadTimeout: cfg.ReadTimeout, Drain: &httpapi.Drain{}}
 	public, admin := httpapi.NewPublic(svc.http(), opts), httpapi.NewAdmin(svc.http(), opts)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -168,24 +173,52 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	go svc.audit.RunRetention(bg, cfg.AuditRetention, time.Hour)
 
 	errs := make(chan error, 2)
-	go func() { errs <- listen(public, cfg.PublicAddress) }()
-	go func() { errs <- listen(admin, cfg.AdminAddress) }()
+	go func() { errs <- listen(public, cfg.PublicAddress, cfg.MaxConnsPerIP) }()
+	go func() { errs <- listen(admin, cfg.AdminAddress, cfg.MaxConnsPerIP) }()
 	log.Info("passkey-server listening", "public", cfg.PublicAddress, "admin", cfg.AdminAddress, "database", st.db.Dialect(), "redis", cfg.RedisURL != "")
 
 	var runErr error
 	select {
 	case <-ctx.Done():
+		runErr = drain(opts.Drain, cfg.ShutdownDrain, errs, log)
 		log.Info("shutting down")
 	case runErr = <-errs:
 	}
-	for _, app := range []*fiber.App{public, admin} {
-		if err := app.ShutdownWithTimeout(cfg.ShutdownGrace); err != nil {
-			log.Warn("shutdown", "error", err)
-		}
-	}
+	shutdown(log, cfg.ShutdownGrace, public, admin)
 	stopBackground()
 	<-done
 	return runErr
+}
+
+// drain starts d and waits for period, while the listeners still accept: readiness answers 503, so
+// that load balancers take the instance out before its listeners close, and requests that still come
+// are served. It returns early with the error of a listener that fails meanwhile.
+func drain(d *httpapi.Drain, period time.Duration, errs <-chan error, log *slog.Logger) error {
+	d.Start()
+	if period <= 0 {
+		return nil
+	}
+	log.Info("draining: readiness answers 503, requests are still served", "drain", period.String())
+	select {
+	case <-time.After(period):
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+// shutdown closes the listeners of apps and waits up to grace, for all apps at once, for their
+// in-flight requests to finish; kept-alive connections get "Connection: close" (CloseOnShutdown).
+func shutdown(log *slog.Logger, grace time.Duration, apps ...*fiber.App) {
+	var wg sync.WaitGroup
+	for _, app := range apps {
+		wg.Go(func() {
+			if err := app.ShutdownWithTimeout(grace); err != nil {
+				log.Warn("shutdown", "error", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // newSealer returns the sealer of signing keys under the configured master key.
@@ -313,8 +346,12 @@ func (s *storeErrors) record(log *slog.Logger) func(error) {
 	}
 }
 
-func listen(app *fiber.App, addr string) error {
-	if err := app.Listen(addr); err != nil {
+func listen(app *fiber.App, addr string, maxConnsPerIP int) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if err := app.Listener(httpapi.LimitConnsPerIP(ln, maxConnsPerIP)); err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	return nil

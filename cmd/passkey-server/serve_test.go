@@ -53,6 +53,9 @@ func startServer(t *testing.T, environ map[string]string) (cfg Config, out *sync
 	t.Helper()
 	environ["PASSKEY_PUBLIC_ADDRESS"] = freeAddr(t)
 	environ["PASSKEY_ADMIN_ADDRESS"] = freeAddr(t)
+	if _, ok := environ["PASSKEY_SHUTDOWN_DRAIN"]; !ok {
+		environ["PASSKEY_SHUTDOWN_DRAIN"] = "0"
+	}
 	cfg, err := loadConfig(environ)
 	if err != nil {
 		t.Fatal(err)
