@@ -160,7 +160,7 @@ func waitRedis(t *testing.T, url string) redis.UniversalClient {
 func TestStoreErrorsLogSparingly(t *testing.T) {
 	var buf lockedBuffer
 	var s storeErrors
-	record := s.record(newTextLogger(&buf))
+	record := s.record(newTextLogger(&buf), "rate limiter: Redis failed, requests are let through")
 	for range 100 {
 		record(errors.New("redis: connection refused"))
 	}

@@ -278,6 +278,7 @@ func openStores(ctx context.Context, cfg Config, log *slog.Logger, m *metrics.Me
 		}
 		st.sessions = db.NewMemorySessions(time.Now)
 		st.limiter = ratelimit.NewMemory(rules, 0)
+		st.limiter.OnError = st.limiterErrors.record(log, "rate limiter: the in-process table is full; new clients are limited by their tenant's buckets only")
 		return st, nil
 	}
 	client, err := retryStartup(ctx, log, cfg.StartupTimeout, "session store (Redis)",
@@ -293,7 +294,7 @@ func openStores(ctx context.Context, cfg Config, log *slog.Logger, m *metrics.Me
 		return fail(err)
 	}
 	st.limiter = ratelimit.New(client, cfg.RedisPrefix, rules)
-	st.limiter.OnError = st.limiterErrors.record(log)
+	st.limiter.OnError = st.limiterErrors.record(log, "rate limiter: Redis failed, requests are let through")
 	rs := db.NewRedisSessions(client, cfg.RedisPrefix)
 	rs.SetCallTimeout(cfg.RedisTimeout)
 	st.sessions, st.ready["redis"] = rs, rs
@@ -317,7 +318,7 @@ func registerCounters(m *metrics.Metrics, rec *audit.Recorder, limiterErrors *st
 	}{
 		{"passkey_audit_events_dropped_total", "Audit events dropped because the database fell too far behind.", rec.Dropped},
 		{"passkey_audit_events_failed_total", "Audit events lost because the database refused to store them.", rec.Failed},
-		{"passkey_ratelimit_errors_total", "Rate limit checks that failed (Redis down or slow); the requests were let through.", limiterErrors.count.Load},
+		{"passkey_ratelimit_errors_total", "Rate limit checks that failed (Redis down or slow, or the in-process table full); the requests were let through, or limited by their tenant only.", limiterErrors.count.Load},
 	} {
 		if err := m.RegisterCounter(c.name, c.help, c.value); err != nil {
 			return err
@@ -336,12 +337,14 @@ type storeErrors struct {
 
 const storeErrorLogInterval = 10 * time.Second
 
-func (s *storeErrors) record(log *slog.Logger) func(error) {
+// record returns the limiter's OnError: it counts every failure and logs msg with the error at most
+// every storeErrorLogInterval.
+func (s *storeErrors) record(log *slog.Logger, msg string) func(error) {
 	return func(err error) {
 		n := s.count.Add(1)
 		now, last := time.Now().UnixNano(), s.lastLog.Load()
 		if now-last >= int64(storeErrorLogInterval) && s.lastLog.CompareAndSwap(last, now) {
-			log.Warn("rate limiter: Redis failed, requests are let through (logged at most every 10 s)", "error", err, "failures_total", n)
+			log.Warn(msg+" (logged at most every 10 s)", "error", err, "failures_total", n)
 		}
 	}
 }
