@@ -1,0 +1,458 @@
+package main
+
+// More of the fault suite (issue 12), on the helpers of faults_test.go; each test says what it proves.
+// Like faults_test.go, every process, proxy and listener is the test's own, on loopback; the shared
+// PostgreSQL and Redis are used only through dbtest and testRedisSessions (a database and a key prefix
+// of the test's own), and never signalled.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/httpapi"
+)
+
+// delayProxy is a TCP proxy on loopback that forwards what the client sends at once and holds each
+// chunk of the server's replies for a delay: a slow server, not a frozen one. It can also lose the
+// reply to a session command (GETDEL, or the MULTI/EXEC of a SET NX) after Redis ran it, by closing
+// the client's connection instead: the case in which a client that retries runs a command twice.
+type delayProxy struct {
+	ln       net.Listener
+	upstream string
+	// loseReplies is how many replies to session commands to lose from now on.
+	loseReplies atomic.Int32
+
+	mu    sync.Mutex
+	delay func() time.Duration
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+// startDelayProxy proxies a new loopback port to upstream, with no delay until setDelay.
+func startDelayProxy(t testing.TB, upstream string) *delayProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &delayProxy{ln: ln, upstream: upstream, delay: func() time.Duration { return 0 }}
+	go p.serve()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *delayProxy) addr() string { return p.ln.Addr().String() }
+
+// setDelay sets how long each reply chunk is held from now on.
+func (p *delayProxy) setDelay(delay func() time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = delay
+}
+
+func (p *delayProxy) nextDelay() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.delay()
+}
+
+func (p *delayProxy) serve() {
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.Dial("tcp", p.upstream)
+		if err != nil {
+			_ = client.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, client, server)
+		p.wg.Add(2)
+		p.mu.Unlock()
+		// sessionCommand is set while a session command waits for its reply.
+		var sessionCommand atomic.Bool
+		go func() {
+			defer p.wg.Done()
+			defer server.Close()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := client.Read(buf)
+				if n > 0 {
+					req := strings.ToLower(string(buf[:n]))
+					sessionCommand.Store(strings.Contains(req, "getdel") || strings.Contains(req, "multi"))
+					if _, err := server.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			defer p.wg.Done()
+			defer client.Close()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := server.Read(buf)
+				if n > 0 {
+					time.Sleep(p.nextDelay())
+					if sessionCommand.Load() && p.takeLoss() {
+						_ = server.Close()
+						return
+					}
+					if _, err := client.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// takeLoss reports whether to lose this reply, counting it.
+func (p *delayProxy) takeLoss() bool {
+	for {
+		n := p.loseReplies.Load()
+		if n <= 0 {
+			return false
+		}
+		if p.loseReplies.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
+func (p *delayProxy) close() {
+	_ = p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// endpoint is where a goroutine sends its requests: a Fiber app in process (app.Test), or a base URL.
+// Unlike call and send it never fails the test, so goroutines may use it.
+type endpoint struct {
+	app  *fiber.App
+	base string
+	hc   *http.Client
+}
+
+// reply is a response read to its end.
+type reply struct {
+	status    int
+	body      []byte
+	requestID string
+}
+
+func (e endpoint) do(method, path string, body []byte, headers ...string) (reply, error) {
+	var req *http.Request
+	if e.app != nil {
+		req = httptest.NewRequest(method, path, bytes.NewReader(body))
+	} else {
+		var err error
+		if req, err = http.NewRequest(method, e.base+path, bytes.NewReader(body)); err != nil {
+			return reply{}, err
+		}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	var resp *http.Response
+	var err error
+	if e.app != nil {
+		resp, err = e.app.Test(req, -1)
+	} else {
+		resp, err = e.hc.Do(req)
+	}
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
+	}
+	return reply{status: resp.StatusCode, body: b, requestID: resp.Header.Get("X-Request-Id")}, nil
+}
+
+// ceremonyError is a ceremony step that did not answer 200.
+type ceremonyError struct {
+	step   string
+	status int
+	code   string
+	body   []byte
+}
+
+func (e *ceremonyError) Error() string {
+	return fmt.Sprintf("%s answered %d (%s): %s", e.step, e.status, e.code, e.body)
+}
+
+func stepError(step string, r reply) error {
+	var b httpapi.ErrorBody
+	_ = json.Unmarshal(r.body, &b)
+	return &ceremonyError{step: step, status: r.status, code: b.Code, body: r.body}
+}
+
+// loginTenant is what a client of one tenant needs to log in: its id and secret key.
+type loginTenant struct{ id, secret string }
+
+// startLogin runs a login initialize for user and returns the options.
+func (lt loginTenant) startLogin(e endpoint, user string) ([]byte, reply, error) {
+	r, err := e.do("POST", "/"+lt.id+"/login/initialize", []byte(`{"user_id":"`+user+`"}`), "apiKey", lt.secret)
+	if err != nil {
+		return nil, r, err
+	}
+	if r.status != 200 {
+		return nil, r, stepError("login initialize", r)
+	}
+	return r.body, r, nil
+}
+
+// finishLogin sends an assertion to login finalize and returns the token.
+func (lt loginTenant) finishLogin(e endpoint, assertion []byte) (string, reply, error) {
+	r, err := e.do("POST", "/"+lt.id+"/login/finalize", assertion)
+	if err != nil {
+		return "", r, err
+	}
+	if r.status != 200 {
+		return "", r, stepError("login finalize", r)
+	}
+	var tok httpapi.TokenResponse
+	if err := json.Unmarshal(r.body, &tok); err != nil || tok.Token == "" {
+		return "", r, fmt.Errorf("login finalize: no token in %s", r.body)
+	}
+	return tok.Token, r, nil
+}
+
+// login runs a whole login ceremony: initialize on one endpoint, finalize on another (or the same).
+func (lt loginTenant) login(initialize, finalize endpoint, a *authenticatortest.Authenticator, user string) (string, error) {
+	options, _, err := lt.startLogin(initialize, user)
+	if err != nil {
+		return "", err
+	}
+	assertion, err := a.Get(options, testOrigin)
+	if err != nil {
+		return "", err
+	}
+	token, _, err := lt.finishLogin(finalize, assertion)
+	return token, err
+}
+
+// redisCalls returns how many times Redis ran each command since its last CONFIG RESETSTAT, from
+// INFO commandstats.
+func redisCalls(t testing.TB, client *redis.Client) map[string]int {
+	t.Helper()
+	info, err := client.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	for _, line := range strings.Split(info, "\n") {
+		// cmdstat_getdel:calls=3,usec=...
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
+		calls[name] = n
+	}
+	return calls
+}
+
+// TestFaultSlowRedis: a Redis whose replies take 50–300 ms, below the session store's call timeout
+// (db.DefaultRedisCallTimeout, 1 s), fails no valid login: 16 concurrent ceremonies all succeed, and
+// Redis ran each session command exactly once per request (no retry, which would fail a valid ceremony
+// with "a live session already uses this challenge" or session_not_found). Replies slower than the
+// timeout give 503 service_unavailable, never a 4xx or a 500, and still no command runs twice; the
+// service recovers when Redis is fast again.
+func TestFaultSlowRedis(t *testing.T) {
+	t.Parallel()
+	const ceremonies = 16
+	_, redisURL := startRedis(t)
+	redisAddr := strings.TrimSuffix(strings.TrimPrefix(redisURL, "redis://"), "/0")
+	direct, err := db.OpenRedis(context.Background(), redisURL) // for INFO, past the proxy
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = direct.Close() })
+	proxy := startDelayProxy(t, redisAddr)
+	client, err := db.OpenRedis(context.Background(), "redis://"+proxy.addr()+"/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	// The default call timeout, as serve uses it.
+	sessions := db.NewRedisSessions(client, "passkeyslow:")
+	s := newTestServer(t, dbtest.Postgres(t), newTestSealer(t), func(o *testOptions) { o.Sessions = sessions })
+	r := newRP(t, s, "example.com")
+	lt := loginTenant{r.id, r.secret}
+	keys := make([]*authenticatortest.Authenticator, ceremonies)
+	for i := range keys {
+		keys[i] = authenticatortest.New(authenticatortest.Options{})
+		r.register(keys[i], fmt.Sprintf("user-%d", i))
+	}
+	app := endpoint{app: s.public}
+
+	t.Run("slow", func(t *testing.T) {
+		proxy.setDelay(func() time.Duration { return 50*time.Millisecond + rand.N(250*time.Millisecond) })
+		if err := direct.ConfigResetStat(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, ceremonies)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range ceremonies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := lt.login(app, app, keys[i], fmt.Sprintf("user-%d", i))
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("a valid login failed with a slow Redis: %v", err)
+			}
+		}
+		// One SET NX (inside MULTI/EXEC) per initialize, one GETDEL per finalize: nothing ran twice.
+		calls := redisCalls(t, direct)
+		if calls["set"] != ceremonies || calls["getdel"] != ceremonies || calls["exec"] != ceremonies {
+			t.Errorf("Redis ran set %d, exec %d, getdel %d times for %d ceremonies, want once each", calls["set"], calls["exec"], calls["getdel"], ceremonies)
+		}
+		t.Logf("%d concurrent logins with 50–300 ms Redis replies took %s", ceremonies, time.Since(start).Round(time.Millisecond))
+	})
+
+	t.Run("slower than the timeout", func(t *testing.T) {
+		proxy.setDelay(func() time.Duration { return 0 })
+		const n = 4
+		assertions := make([][]byte, n)
+		for i := range assertions {
+			a, err := keys[i].Get(r.loginOptions(fmt.Sprintf("user-%d", i)), testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertions[i] = a
+		}
+		if err := direct.ConfigResetStat(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		proxy.setDelay(func() time.Duration { return 1500 * time.Millisecond })
+		replies := make(chan reply, 2*n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				_, rep, err := lt.startLogin(app, fmt.Sprintf("user-%d", i))
+				if rep.status == 0 {
+					t.Errorf("login initialize: %v", err)
+				}
+				replies <- rep
+			}()
+			go func() {
+				defer wg.Done()
+				_, rep, err := lt.finishLogin(app, assertions[i])
+				if rep.status == 0 {
+					t.Errorf("login finalize: %v", err)
+				}
+				replies <- rep
+			}()
+		}
+		wg.Wait()
+		close(replies)
+		for rep := range replies {
+			expectUnavailableReply(t, "a step with Redis slower than the timeout", rep)
+		}
+		// A command may not have been sent at all (a new connection's handshake timed out first),
+		// but none was sent twice.
+		calls := redisCalls(t, direct)
+		if calls["set"] > n || calls["getdel"] > n {
+			t.Errorf("Redis ran set %d and getdel %d times for %d requests each: a command was retried", calls["set"], calls["getdel"], n)
+		}
+
+		proxy.setDelay(func() time.Duration { return 0 })
+		eventually(t, 5*time.Second, "a login once Redis is fast again", func() bool {
+			_, err := lt.login(app, app, keys[0], "user-0")
+			var ce *ceremonyError
+			if err != nil && (!errors.As(err, &ce) || ce.status != 503) {
+				t.Fatalf("login after Redis is fast again: %v", err)
+			}
+			return err == nil
+		})
+	})
+
+	// The reply to a command Redis ran is lost (the connection drops): a client that retried would run
+	// the SET NX or the GETDEL a second time, and the valid ceremony would fail with a 4xx or a 500.
+	t.Run("reply lost", func(t *testing.T) {
+		proxy.setDelay(func() time.Duration { return 0 })
+		const n = 4
+		if err := direct.ConfigResetStat(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			user := fmt.Sprintf("user-%d", i)
+			assertion, err := keys[i].Get(r.loginOptions(user), testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy.loseReplies.Store(1)
+			_, rep, _ := lt.startLogin(app, user)
+			expectUnavailableReply(t, "login initialize", rep)
+			proxy.loseReplies.Store(1)
+			_, rep, _ = lt.finishLogin(app, assertion)
+			expectUnavailableReply(t, "login finalize", rep)
+			if left := proxy.loseReplies.Load(); left != 0 {
+				t.Fatalf("no reply to a session command was lost (%d left)", left)
+			}
+		}
+		// n initializes before the losses, n after; n finalizes.
+		if calls := redisCalls(t, direct); calls["set"] != 2*n || calls["getdel"] != n {
+			t.Errorf("Redis ran set %d and getdel %d times for %d initializes and %d finalizes: a command was retried", calls["set"], calls["getdel"], 2*n, n)
+		}
+		r.login(keys[0], "user-0")
+	})
+}
+
+// expectUnavailableReply fails the test unless rep is 503 service_unavailable.
+func expectUnavailableReply(t testing.TB, step string, rep reply) {
+	t.Helper()
+	var e httpapi.ErrorBody
+	_ = json.Unmarshal(rep.body, &e)
+	if rep.status != 503 || e.Code != "service_unavailable" {
+		t.Errorf("%s of a valid ceremony answered %d %s, want 503 service_unavailable", step, rep.status, rep.body)
+	}
+}
