@@ -30,6 +30,7 @@ import (
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/httpapi"
+	"github.com/passkey-server/passkey-server/metrics"
 )
 
 // delayProxy is a TCP proxy on loopback that forwards what the client sends at once and holds each
@@ -454,5 +455,146 @@ func expectUnavailableReply(t testing.TB, step string, rep reply) {
 	_ = json.Unmarshal(rep.body, &e)
 	if rep.status != 503 || e.Code != "service_unavailable" {
 		t.Errorf("%s of a valid ceremony answered %d %s, want 503 service_unavailable", step, rep.status, rep.body)
+	}
+}
+
+// TestFaultAuditOutage: no audit event is lost to a 10 s PostgreSQL outage. Logins run just before
+// the outage, during it (a named login answers 503, a discoverable initialize still 200, finalizes
+// begun before answer 503) and after; the audit recorder keeps what the database refused and writes it
+// when the database is back, so the audit log API shows every request's event exactly once, by request
+// id, and passkey_audit_events_failed_total and passkey_audit_events_dropped_total stay 0.
+func TestFaultAuditOutage(t *testing.T) {
+	t.Parallel()
+	const outage = 10 * time.Second
+	pg, pgURL := startPostgres(t)
+	s := faultServer(t, pgURL)
+	m := metrics.New()
+	if err := registerCounters(m, s.audit, &storeErrors{}); err != nil {
+		t.Fatal(err)
+	}
+	r := newRP(t, s, "example.com")
+	lt := loginTenant{r.id, r.secret}
+	app := endpoint{app: s.public}
+	a := authenticatortest.New(authenticatortest.Options{})
+	r.register(a, "alice")
+
+	var requestIDs []string
+	track := func(rep reply) {
+		t.Helper()
+		if rep.requestID == "" {
+			t.Fatalf("response %d without X-Request-Id", rep.status)
+		}
+		requestIDs = append(requestIDs, rep.requestID)
+	}
+	fullLogin := func() {
+		t.Helper()
+		options, rep, err := lt.startLogin(app, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		track(rep)
+		assertion, err := a.Get(options, testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rep, err = lt.finishLogin(app, assertion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		track(rep)
+	}
+
+	// Ceremonies begun before the outage, to finalize during it.
+	var pending [][]byte
+	for range 20 {
+		options, rep, err := lt.startLogin(app, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		track(rep)
+		assertion, err := a.Get(options, testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, assertion)
+	}
+	// Logins just before: their events are still in the recorder's queue when PostgreSQL stops.
+	for range 5 {
+		fullLogin()
+	}
+	pg.stop()
+	var during, unavailable int
+	for start := time.Now(); time.Since(start) < outage; time.Sleep(100 * time.Millisecond) {
+		_, rep, err := lt.startLogin(app, "alice")
+		if rep.status != 503 {
+			t.Fatalf("named login initialize during the outage: %v, want 503", err)
+		}
+		track(rep)
+		rep, err = app.do("POST", "/"+r.id+"/login/initialize", nil)
+		if err != nil || rep.status != 200 {
+			t.Fatalf("discoverable login initialize during the outage: %d %s %v", rep.status, rep.body, err)
+		}
+		track(rep)
+		during += 2
+		unavailable++
+		if len(pending) > 0 {
+			_, rep, err := lt.finishLogin(app, pending[0])
+			if rep.status != 503 {
+				t.Fatalf("login finalize during the outage: %v, want 503", err)
+			}
+			track(rep)
+			pending = pending[1:]
+			during++
+			unavailable++
+		}
+	}
+	waiting := s.audit.Pending()
+	pg.start()
+	eventually(t, 10*time.Second, "a login after PostgreSQL is back", func() bool { return r.loginStarts("alice") })
+	for range 5 {
+		fullLogin()
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.audit.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.audit.Pending(); n != 0 {
+		t.Fatalf("%d audit events still wait after the database is back", n)
+	}
+	seen := map[string]int{}
+	for page := 1; ; page++ {
+		rep, err := app.do("GET", fmt.Sprintf("/%s/audit_logs?per_page=1000&page=%d", r.id, page), nil, "apiKey", r.secret)
+		if err != nil || rep.status != 200 {
+			t.Fatalf("audit log: %d %s %v", rep.status, rep.body, err)
+		}
+		var entries []httpapi.AuditEntry
+		if err := json.Unmarshal(rep.body, &entries); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			seen[e.RequestID]++
+		}
+		if len(entries) < 1000 {
+			break
+		}
+	}
+	for _, id := range requestIDs {
+		if seen[id] != 1 {
+			t.Errorf("request %s has %d audit events, want 1", id, seen[id])
+		}
+	}
+	scrape := httptest.NewRecorder()
+	m.Handler().ServeHTTP(scrape, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{"passkey_audit_events_failed_total 0", "passkey_audit_events_dropped_total 0"} {
+		if !strings.Contains(scrape.Body.String(), want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	t.Logf("%d requests checked in the audit log: %d during a %s outage (%d answered 503), %d events waiting for the database when it came back",
+		len(requestIDs), during, outage, unavailable, waiting)
+	if waiting == 0 {
+		t.Error("no event waited for the database: the outage did not test the recorder")
 	}
 }
