@@ -598,3 +598,174 @@ func TestFaultAuditOutage(t *testing.T) {
 		t.Error("no event waited for the database: the outage did not test the recorder")
 	}
 }
+
+// retryProxy is a reverse proxy in front of instances that tries another instance when one cannot be
+// reached: a login initialize on any connection error (it only starts a ceremony), a finalize only
+// when the connection was refused (the request never reached an instance, so it cannot have consumed
+// its session).
+type retryProxy struct {
+	backends  []string
+	next      atomic.Uint64
+	retries   atomic.Int64
+	transport *http.Transport
+	// inFlight counts the requests each backend is answering now.
+	inFlight []atomic.Int64
+}
+
+// neverReached reports whether err means that no instance saw the request: the dial failed.
+func neverReached(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func (p *retryProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	retryAny := strings.HasSuffix(req.URL.Path, "/initialize")
+	first := p.next.Add(1)
+	var lastErr error
+	for i := range uint64(3 * len(p.backends)) {
+		b := (first + i) % uint64(len(p.backends))
+		backend := p.backends[b]
+		out, err := http.NewRequestWithContext(req.Context(), req.Method, "http://"+backend+req.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		out.Header = req.Header.Clone()
+		p.inFlight[b].Add(1)
+		resp, err := p.transport.RoundTrip(out)
+		if err != nil {
+			p.inFlight[b].Add(-1)
+			lastErr = err
+			if !retryAny && !neverReached(err) {
+				break
+			}
+			p.retries.Add(1)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+		_ = resp.Body.Close()
+		p.inFlight[b].Add(-1)
+		return
+	}
+	http.Error(w, "proxy: "+lastErr.Error(), http.StatusBadGateway)
+}
+
+// TestFaultRollingRestart: three instances share a database and a session store behind a proxy that
+// retries on another instance what never reached one; clients log in continuously while each instance
+// in turn shuts down gracefully (app.ShutdownWithTimeout, as serve does) and a new one starts on its
+// address. No ceremony fails.
+func TestFaultRollingRestart(t *testing.T) {
+	t.Parallel()
+	const clients = 4
+	d := dbtest.Postgres(t)
+	sealer := newTestSealer(t)
+	sessions, _, _ := testRedisSessions(t)
+	shared := func(o *testOptions) { o.Sessions = sessions }
+
+	type instance struct {
+		app    *fiber.App
+		addr   string
+		served chan struct{}
+	}
+	start := func(addr string) *instance {
+		t.Helper()
+		s := newTestServer(t, d, sealer, shared)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &instance{app: s.public, addr: ln.Addr().String(), served: make(chan struct{})}
+		go func() { _ = in.app.Listener(ln); close(in.served) }()
+		t.Cleanup(func() { _ = in.app.Shutdown(); <-in.served })
+		return in
+	}
+	instances := make([]*instance, 3)
+	for i := range instances {
+		instances[i] = start("127.0.0.1:0")
+	}
+	first := newTestServer(t, d, sealer, shared)
+	r := newRP(t, first, "example.com")
+	lt := loginTenant{r.id, r.secret}
+	keys := make([]*authenticatortest.Authenticator, clients)
+	for i := range keys {
+		keys[i] = authenticatortest.New(authenticatortest.Options{})
+		r.register(keys[i], fmt.Sprintf("user-%d", i))
+	}
+
+	proxy := &retryProxy{transport: &http.Transport{DisableKeepAlives: true}, inFlight: make([]atomic.Int64, len(instances))}
+	for _, in := range instances {
+		proxy.backends = append(proxy.backends, in.addr)
+	}
+	front := httptest.NewServer(proxy)
+	t.Cleanup(front.Close)
+	e := endpoint{base: front.URL, hc: front.Client()}
+
+	stop := make(chan struct{})
+	var ok, failed atomic.Int64
+	var failures sync.Map
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := lt.login(e, e, keys[i], fmt.Sprintf("user-%d", i)); err != nil {
+					failed.Add(1)
+					failures.Store(err.Error(), true)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	progress := func() {
+		t.Helper()
+		before := ok.Load()
+		eventually(t, 10*time.Second, "ceremonies through the proxy", func() bool { return ok.Load() >= before+10 })
+	}
+	progress()
+	drained := 0
+	for i, in := range instances {
+		// Shut down while the instance answers a request, when that happens within a second, so the
+		// drain has something to finish.
+		for deadline := time.Now().Add(time.Second); proxy.inFlight[i].Load() == 0 && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Microsecond)
+		}
+		if proxy.inFlight[i].Load() > 0 {
+			drained++
+		}
+		if err := in.app.ShutdownWithTimeout(5 * time.Second); err != nil {
+			t.Errorf("shutdown of instance %d: %v", i, err)
+		}
+		<-in.served
+		time.Sleep(200 * time.Millisecond) // the instance is down: its address refuses connections
+		instances[i] = start(in.addr)
+		progress()
+	}
+	close(stop)
+	wg.Wait()
+	failures.Range(func(k, _ any) bool { t.Errorf("failed ceremony: %s", k); return true })
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d ceremonies failed during the rolling restart", failed.Load(), failed.Load()+ok.Load())
+	}
+	t.Logf("%d ceremonies through 3 restarts (%d of the 3 shutdowns with a request in flight), %d requests retried on another instance",
+		ok.Load(), drained, proxy.retries.Load())
+	if proxy.retries.Load() == 0 {
+		t.Error("the proxy retried nothing: no request met a stopped instance")
+	}
+}
