@@ -24,6 +24,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
@@ -768,4 +771,83 @@ func TestFaultRollingRestart(t *testing.T) {
 	if proxy.retries.Load() == 0 {
 		t.Error("the proxy retried nothing: no request met a stopped instance")
 	}
+}
+
+// TestFaultRotatedKeyEveryInstance: a signing key rotated through one of three instances verifies on
+// every instance from its first token. The other instances learn of it by their own directory refresh;
+// a client's JWKS fetched from each instance before the switch (and cached for max-age, JWKSMaxAge)
+// verifies every token any instance signs after the activation delay, including each instance's first,
+// for ceremonies begun on one instance and finished on another.
+func TestFaultRotatedKeyEveryInstance(t *testing.T) {
+	t.Parallel()
+	const activation = 2 * time.Minute
+	d := dbtest.Postgres(t)
+	clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
+	sealer := newTestSealer(t)
+	sessions, _, _ := testRedisSessions(t)
+	opts := func(o *testOptions) {
+		o.Now, o.KeyActivation, o.CacheRefresh, o.Sessions = clock.Now, activation, 100*time.Millisecond, sessions
+	}
+	servers := []*testServer{newTestServer(t, d, sealer, opts), newTestServer(t, d, sealer, opts), newTestServer(t, d, sealer, opts)}
+	r := newRP(t, servers[0], "example.com")
+	lt := loginTenant{r.id, r.secret}
+	a := authenticatortest.New(authenticatortest.Options{})
+	r.register(a, "alice")
+
+	kidOf := func(token string) string {
+		t.Helper()
+		msg, err := jws.Parse([]byte(token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg.Signatures()[0].ProtectedHeaders().KeyID()
+	}
+	// login runs a ceremony begun on servers[i] and finished on servers[j].
+	login := func(i, j int) string {
+		t.Helper()
+		token, err := lt.login(endpoint{app: servers[i].public}, endpoint{app: servers[j].public}, a, "alice")
+		if err != nil {
+			t.Fatalf("login begun on instance %d, finished on %d: %v", i, j, err)
+		}
+		return token
+	}
+	old := kidOf(login(1, 2))
+
+	clock.Add(time.Second)
+	resp := servers[0].adminCall("POST", "/tenants/"+r.id+"/signing_keys", nil)
+	expectStatus(t, resp, 201, "")
+	next := decode[httpapi.SigningKeyDTO](t, resp)
+	// Each instance publishes the next key by its own refresh; a client caches what it serves.
+	cached := make([]jwk.Set, len(servers))
+	for i, s := range servers {
+		eventually(t, 5*time.Second, fmt.Sprintf("instance %d publishing %s", i, next.KID), func() bool {
+			return len(kidsOf(jwksOf(t, s, r.id))) == 2
+		})
+		cached[i] = jwksOf(t, s, r.id)
+	}
+	// Before the switch every instance still signs with the old key.
+	for i := range servers {
+		if kid := kidOf(login(i, (i+1)%len(servers))); kid != old {
+			t.Fatalf("instance %d signs with %s before the activation, want %s", i, kid, old)
+		}
+	}
+
+	clock.Add(activation)
+	tokens := 0
+	for j := range servers { // each instance's first token of the new key comes first
+		for k := range servers {
+			i := (j + k) % len(servers)
+			token := login(i, j)
+			if kid := kidOf(token); kid != next.KID {
+				t.Fatalf("instance %d signs with %s after the activation, want %s", j, kid, next.KID)
+			}
+			for c, set := range cached {
+				if _, err := jwt.Parse([]byte(token), jwt.WithKeySet(set), jwt.WithValidate(true)); err != nil {
+					t.Errorf("token %d of instance %d does not verify with the JWKS instance %d served before the switch: %v", k+1, j, c, err)
+				}
+			}
+			tokens++
+		}
+	}
+	t.Logf("%d tokens of the rotated key, from 3 instances, verified against 3 JWKS fetched before the switch", tokens)
 }
