@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,12 +39,16 @@ import (
 
 // delayProxy is a TCP proxy on loopback that forwards what the client sends at once and holds each
 // chunk of the server's replies for a delay: a slow server, not a frozen one. It can also lose the
-// reply to a session command (GETDEL, or the MULTI/EXEC of a SET NX) after Redis ran it, by closing
-// the client's connection instead: the case in which a client that retries runs a command twice.
+// reply to a request that losable picks (a Redis session command, an INSERT) after the server ran it,
+// by closing the client's connection instead: the case in which a client that retries runs a command
+// twice.
 type delayProxy struct {
 	ln       net.Listener
 	upstream string
-	// loseReplies is how many replies to session commands to lose from now on.
+	// losable returns, for each new connection, what tells the requests sent on it whose replies may be
+	// lost (it sees every chunk the client sends, in order).
+	losable func() func(request []byte) bool
+	// loseReplies is how many replies to losable requests to lose from now on.
 	loseReplies atomic.Int32
 
 	mu    sync.Mutex
@@ -52,14 +57,15 @@ type delayProxy struct {
 	wg    sync.WaitGroup
 }
 
-// startDelayProxy proxies a new loopback port to upstream, with no delay until setDelay.
-func startDelayProxy(t testing.TB, upstream string) *delayProxy {
+// startDelayProxy proxies a new loopback port to upstream, with no delay until setDelay. losable picks
+// the requests whose replies loseReplies may lose.
+func startDelayProxy(t testing.TB, upstream string, losable func() func(request []byte) bool) *delayProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &delayProxy{ln: ln, upstream: upstream, delay: func() time.Duration { return 0 }}
+	p := &delayProxy{ln: ln, upstream: upstream, losable: losable, delay: func() time.Duration { return 0 }}
 	go p.serve()
 	t.Cleanup(p.close)
 	return p
@@ -95,8 +101,9 @@ func (p *delayProxy) serve() {
 		p.conns = append(p.conns, client, server)
 		p.wg.Add(2)
 		p.mu.Unlock()
-		// sessionCommand is set while a session command waits for its reply.
-		var sessionCommand atomic.Bool
+		// waiting is set while a losable request waits for its reply.
+		var waiting atomic.Bool
+		losable := p.losable()
 		go func() {
 			defer p.wg.Done()
 			defer server.Close()
@@ -104,8 +111,7 @@ func (p *delayProxy) serve() {
 			for {
 				n, err := client.Read(buf)
 				if n > 0 {
-					req := strings.ToLower(string(buf[:n]))
-					sessionCommand.Store(strings.Contains(req, "getdel") || strings.Contains(req, "multi"))
+					waiting.Store(losable(buf[:n]))
 					if _, err := server.Write(buf[:n]); err != nil {
 						return
 					}
@@ -123,7 +129,7 @@ func (p *delayProxy) serve() {
 				n, err := server.Read(buf)
 				if n > 0 {
 					time.Sleep(p.nextDelay())
-					if sessionCommand.Load() && p.takeLoss() {
+					if waiting.Load() && p.takeLoss() {
 						_ = server.Close()
 						return
 					}
@@ -311,7 +317,12 @@ func TestFaultSlowRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = direct.Close() })
-	proxy := startDelayProxy(t, redisAddr)
+	// The session commands: GETDEL, and the MULTI/EXEC around a SET NX.
+	proxy := startDelayProxy(t, redisAddr, func() func([]byte) bool {
+		return func(req []byte) bool {
+			return bytes.Contains(bytes.ToLower(req), []byte("getdel")) || bytes.Contains(bytes.ToLower(req), []byte("multi"))
+		}
+	})
 	client, err := db.OpenRedis(context.Background(), "redis://"+proxy.addr()+"/0")
 	if err != nil {
 		t.Fatal(err)
@@ -566,9 +577,28 @@ func TestFaultAuditOutage(t *testing.T) {
 	if n := s.audit.Pending(); n != 0 {
 		t.Fatalf("%d audit events still wait after the database is back", n)
 	}
+	expectAuditedOnce(t, app, lt, requestIDs)
+	scrape := httptest.NewRecorder()
+	m.Handler().ServeHTTP(scrape, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{"passkey_audit_events_failed_total 0", "passkey_audit_events_dropped_total 0"} {
+		if !strings.Contains(scrape.Body.String(), want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	t.Logf("%d requests checked in the audit log: %d during a %s outage (%d answered 503), %d events waiting for the database when it came back",
+		len(requestIDs), during, outage, unavailable, waiting)
+	if waiting == 0 {
+		t.Error("no event waited for the database: the outage did not test the recorder")
+	}
+}
+
+// expectAuditedOnce reads the tenant's whole audit log through the API and fails the test unless each
+// of requestIDs has exactly one event.
+func expectAuditedOnce(t testing.TB, app endpoint, lt loginTenant, requestIDs []string) {
+	t.Helper()
 	seen := map[string]int{}
 	for page := 1; ; page++ {
-		rep, err := app.do("GET", fmt.Sprintf("/%s/audit_logs?per_page=1000&page=%d", r.id, page), nil, "apiKey", r.secret)
+		rep, err := app.do("GET", fmt.Sprintf("/%s/audit_logs?per_page=1000&page=%d", lt.id, page), nil, "apiKey", lt.secret)
 		if err != nil || rep.status != 200 {
 			t.Fatalf("audit log: %d %s %v", rep.status, rep.body, err)
 		}
@@ -588,17 +618,87 @@ func TestFaultAuditOutage(t *testing.T) {
 			t.Errorf("request %s has %d audit events, want 1", id, seen[id])
 		}
 	}
-	scrape := httptest.NewRecorder()
-	m.Handler().ServeHTTP(scrape, httptest.NewRequest("GET", "/metrics", nil))
-	for _, want := range []string{"passkey_audit_events_failed_total 0", "passkey_audit_events_dropped_total 0"} {
-		if !strings.Contains(scrape.Body.String(), want+"\n") {
-			t.Errorf("metrics lack %q", want)
-		}
+}
+
+// TestFaultAuditReplyLost: when PostgreSQL stores a batch of audit events but the reply is lost (the
+// connection drops after the commit), the recorder writes the batch again; that second write must not
+// fail on the events already stored, or the batch, and every event behind it, would wait forever.
+// Every request's event is in the log exactly once, nothing stays pending and nothing is counted lost.
+func TestFaultAuditReplyLost(t *testing.T) {
+	t.Parallel()
+	_, pgURL := startPostgres(t)
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("%d requests checked in the audit log: %d during a %s outage (%d answered 503), %d events waiting for the database when it came back",
-		len(requestIDs), during, outage, unavailable, waiting)
-	if waiting == 0 {
-		t.Error("no event waited for the database: the outage did not test the recorder")
+	// pgx prepares a statement (Parse, Describe, Sync: the SQL text) and then runs it (Bind, Execute,
+	// Sync): the reply to lose is the run's, which PostgreSQL sends after the commit; with the simple
+	// protocol ('Q') the query and its run are one message.
+	proxy := startDelayProxy(t, u.Host, func() func([]byte) bool {
+		prepared := false
+		return func(req []byte) bool {
+			insert := bytes.Contains(req, []byte(`INSERT INTO "audit_logs"`))
+			switch {
+			case insert && req[0] == 'Q':
+				return true
+			case insert:
+				prepared = true
+				return false
+			case prepared && req[0] == 'B':
+				prepared = false
+				return true
+			}
+			return false
+		}
+	})
+	u.Host = proxy.addr()
+	s := faultServer(t, u.String())
+	r := newRP(t, s, "example.com")
+	lt := loginTenant{r.id, r.secret}
+	app := endpoint{app: s.public}
+	a := authenticatortest.New(authenticatortest.Options{})
+	r.register(a, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.audit.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var requestIDs []string
+	for range 3 {
+		options, rep, err := lt.startLogin(app, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		requestIDs = append(requestIDs, rep.requestID)
+		assertion, err := a.Get(options, testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, rep, err = lt.finishLogin(app, assertion); err != nil {
+			t.Fatal(err)
+		}
+		requestIDs = append(requestIDs, rep.requestID)
+	}
+	proxy.loseReplies.Store(1)
+	if err := s.audit.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := proxy.loseReplies.Load(); n != 0 {
+		t.Fatal("the reply to no audit INSERT was lost")
+	}
+	if s.audit.Pending() == 0 {
+		t.Fatal("no audit event waits after the lost reply: the recorder did not see the failure")
+	}
+	eventually(t, 5*time.Second, "the audit events kept after the lost reply written", func() bool {
+		if err := s.audit.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s.audit.Pending() == 0
+	})
+	expectAuditedOnce(t, app, lt, requestIDs)
+	if n := s.audit.Failed() + s.audit.Dropped(); n != 0 {
+		t.Errorf("%d audit events counted lost", n)
 	}
 }
 
