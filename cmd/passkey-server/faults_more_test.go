@@ -845,6 +845,9 @@ func TestFaultRollingRestart(t *testing.T) {
 			}
 		}()
 	}
+	// Stop the clients when the test ends early, too.
+	stopClients := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopClients)
 	progress := func() {
 		t.Helper()
 		before := ok.Load()
@@ -869,8 +872,7 @@ func TestFaultRollingRestart(t *testing.T) {
 		instances[i] = start(in.addr)
 		progress()
 	}
-	close(stop)
-	wg.Wait()
+	stopClients()
 	failures.Range(func(k, _ any) bool { t.Errorf("failed ceremony: %s", k); return true })
 	if failed.Load() != 0 {
 		t.Errorf("%d of %d ceremonies failed during the rolling restart", failed.Load(), failed.Load()+ok.Load())
