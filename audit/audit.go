@@ -58,8 +58,10 @@ type Filter struct {
 // Store persists audit events.
 type Store interface {
 	// Insert stores events in one statement (one commit for a whole batch). Events of tenants that no
-	// longer exist are left out (their tenant's other events were deleted with it). Insert must not
-	// keep events after it returns: the Recorder reuses the slice.
+	// longer exist are left out (their tenant's other events were deleted with it), and so are events
+	// whose ID is already stored: the Recorder writes a batch again when the store's reply was lost,
+	// though the batch may have been committed. Insert must not keep events after it returns: the
+	// Recorder reuses the slice.
 	Insert(ctx context.Context, events []Event) error
 	// List returns one page of matching events, newest first, and the total count.
 	List(ctx context.Context, f Filter) ([]Event, int, error)

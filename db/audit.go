@@ -44,7 +44,8 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 func containsPattern(s string) string { return "%" + likeEscaper.Replace(s) + "%" }
 
 // Insert stores events with one multi-row INSERT, so a whole batch costs one statement and one
-// commit. Zero IDs and times are filled in. When the insert fails because a tenant no longer exists
+// commit. Zero IDs and times are filled in; an event whose ID is already stored is skipped (a batch
+// written again after a lost reply). When the insert fails because a tenant no longer exists
 // (deleted since the events were recorded, with its other events), the events of missing tenants are
 // left out and the rest is inserted.
 func (s *AuditStore) Insert(ctx context.Context, events []audit.Event) (err error) {
@@ -61,7 +62,10 @@ func (s *AuditStore) Insert(ctx context.Context, events []audit.Event) (err erro
 		}
 		rows = append(rows, row)
 	}
-	_, err = s.db.NewInsert().Model(&rows).Exec(ctx)
+	// ON CONFLICT (id) DO NOTHING: an event already stored is the same event written again (the
+	// Recorder retries a batch whose commit succeeded but whose reply was lost), not an error; without
+	// it that batch, and every event behind it, would be refused for ever.
+	_, err = s.db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Exec(ctx)
 	if err == nil {
 		return nil
 	}
@@ -75,7 +79,7 @@ func (s *AuditStore) Insert(ctx context.Context, events []audit.Event) (err erro
 	if len(rows) == 0 {
 		return nil
 	}
-	if _, err := s.db.NewInsert().Model(&rows).Exec(ctx); err != nil {
+	if _, err := s.db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Exec(ctx); err != nil {
 		return fmt.Errorf("insert %d audit events: %w", len(rows), translate(err))
 	}
 	return nil

@@ -109,6 +109,23 @@ func TestAuditStoreInsertDefaults(t *testing.T) {
 	})
 }
 
+// TestAuditStoreInsertAgain: a batch written again (its first commit's reply was lost) stores each
+// event once and is no error, also with events that are new.
+func TestAuditStoreInsertAgain(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := db.NewAuditStore(d)
+		tenantID := credTenant(t, d, "A")
+		first := auditEvent(&tenantID, "webauthn_credential_updated", "alice", "192.0.2.1", t0)
+		second := auditEvent(&tenantID, "webauthn_credential_deleted", "alice", "192.0.2.1", t0.Add(time.Second))
+		auditInsert(t, s, first)
+		auditInsert(t, s, first, second)
+		list, total := auditList(t, s, audit.Filter{TenantID: &tenantID})
+		if total != 2 {
+			t.Fatalf("%d events after writing one again, want 2: %+v", total, list)
+		}
+	})
+}
+
 // TestAuditStoreInsertDeletedTenant checks that a batch with events of a tenant deleted meanwhile
 // stores the other events.
 func TestAuditStoreInsertDeletedTenant(t *testing.T) {

@@ -76,6 +76,9 @@ type testOptions struct {
 	// delay (serviceInput).
 	Now           func() time.Time
 	KeyActivation time.Duration
+	// CacheRefresh is how often the tenant directory looks for changes other instances made
+	// (serviceInput; the default when zero).
+	CacheRefresh time.Duration
 }
 
 // newTestServer builds an instance on d, with its sessions in Redis. Instances made with the same sealer
@@ -98,7 +101,7 @@ func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...fu
 		opt(&o)
 	}
 	svc := newServices(serviceInput{DB: d, Sessions: o.Sessions, Sealer: sealer, PublicURL: "http://localhost:8000", Metrics: m, Logger: log,
-		Now: o.Now, KeyActivation: o.KeyActivation})
+		Now: o.Now, KeyActivation: o.KeyActivation, CacheRefresh: o.CacheRefresh})
 	ctx, stop := context.WithCancel(context.Background())
 	done := svc.run(ctx) // the background work serve runs: directory refresh, key use, audit writes
 	t.Cleanup(func() { stop(); <-done })
