@@ -283,7 +283,7 @@ func (lt loginTenant) login(initialize, finalize endpoint, a *authenticatortest.
 
 // redisCalls returns how many times Redis ran each command since its last CONFIG RESETSTAT, from
 // INFO commandstats.
-func redisCalls(t testing.TB, client *redis.Client) map[string]int {
+func redisCalls(t testing.TB, client redis.UniversalClient) map[string]int {
 	t.Helper()
 	info, err := client.Info(context.Background(), "commandstats").Result()
 	if err != nil {
