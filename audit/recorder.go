@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	passkey "github.com/passkey-server/passkey-server"
 )
 
 // Defaults of a Recorder.
@@ -32,13 +34,15 @@ const (
 	maxDetail    = 4096
 )
 
-// Timing of the writes. A batch the store refuses is kept and tried again, first after retryFirst,
-// then after twice as long each time up to retryMost, until the store answers.
+// Timing of the writes. A batch the store cannot take (passkey.ErrUnavailable: an outage) is kept and
+// tried again, first after retryFirst, then after twice as long each time up to retryMost, until the
+// store answers; while it fails, each attempt waits at most retryInsertTimeout.
 const (
-	insertTimeout = 5 * time.Second
-	retryFirst    = 250 * time.Millisecond
-	retryMost     = 5 * time.Second
-	warnEvery     = time.Second
+	insertTimeout      = 5 * time.Second
+	retryInsertTimeout = time.Second
+	retryFirst         = 250 * time.Millisecond
+	retryMost          = 5 * time.Second
+	warnEvery          = time.Second
 )
 
 // Option configures a Recorder.
@@ -293,11 +297,19 @@ func (w *writer) write(batch []Event, force bool) {
 	}
 	for len(w.waiting) > 0 {
 		n := min(len(w.waiting), w.r.batchSize)
-		if err := w.insert(w.waiting[:n]); err != nil {
+		err := w.insert(w.waiting[:n])
+		switch {
+		case err == nil:
+		case errors.Is(err, passkey.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
 			w.retryAt = time.Now().Add(w.backoff)
 			w.backoff = min(2*w.backoff, retryMost)
 			w.r.warn("audit: store events failed; they are kept and written when the store answers", "error", err, "waiting", len(w.waiting))
 			return
+		default:
+			// Not an outage: the store refuses these events and would refuse them again, so trying
+			// them forever would hold up every later event. They are counted and logged.
+			w.r.failed.Add(uint64(n))
+			w.r.log.Error("audit: the store refused events", "error", err, "events", n)
 		}
 		clear(w.waiting[:n])
 		w.waiting = w.waiting[n:]
@@ -314,7 +326,12 @@ func (w *writer) insert(events []Event) error {
 		cancel context.CancelFunc
 	)
 	if w.deadline.IsZero() {
-		ctx, cancel = context.WithTimeout(w.base, insertTimeout)
+		timeout := insertTimeout
+		if !w.retryAt.IsZero() {
+			// The store is failing (it may be frozen): a short wait keeps Run taking events in.
+			timeout = retryInsertTimeout
+		}
+		ctx, cancel = context.WithTimeout(w.base, timeout)
 	} else {
 		ctx, cancel = context.WithDeadline(w.base, w.deadline)
 	}

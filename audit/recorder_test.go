@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/audit"
 )
 
@@ -28,8 +29,9 @@ type countingStore struct {
 	batches []int
 	// block, when not nil, makes Insert wait until it is closed or the insert's context ends.
 	block chan struct{}
-	// fail makes Insert fail.
+	// fail makes Insert fail as an outage does; refuse as a store that will never take the events.
 	fail    bool
+	refuse  bool
 	cutoffs []time.Time
 }
 
@@ -44,7 +46,10 @@ func (s *countingStore) Insert(ctx context.Context, events []audit.Event) error 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail {
-		return errors.New("database unavailable")
+		return passkey.WithDetails(passkey.ErrUnavailable, "database unavailable")
+	}
+	if s.refuse {
+		return errors.New("value out of range")
 	}
 	s.events = append(s.events, events...) // copies the elements: the Recorder reuses its slice
 	s.batches = append(s.batches, len(events))
@@ -320,6 +325,27 @@ func TestRecorderOutageLongerThanBuffer(t *testing.T) {
 	}
 	if events[0].ActorUserID != numbered(30).ActorUserID {
 		t.Errorf("the oldest kept event is %q, want the 31st", events[0].ActorUserID)
+	}
+}
+
+// TestRecorderRefusedEvents checks that events the store refuses for good (not an outage) are
+// counted and dropped, so they do not hold up the events after them.
+func TestRecorderRefusedEvents(t *testing.T) {
+	store := &countingStore{refuse: true}
+	rec := audit.NewRecorder(store, discardLog(), audit.WithFlushInterval(time.Hour))
+	start(t, rec)
+	rec.Record(numbered(1))
+	flush(t, rec)
+	if rec.Failed() != 1 || rec.Pending() != 0 {
+		t.Fatalf("Failed = %d, Pending = %d; want 1, 0", rec.Failed(), rec.Pending())
+	}
+	store.mu.Lock()
+	store.refuse = false
+	store.mu.Unlock()
+	rec.Record(numbered(2))
+	flush(t, rec)
+	if events, _ := store.snapshot(); len(events) != 1 || events[0].ActorUserID != "2" {
+		t.Fatalf("stored %+v, want only the event after the refused one", events)
 	}
 }
 

@@ -34,7 +34,7 @@ type errorKind struct {
 // Hanko has the same condition (docs/hanko-compatibility.md#error-titles).
 var errorTable = []errorKind{
 	// First: an outage is the answer whatever else the error says (a ceremony's failure wrapping it).
-	{passkey.ErrUnavailable, 503, "Service Unavailable"},
+	{passkey.ErrUnavailable, 503, "Service Unavailable"}, // classify answers it first (title from details); listed for its code
 	{ErrInvalidBody, 400, "unable to process request"},
 	{ErrUnsupportedMediaType, 415, "Unsupported Media Type"},
 	{passkey.ErrInvalidRequest, 400, "unable to validate request"},

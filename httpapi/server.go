@@ -119,7 +119,7 @@ func newServer(s Services, o Options) *server {
 
 // newFiberApp builds an app with the middleware every app shares, in this order: request id, metrics
 // (so that what it records is the status the client gets, panics included), the client address and the
-// request's context for events, the access log, the request body, panic recovery.
+// request's context for events, the access log, the request body, the request's deadline, panic recovery.
 //
 // Slow clients: fasthttp would allocate a buffer of the announced Content-Length (up to BodyLimit)
 // before the first byte of the body arrives, so each slow client held ~128 KiB. Bodies are streamed
@@ -128,14 +128,17 @@ func newServer(s Services, o Options) *server {
 // listener, how many connections one address may hold.
 func (s *server) newFiberApp(name string) *fiber.App {
 	app := fiber.New(fiber.Config{
-		AppName:               "passkey-server " + name,
-		BodyLimit:             s.BodyLimit,
-		StreamRequestBody:     true,
-		DisableStartupMessage: true,
-		ErrorHandler:          newErrorHandler(s.log),
-		ReadTimeout:           s.ReadTimeout,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		AppName:           "passkey-server " + name,
+		BodyLimit:         s.BodyLimit,
+		StreamRequestBody: true,
+		// fasthttp would otherwise read a whole multipart body (of any size, files to disk) before any
+		// handler runs and before readBody could apply BodyLimit; the API takes no multipart bodies.
+		DisablePreParseMultipartForm: true,
+		DisableStartupMessage:        true,
+		ErrorHandler:                 newErrorHandler(s.log),
+		ReadTimeout:                  s.ReadTimeout,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  120 * time.Second,
 	})
 	// Kept-alive connections get "Connection: close" once the listener closes on shutdown.
 	app.Server().CloseOnShutdown = true
@@ -145,9 +148,11 @@ func (s *server) newFiberApp(name string) *fiber.App {
 	}
 	app.Use(s.Proxies.Middleware())
 	app.Use(requestContext)
-	app.Use(s.deadline)
 	app.Use(s.accessLog(name))
 	app.Use(s.readBody)
+	// The deadline starts once the body is in: a slow upload is bounded by ReadTimeout, and must not
+	// eat the time the request's store calls have.
+	app.Use(s.deadline)
 	app.Use(recover.New())
 	return app
 }
@@ -170,12 +175,15 @@ func (s *server) readBody(c *fiber.Ctx) error {
 		c.Context().Response.Header.SetConnectionClose()
 	}
 	ctx := c.Context()
-	stream := ctx.RequestBodyStream()
-	if stream == nil {
-		return c.Next()
-	}
 	if ctx.Request.Header.ContentLength() > s.BodyLimit {
 		return refuseBody(c)
+	}
+	stream := ctx.RequestBodyStream()
+	if stream == nil {
+		if len(ctx.Request.Body()) > s.BodyLimit {
+			return refuseBody(c)
+		}
+		return c.Next()
 	}
 	body, err := io.ReadAll(io.LimitReader(stream, int64(s.BodyLimit)+1))
 	if err != nil {

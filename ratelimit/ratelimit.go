@@ -86,7 +86,7 @@ type Rules struct {
 	// hyphenated UUID).
 	Overrides map[string]Override
 	// IPv6Prefix is how many leading bits of an IPv6 client address the per-address limits key on
-	// (1 to 128; 0 means DefaultIPv6Prefix). IPv4 addresses, and IPv4-mapped IPv6 addresses, are
+	// (1 to 128, the configuration takes 16 to 128; 0 means DefaultIPv6Prefix). IPv4 addresses, and IPv4-mapped IPv6 addresses, are
 	// always keyed on the whole IPv4 address.
 	IPv6Prefix int
 }
