@@ -1,3 +1,8 @@
+//go:build linux
+
+// Linux only: the redis-server children die with the test binary (Pdeathsig), and a node's start is
+// confirmed through /proc.
+
 package db
 
 import (
@@ -11,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,14 +32,37 @@ import (
 type redisNode struct {
 	addr string
 	cmd  *exec.Cmd
+	done chan struct{} // closed once the process has exited and been reaped
 }
 
-// stop kills the node's process (by its PID, never by name) and reaps it.
+// stop kills the node's process (by its PID, never by name) and waits until it is reaped.
 func (n *redisNode) stop() {
-	if n.cmd.Process != nil && n.cmd.ProcessState == nil {
-		_ = n.cmd.Process.Kill()
-		_ = n.cmd.Wait()
+	_ = n.cmd.Process.Kill()
+	<-n.done
+}
+
+// listensOn reports whether process pid holds a listening TCP socket on 127.0.0.1:port (from /proc):
+// proof that the node answering on port is this one, not another test's that took the port.
+func listensOn(pid, port int) bool {
+	table, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return false
 	}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		// sl local_address rem_address st ... inode: st 0A is LISTEN.
+		if f := strings.Fields(line); len(f) > 9 && f[1] == local && f[3] == "0A" {
+			inodes["socket:["+f[9]+"]"] = true
+		}
+	}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[target] {
+			return true
+		}
+	}
+	return false
 }
 
 // redisFreePort returns a loopback port that is free, and whose cluster bus port (port + 10000) is free
@@ -75,22 +104,12 @@ func redisStartNodeConf(t *testing.T, dir, conf string, args ...string) *redisNo
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server is not installed (scripts/test.sh installs it): %v", err)
 	}
-	port := redisFreePort(t)
-	nodeDir := filepath.Join(dir, strconv.Itoa(port))
-	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
-		t.Fatal(err)
+	// A port found free can be taken (by another test's process) before redis-server binds it: then
+	// the node exits at start, and is started again on new ports (a few times at most).
+	var n *redisNode
+	for attempt := 1; n == nil; attempt++ {
+		n = redisTryStartNode(t, dir, conf, attempt < 5, args...)
 	}
-	args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", nodeDir,
-		"--save", "", "--appendonly", "no", "--logfile", filepath.Join(nodeDir, "redis.log")}, args...)
-	if conf != "" {
-		args = append([]string{conf}, args...)
-	}
-	cmd := exec.Command("redis-server", args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	n := &redisNode{addr: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
-	t.Cleanup(n.stop)
 	c := redis.NewClient(&redis.Options{Addr: n.addr, MaxRetries: -1})
 	defer c.Close()
 	redisWait(t, 10*time.Second, "redis-server on "+n.addr+" to answer", func(ctx context.Context) error {
@@ -100,6 +119,48 @@ func redisStartNodeConf(t *testing.T, dir, conf string, args ...string) *redisNo
 		}
 		return nil
 	})
+	return n
+}
+
+// redisTryStartNode starts redis-server on a free port pair and waits until the process listens on it.
+// If it exits at start because the port was taken meanwhile, it returns nil when retry is true.
+func redisTryStartNode(t *testing.T, dir, conf string, retry bool, args ...string) *redisNode {
+	t.Helper()
+	port := redisFreePort(t)
+	nodeDir := filepath.Join(dir, strconv.Itoa(port))
+	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(nodeDir, "redis.log")
+	args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", nodeDir,
+		"--save", "", "--appendonly", "no", "--logfile", logFile}, args...)
+	if conf != "" {
+		args = append([]string{conf}, args...)
+	}
+	cmd := exec.Command("redis-server", args...)
+	// The node dies with the test binary, even one killed at its timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	n := &redisNode{addr: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(n.done) }()
+	t.Cleanup(n.stop)
+	for deadline := time.Now().Add(10 * time.Second); !listensOn(cmd.Process.Pid, port); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-n.done:
+			log, _ := os.ReadFile(logFile)
+			if retry && strings.Contains(string(log), "already in use") {
+				t.Logf("redis-server on %s: its port was taken, trying other ports", n.addr)
+				return nil
+			}
+			t.Fatalf("redis-server on %s exited at start:\n%s", n.addr, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s does not listen after 10 s", n.addr)
+		}
+	}
 	return n
 }
 

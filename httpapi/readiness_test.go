@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http/httptest"
 	"reflect"
@@ -11,13 +12,18 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// pinger answers at once, or (slow) not before its context ends, or (stuck) never.
-type pinger struct{ slow, stuck bool }
+// pinger answers at once, or (slow) not before its context ends, or (stuck, when non-nil) not before
+// the channel is closed, whatever its context says; tests close it in t.Cleanup, so no goroutine leaks.
+type pinger struct {
+	slow  bool
+	stuck chan struct{}
+}
 
 func (p pinger) Ping(ctx context.Context) error {
 	switch {
-	case p.stuck:
-		select {} // ignores its context
+	case p.stuck != nil:
+		<-p.stuck // ignores its context
+		return errors.New("released")
 	case p.slow:
 		<-ctx.Done()
 		return ctx.Err()
@@ -29,6 +35,8 @@ func (p pinger) Ping(ctx context.Context) error {
 // one is reported alone, whichever is asked first; one that ignores its deadline does not hold the
 // answer up either.
 func TestReadinessBlamesOnlyTheSlowDependency(t *testing.T) {
+	stuck := make(chan struct{})
+	t.Cleanup(func() { close(stuck) }) // after the parallel subtests: releases the stuck pinger's goroutine
 	for _, c := range []struct {
 		name string
 		deps map[string]Pinger
@@ -36,7 +44,7 @@ func TestReadinessBlamesOnlyTheSlowDependency(t *testing.T) {
 	}{
 		{"redis slow", map[string]Pinger{"database": pinger{}, "redis": pinger{slow: true}}, map[string]string{"redis": "not answering"}},
 		{"database slow", map[string]Pinger{"database": pinger{slow: true}, "redis": pinger{}}, map[string]string{"database": "not answering"}},
-		{"redis stuck", map[string]Pinger{"database": pinger{}, "redis": pinger{stuck: true}}, map[string]string{"redis": "not answering"}},
+		{"redis stuck", map[string]Pinger{"database": pinger{}, "redis": pinger{stuck: stuck}}, map[string]string{"redis": "not answering"}},
 		{"both slow", map[string]Pinger{"database": pinger{slow: true}, "redis": pinger{slow: true}},
 			map[string]string{"database": "not answering", "redis": "not answering"}},
 	} {

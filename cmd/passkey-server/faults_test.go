@@ -1,3 +1,8 @@
+//go:build linux
+
+// Linux only (faults_more_test.go too, which builds on these helpers): the children die with the test
+// binary (Pdeathsig), and signalAll finds a process's children in /proc.
+
 package main
 
 // The fault suite: each test starts its own redis-server or PostgreSQL on a free loopback port, makes it
@@ -59,7 +64,9 @@ func (p *faultProcess) start() {
 	defer p.mu.Unlock()
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = p.out, p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Setpgid: true}
+	// Pdeathsig: the process dies with the test binary, even one killed at its timeout (PostgreSQL's
+	// backends end when they see their postmaster gone).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
 	}
@@ -246,7 +253,7 @@ func startPostgres(t testing.TB) (*faultProcess, string) {
 	}
 	data := filepath.Join(dir, "data")
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}

@@ -144,14 +144,20 @@ func TestMaxConnsPerIP(t *testing.T) {
 // while the public API still answers 200 (asking clients to close their connections); then serve
 // returns.
 func TestShutdownDrains(t *testing.T) {
-	cfg, _, stop := startServer(t, map[string]string{"PASSKEY_DATA_DIR": t.TempDir(), "PASSKEY_SHUTDOWN_DRAIN": "3s"})
+	// A drain long enough that the checks below run inside it even on a loaded machine.
+	cfg, _, stop := startServer(t, map[string]string{"PASSKEY_DATA_DIR": t.TempDir(), "PASSKEY_SHUTDOWN_DRAIN": "10s"})
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
+	// stop reports serve's error with t.Errorf: wait for it on every way out of the test (t.Fatal
+	// included), so it never reports after the test has ended.
+	defer func() { <-stopped }()
 
 	var ready int
 	var readyBody string
-	for deadline := time.Now().Add(3 * time.Second); ready != 503 && time.Now().Before(deadline); {
-		ready, readyBody = httpDo(t, "GET", "http://"+cfg.AdminAddress+"/health/ready", "", "")
+	for deadline := time.Now().Add(10 * time.Second); ready != 503 && time.Now().Before(deadline); {
+		if ready, readyBody = httpDo(t, "GET", "http://"+cfg.AdminAddress+"/health/ready", "", ""); ready != 503 {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	if ready != 503 || !strings.Contains(readyBody, `"draining":true`) {
 		t.Fatalf("readiness while draining: %d %s", ready, readyBody)
