@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/passkey-server/passkey-server/signing"
 )
@@ -76,7 +77,16 @@ type Directory struct {
 	mu        sync.RWMutex
 	snapshots map[uuid.UUID]*Snapshot
 	keyIndex  map[[32]byte]uuid.UUID // API key hash → tenant id, for every cached tenant
+
+	// loads makes concurrent requests for a tenant that is not cached (or whose keys' schedule moved
+	// on) share one load from the store, so a burst, or the moment a rotated key takes over, costs one
+	// read per instance, not one per request.
+	loads singleflight.Group
 }
+
+// loadTimeout bounds a shared load: it runs for every request waiting on it, so no single request's
+// context (a client that went away) may cancel it.
+const loadTimeout = 5 * time.Second
 
 // NewDirectory returns a Directory. Call Run to keep it fresh.
 func NewDirectory(o DirectoryOptions) *Directory {
@@ -107,12 +117,12 @@ func (d *Directory) Resolve(ctx context.Context, id uuid.UUID) (*Snapshot, error
 	snap := d.snapshots[id]
 	d.mu.RUnlock()
 	if snap == nil {
-		return d.load(ctx, id)
+		return d.sharedLoad(ctx, id)
 	}
 	if !snap.stale(d.now()) {
 		return snap, nil
 	}
-	fresh, err := d.load(ctx, id)
+	fresh, err := d.sharedLoad(ctx, id)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		// The stale snapshot is still a valid revision of the tenant: serve it rather than fail
 		// while the store cannot answer, and try again on the next request.
@@ -128,6 +138,20 @@ func (d *Directory) Resolve(ctx context.Context, id uuid.UUID) (*Snapshot, error
 func (s *Snapshot) stale(now time.Time) bool {
 	at := s.Signer.ChangesAt()
 	return !at.IsZero() && !now.Before(at)
+}
+
+// sharedLoad loads the tenant once for every request that asks at the same time. (Do, not DoChan: a
+// panic reaches the callers, whose recover answers 500, instead of ending the process.)
+func (d *Directory) sharedLoad(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
+	v, err, _ := d.loads.Do(id.String(), func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
+		defer cancel()
+		return d.load(lctx, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Snapshot), nil
 }
 
 func (d *Directory) load(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
