@@ -101,14 +101,24 @@ type bound struct {
 //	ctx, done := s.call(ctx, &err)
 //	defer done()
 func (b bound) call(ctx context.Context, err *error) (context.Context, func()) {
-	cancel := context.CancelFunc(func() {})
-	if b.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, b.timeout)
-	}
+	ctx, cancel := withCallTimeout(ctx, b.timeout)
 	return ctx, func() {
 		cancel()
 		*err = unavailable(kindDatabase, *err)
 	}
+}
+
+// withCallTimeout bounds ctx by timeout (none when 0). A context that already ends sooner, such as a
+// request's (its deadline is the request timeout), is returned as it is: on the request path a second
+// timer per store call would change nothing and cost an allocation and a timer.
+func withCallTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return ctx, func() {}
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= timeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
 }
 
 // Open connects to the database at url and checks that it answers. It does not migrate; call

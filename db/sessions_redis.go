@@ -69,7 +69,7 @@ func (r *RedisSessions) SetCallTimeout(d time.Duration) {
 // call returns ctx bounded by the call timeout, and the function to defer: it releases the deadline and
 // marks *err as passkey.ErrUnavailable when it means that Redis cannot answer.
 func (r *RedisSessions) call(ctx context.Context, err *error) (context.Context, func()) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := withCallTimeout(ctx, r.timeout)
 	return ctx, func() {
 		cancel()
 		*err = unavailable(kindSessions, *err)
