@@ -173,7 +173,7 @@ func ErrorCodes() []string {
 func newErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		r := classify(err)
-		reqID, _ := c.Locals("requestid").(string)
+		reqID, _ := c.Locals(requestIDLocal).(string)
 		if r.status >= 500 {
 			log.Error("request failed", "error", err, "method", c.Method(), "path", c.Path(), "request_id", reqID)
 		}

@@ -217,7 +217,7 @@ const maxUserAgent = 1024
 // requestContext gives the request a context that carries what events record of it: the request id,
 // the client address and the User-Agent (at most 1,024 bytes), copied out of Fiber's buffers.
 func requestContext(c *fiber.Ctx) error {
-	id, _ := c.Locals("requestid").(string)
+	id, _ := c.Locals(requestIDLocal).(string)
 	ua := c.Get(fiber.HeaderUserAgent)
 	if len(ua) > maxUserAgent {
 		n := maxUserAgent
@@ -287,7 +287,7 @@ func (s *server) accessLog(app string) fiber.Handler {
 			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("ip", ClientIP(c)),
 		}
-		if id, ok := c.Locals("requestid").(string); ok {
+		if id, ok := c.Locals(requestIDLocal).(string); ok {
 			attrs = append(attrs, slog.String("request_id", id))
 		}
 		if snap := snapshotOf(c); snap != nil {
