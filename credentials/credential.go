@@ -56,6 +56,13 @@ type Credential struct {
 	LastUsedAt *time.Time
 }
 
+// user is the owner of c as a login knows it: the keys that identify the user (Key, AppUserID), read
+// with the credential in one statement. A login needs no more of the user (the token's subject is the
+// AppUserID), so its finalize reads nothing else.
+func (c Credential) user() User {
+	return User{Key: c.UserKey, TenantID: c.TenantID, AppUserID: c.AppUserID}
+}
+
 // LoginUpdate is what a successful login writes back to its credential (WebAuthn §7.2 steps 21-25).
 type LoginUpdate struct {
 	SignCount      uint32
@@ -86,11 +93,16 @@ type Store interface {
 	UserByAppID(ctx context.Context, tenantID uuid.UUID, appUserID string) (User, error)
 	// UserByKey returns the user with the internal id, or ErrUserNotFound.
 	UserByKey(ctx context.Context, tenantID, userKey uuid.UUID) (User, error)
+	// LoginUser returns the user with the application's user id and all its credentials, oldest first,
+	// in one statement (the initialize of a login that names its user), or ErrUserNotFound. A user
+	// without credentials has an empty list.
+	LoginUser(ctx context.Context, tenantID uuid.UUID, appUserID string) (User, []Credential, error)
 
 	// CreateCredential stores a new credential; ErrCredentialExists when its id is taken in the tenant,
 	// ErrUserNotFound when its user does not exist in the tenant.
 	CreateCredential(ctx context.Context, c Credential) error
-	// Credential returns one credential (with AppUserID), or ErrCredentialNotFound.
+	// Credential returns one credential (with its user's AppUserID) in one statement, or
+	// ErrCredentialNotFound. It is the one read of a login's finalize.
 	Credential(ctx context.Context, tenantID uuid.UUID, id string) (Credential, error)
 	// CredentialsOfUser returns all credentials of a user, oldest first.
 	CredentialsOfUser(ctx context.Context, tenantID, userKey uuid.UUID) ([]Credential, error)

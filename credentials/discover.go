@@ -27,10 +27,9 @@ const discoverFailedDetails = "no registered credential matches the credential I
 // discoverUser finds the user of a discoverable login (WebAuthn §7.2 steps 5-6: "identify the user"
 // from credential.id and check that response.userHandle is its owner's handle).
 //
-// The credential is found by its id first and the user by the credential, never by the handle: the
-// handle is only compared with its owner's. Every call performs the same two lookups (the credential,
-// then its user; a user of no credential is looked up under the nil key, which finds nobody), so a
-// missing handle costs what an existing one costs and answers the same.
+// The credential is found by its id, with its user, in one read, never by the handle: the handle is
+// only compared with its owner's. Every call performs that one read, so a missing handle costs what an
+// existing one costs and answers the same.
 //
 // Credentials imported from Hanko may carry a 16-byte binary UUID as their handle
 // (docs/hanko-compatibility.md#hanko-user-handles): the handle matches when it is the owner's
@@ -39,21 +38,14 @@ const discoverFailedDetails = "no registered credential matches the credential I
 // It returns errNotDiscovered for every not-found condition and the store's error, wrapped, for any
 // other failure: a store that cannot answer is never an authentication failure.
 func (s *Service) discoverUser(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, rawID, handle []byte) (*webauthnUser, error) {
-	cred, credErr := s.store.Credential(ctx, snap.ID, encodeID(rawID))
-	if credErr != nil && !errors.Is(credErr, ErrCredentialNotFound) {
-		return nil, fmt.Errorf("find credential: %w", credErr)
-	}
-	userKey := uuid.Nil
-	if credErr == nil {
-		userKey = cred.UserKey
-	}
-	user, userErr := s.store.UserByKey(ctx, snap.ID, userKey)
-	if userErr != nil && !errors.Is(userErr, ErrUserNotFound) {
-		return nil, fmt.Errorf("find user: %w", userErr)
-	}
-	if credErr != nil || userErr != nil || !ceremony.accepts(cred) {
+	cred, err := s.store.Credential(ctx, snap.ID, encodeID(rawID))
+	if errors.Is(err, ErrCredentialNotFound) || (err == nil && !ceremony.accepts(cred)) {
 		return nil, errNotDiscovered
 	}
+	if err != nil {
+		return nil, fmt.Errorf("find credential: %w", err)
+	}
+	user := cred.user()
 	wu := &webauthnUser{user: user, creds: []Credential{cred}}
 	switch {
 	case bytes.Equal(handle, []byte(user.AppUserID)):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -74,22 +75,14 @@ func (s *Service) StartAssertion(ctx context.Context, snap *tenant.Snapshot, cer
 	return assertion, nil
 }
 
-// loginUser loads a user and the credentials the ceremony accepts.
+// loginUser loads a user and the credentials the ceremony accepts, in one read.
 func (s *Service) loginUser(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string) (*webauthnUser, error) {
 	if !passkey.StorableText(appUserID) {
 		return nil, passkey.Invalid("user_id must be valid UTF-8 without NUL characters")
 	}
-	user, err := s.store.UserByAppID(ctx, snap.ID, appUserID)
+	user, all, err := s.store.LoginUser(ctx, snap.ID, appUserID)
 	if err != nil {
 		return nil, err
-	}
-	return s.withCredentials(ctx, snap, ceremony, user)
-}
-
-func (s *Service) withCredentials(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, user User) (*webauthnUser, error) {
-	all, err := s.store.CredentialsOfUser(ctx, snap.ID, user.Key)
-	if err != nil {
-		return nil, fmt.Errorf("load credentials: %w", err)
 	}
 	usable := all[:0]
 	for _, c := range all {
@@ -101,6 +94,35 @@ func (s *Service) withCredentials(ctx context.Context, snap *tenant.Snapshot, ce
 		return nil, ErrNoCredentials
 	}
 	return &webauthnUser{user: user, creds: usable}, nil
+}
+
+// notUsableDetails is the detail of every login naming its user whose assertion comes from a
+// credential the login cannot use: unknown, another user's, not accepted by the ceremony, or not
+// offered at initialize.
+const notUsableDetails = "the credential is not one of the user's credentials that this login accepts"
+
+// namedUser finds the credential of the assertion of a login whose initialize named the user: one
+// read of the credential by (tenant, credential id from the assertion) with its user, and the checks
+// that it is the session's user's, that the ceremony accepts it and that initialize offered it
+// (WebAuthn §7.2 step 5). A user deleted since initialize has no credentials left, so its session
+// fails here.
+func (s *Service) namedUser(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, state sessionState, parsed *protocol.ParsedCredentialAssertionData) (*webauthnUser, error) {
+	cred, err := s.store.Credential(ctx, snap.ID, encodeID(parsed.RawID))
+	if err != nil && !errors.Is(err, ErrCredentialNotFound) {
+		// A store that cannot answer is the store's error (a 5xx), never an authentication failure
+		// that apps, metrics and lockout logic would count.
+		return nil, fmt.Errorf("load credential: %w", err)
+	}
+	if err != nil || cred.UserKey != state.UserKey || !ceremony.accepts(cred) ||
+		!slices.ContainsFunc(state.WebAuthn.AllowedCredentialIDs, func(id []byte) bool { return bytes.Equal(id, parsed.RawID) }) {
+		return nil, passkey.WithDetails(ErrAssertionFailed, notUsableDetails)
+	}
+	wu := &webauthnUser{user: cred.user(), creds: []Credential{cred}}
+	if handle := parsed.Response.UserHandle; hankoHandle(wu.user.AppUserID, handle) {
+		// A credential imported from Hanko: the session names this user, whose handle it is.
+		wu.legacyHandle = bytes.Clone(handle)
+	}
+	return wu, nil
 }
 
 // VerifyAssertion is the finalize step of an assertion ceremony without its token and ceremony
@@ -129,29 +151,22 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 		wc *webauthn.Credential
 	)
 	if state.UserKey != uuid.Nil {
-		// Only the domain's not-found conditions fail the assertion: a store that cannot answer is
-		// the store's error (a 5xx), never an authentication failure that apps, metrics and lockout
-		// logic would count.
-		user, err := s.store.UserByKey(ctx, snap.ID, state.UserKey)
-		if errors.Is(err, ErrUserNotFound) {
-			return Result{}, passkey.WithDetails(ErrAssertionFailed, "user not found")
+		if wu, err = s.namedUser(ctx, snap, ceremony, state, parsed); err != nil {
+			// The session's user: its key and its application id, the user handle that initialize
+			// named (WebAuthn §5.4.3), so that the failure is told of the user it was for.
+			return Result{User: User{Key: state.UserKey, TenantID: snap.ID, AppUserID: string(state.WebAuthn.UserID)}}, err
 		}
+		// go-webauthn requires the user to own every credential of allowCredentials; namedUser has
+		// checked that the one credential answering is among them (WebAuthn §7.2 step 5) and loaded
+		// that one alone, so the session's list is narrowed to it.
+		session := state.WebAuthn
+		session.AllowedCredentialIDs = [][]byte{parsed.RawID}
+		if wu.legacyHandle != nil {
+			session.UserID = wu.legacyHandle // go-webauthn compares the session's user with the user's handle
+		}
+		wc, err = rp.ValidateLogin(wu, session, parsed)
 		if err != nil {
-			return Result{}, fmt.Errorf("load user: %w", err)
-		}
-		if wu, err = s.withCredentials(ctx, snap, ceremony, user); errors.Is(err, ErrNoCredentials) {
-			return Result{User: user}, passkey.WithDetails(ErrAssertionFailed, "the user has no usable credential")
-		} else if err != nil {
-			return Result{User: user}, err
-		}
-		if handle := parsed.Response.UserHandle; hankoHandle(user.AppUserID, handle) {
-			// A credential imported from Hanko: the session names this user, whose handle it is.
-			wu.legacyHandle = bytes.Clone(handle)
-			state.WebAuthn.UserID = wu.legacyHandle
-		}
-		wc, err = rp.ValidateLogin(wu, state.WebAuthn, parsed)
-		if err != nil {
-			return Result{User: user}, withProtocolDetails(ErrAssertionFailed, err)
+			return Result{User: wu.user}, withProtocolDetails(ErrAssertionFailed, err)
 		}
 	} else {
 		// go-webauthn turns the lookup's error into a protocol error whose text would reach the
@@ -178,12 +193,7 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 	}
 
 	id := encodeID(wc.ID)
-	var cred Credential
-	for _, c := range wu.creds {
-		if c.ID == id {
-			cred = c
-		}
-	}
+	cred := wu.creds[0] // namedUser and discoverUser load the one credential that answered
 	now := s.now().UTC()
 	update := LoginUpdate{
 		SignCount:      wc.Authenticator.SignCount,

@@ -125,10 +125,10 @@ func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot,
 	if err != nil {
 		return Result{}, err
 	}
-	user, err := s.store.UserByKey(ctx, snap.ID, state.UserKey)
-	if err != nil {
-		return Result{}, err
-	}
+	// The user is the session's: its key, and its application id, which is the user handle that
+	// initialize gave the authenticator (WebAuthn §5.4.3). Finalize reads nothing before its one write,
+	// whose foreign key answers ErrUserNotFound for a user deleted since initialize.
+	user := User{Key: state.UserKey, TenantID: snap.ID, AppUserID: string(state.WebAuthn.UserID)}
 	rp, err := relyingParty(snap, ceremony)
 	if err != nil {
 		return Result{}, err

@@ -120,6 +120,56 @@ func (s *CredentialStore) UserByKey(ctx context.Context, tenantID, id uuid.UUID)
 	return row.user(), nil
 }
 
+// loginUserQuery reads a user by application id with every credential, oldest first: the LEFT JOIN
+// gives a user without credentials one row whose credential columns are NULL. The text is constant,
+// so the statement is the same on every call but for its values.
+const loginUserQuery = "SELECT u.id AS u_id, u.tenant_id AS u_tenant_id, u.user_id AS u_user_id, u.name AS u_name, " +
+	"u.display_name AS u_display_name, u.icon AS u_icon, u.created_at AS u_created_at, u.updated_at AS u_updated_at, " +
+	"c.tenant_id AS c_tenant_id, c.id AS c_id, c.user_id AS c_user_id, c.name AS c_name, c.public_key AS c_public_key, " +
+	"c.attestation_type AS c_attestation_type, c.aaguid AS c_aaguid, c.sign_count AS c_sign_count, " +
+	"c.clone_warning AS c_clone_warning, c.backup_eligible AS c_backup_eligible, c.backup_state AS c_backup_state, " +
+	"c.user_present AS c_user_present, c.user_verified AS c_user_verified, c.transports AS c_transports, " +
+	"c.authenticator_attachment AS c_authenticator_attachment, c.is_mfa AS c_is_mfa, c.created_at AS c_created_at, " +
+	"c.updated_at AS c_updated_at, c.last_used_at AS c_last_used_at " +
+	"FROM users AS u LEFT JOIN credentials AS c ON c.tenant_id = u.tenant_id AND c.user_id = u.id " +
+	"WHERE u.tenant_id = ? AND u.user_id = ? ORDER BY c.created_at ASC, c.id ASC"
+
+// userCredentialRow is one row of loginUserQuery.
+type userCredentialRow struct {
+	User userRow `bun:"embed:u_"`
+	// Cred is zero (an empty ID, which no credential has) in the one row of a user without any.
+	Cred credentialRow `bun:"embed:c_"`
+}
+
+// LoginUser returns the tenant's user with the application's user id and all its credentials, oldest
+// first, in one statement, or credentials.ErrUserNotFound. It is the one read of a login's initialize
+// that names its user.
+func (s *CredentialStore) LoginUser(ctx context.Context, tenantID uuid.UUID, appUserID string) (_ credentials.User, _ []credentials.Credential, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
+	var rows []userCredentialRow
+	if err := s.db.NewRaw(loginUserQuery, tenantID, appUserID).Scan(ctx, &rows); err != nil {
+		return credentials.User{}, nil, fmt.Errorf("get user with credentials in tenant %s: %w", tenantID, err)
+	}
+	if len(rows) == 0 {
+		return credentials.User{}, nil, fmt.Errorf("get user with credentials in tenant %s: %w", tenantID, credentials.ErrUserNotFound)
+	}
+	user := rows[0].User.user()
+	list := make([]credentials.Credential, 0, len(rows))
+	for _, row := range rows {
+		if row.Cred.ID == "" {
+			continue
+		}
+		row.Cred.AppUserID = user.AppUserID
+		c, err := row.Cred.credential()
+		if err != nil {
+			return credentials.User{}, nil, fmt.Errorf("get user with credentials in tenant %s: %w", tenantID, err)
+		}
+		list = append(list, c)
+	}
+	return user, list, nil
+}
+
 // CreateCredential stores a new credential. It returns credentials.ErrCredentialExists when the
 // tenant already has a credential with that id, and credentials.ErrUserNotFound when c.UserKey is not
 // a user of c.TenantID (or the tenant does not exist). c.AppUserID is ignored: the user is c.UserKey.

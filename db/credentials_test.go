@@ -274,6 +274,48 @@ func TestCredentialStoreCredentialsOfUser(t *testing.T) {
 	})
 }
 
+func TestCredentialStoreLoginUser(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := db.NewCredentialStore(d)
+		tenantID := credTenant(t, d, "A")
+		other := credTenant(t, d, "B")
+		alice := credUser(t, s, tenantID, "alice")
+		bob := credUser(t, s, tenantID, "bob")
+		carol := credUser(t, s, tenantID, "carol")
+
+		c3 := credCreate(t, s, credNew(alice, "c3", t0.Add(2*time.Hour)))
+		c1 := credCreate(t, s, credNew(alice, "c1", t0))
+		c2b := credCreate(t, s, credNew(alice, "c2b", t0.Add(time.Hour)))
+		c2a := credCreate(t, s, credNew(alice, "c2a", t0.Add(time.Hour)))
+		credCreate(t, s, credNew(bob, "bob-1", t0))
+		otherAlice := credUser(t, s, other, "alice")
+		credCreate(t, s, credNew(otherAlice, "in-b", t0))
+
+		user, list, err := s.LoginUser(ctx, tenantID, "alice")
+		if err != nil {
+			t.Fatalf("LoginUser: %v", err)
+		}
+		mustEqual(t, "alice", user, alice)
+		mustEqual(t, "alice's credentials, oldest first", list, []credentials.Credential{c1, c2a, c2b, c3})
+
+		// A user without credentials: the user and an empty, non-nil list.
+		user, list, err = s.LoginUser(ctx, tenantID, "carol")
+		if err != nil {
+			t.Fatalf("LoginUser of a user without credentials: %v", err)
+		}
+		mustEqual(t, "carol", user, carol)
+		if list == nil || len(list) != 0 {
+			t.Errorf("LoginUser of a user without credentials = %#v, want an empty, non-nil list", list)
+		}
+
+		_, _, err = s.LoginUser(ctx, tenantID, "nobody")
+		mustBe(t, "LoginUser of a missing user", err, credentials.ErrUserNotFound)
+		_, _, err = s.LoginUser(ctx, uuid.New(), "alice")
+		mustBe(t, "LoginUser in a missing tenant", err, credentials.ErrUserNotFound)
+	})
+}
+
 func TestCredentialStoreListCredentials(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
@@ -529,6 +571,8 @@ func TestCredentialStoreCrossTenant(t *testing.T) {
 		mustBe(t, "B's UserByAppID of A's user", err, credentials.ErrUserNotFound)
 		_, err = s.UserByKey(ctx, b, aliceA.Key)
 		mustBe(t, "B's UserByID of A's user", err, credentials.ErrUserNotFound)
+		_, _, err = s.LoginUser(ctx, b, "alice")
+		mustBe(t, "B's LoginUser of A's user", err, credentials.ErrUserNotFound)
 
 		// UpsertUser: the same application user id in B is another user, and A's is unchanged.
 		aliceB, err := s.UpsertUser(ctx, credentials.User{TenantID: b, AppUserID: "alice", Name: "b-alice", DisplayName: "Alice of B", CreatedAt: t0, UpdatedAt: t0})

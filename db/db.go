@@ -9,6 +9,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -172,15 +173,69 @@ func openPostgres(url string, o Options) (*DB, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = o.ConnectTimeout
 	}
+	// Bun writes every value into the statement's text, so no two statements share a text and pgx's
+	// default (prepare each new text and cache it per connection) cost a Parse round trip and a plan
+	// per call and held megabytes of statement texts per connection (issue 11). Statements without
+	// parameters need none of the extended protocol: the simple protocol sends each in one message.
+	// A default_query_exec_mode in the URL takes precedence.
+	if !strings.Contains(url, "default_query_exec_mode") {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	}
 	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok {
 		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
-	sqldb := stdlib.OpenDB(*cfg)
+	sqldb := sql.OpenDB(noReplayConnector{stdlib.GetConnector(*cfg)})
 	sqldb.SetMaxOpenConns(postgresMaxOpenConns)
 	sqldb.SetMaxIdleConns(postgresMaxIdleConns)
 	sqldb.SetConnMaxLifetime(postgresConnMaxLifetime)
 	sqldb.SetConnMaxIdleTime(postgresConnMaxIdleTime)
 	return &DB{bun: bun.NewDB(sqldb, pgdialect.New()), dialect: DialectPostgres}, nil
+}
+
+// noReplayConnector makes pgx connections whose statements database/sql never sends twice. pgx's
+// database/sql adapter reports a connection lost while a statement waited for its reply as
+// driver.ErrBadConn ("conn closed", which it deems safe to retry), and database/sql then runs the
+// statement again on another connection: a lost reply after a commit would insert a credential twice
+// (the second attempt answering "credential exists") or count an event twice. A statement whose
+// connection was already closed before it was sent is still retried.
+type noReplayConnector struct{ driver.Connector }
+
+// Connect implements driver.Connector.
+func (c noReplayConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return noReplayConn{conn.(*stdlib.Conn)}, nil
+}
+
+// noReplayConn is a pgx connection whose Exec and Query hide driver.ErrBadConn behind errMaybeRan once
+// the statement may have been sent; every other method is pgx's.
+type noReplayConn struct{ *stdlib.Conn }
+
+// ExecContext implements driver.ExecerContext.
+func (c noReplayConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.Conn.Conn().IsClosed() {
+		return nil, driver.ErrBadConn // nothing was sent: database/sql may take another connection
+	}
+	res, err := c.Conn.ExecContext(ctx, query, args)
+	return res, maybeRan(err)
+}
+
+// QueryContext implements driver.QueryerContext.
+func (c noReplayConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.Conn.Conn().IsClosed() {
+		return nil, driver.ErrBadConn
+	}
+	rows, err := c.Conn.QueryContext(ctx, query, args)
+	return rows, maybeRan(err)
+}
+
+func maybeRan(err error) error {
+	if errors.Is(err, driver.ErrBadConn) {
+		return &errMaybeRan{what: "postgres: the statement", cause: err}
+	}
+	return err
 }
 
 func openSQLite(url string) (*DB, error) {

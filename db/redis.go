@@ -226,7 +226,7 @@ func (h clusterNoResend) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if !mayHaveRun(err) {
 			return err
 		}
-		err = &errMaybeRan{cause: err}
+		err = &errMaybeRan{what: "redis: the command", cause: err}
 		cmd.SetErr(err)
 		return err
 	}
@@ -261,12 +261,16 @@ func mayHaveRun(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// errMaybeRan is a connection failure after which a command may or may not have run. It deliberately
-// has no Unwrap: go-redis retries what unwraps to io.EOF or a net.Error. isUnavailable knows it.
-type errMaybeRan struct{ cause error }
+// errMaybeRan is a connection failure after which a command or statement may or may not have run. It
+// deliberately has no Unwrap: go-redis retries what unwraps to io.EOF or a net.Error, and database/sql
+// what unwraps to driver.ErrBadConn. isUnavailable knows it.
+type errMaybeRan struct {
+	what  string // "redis: the command", "postgres: the statement"
+	cause error
+}
 
 func (e *errMaybeRan) Error() string {
-	return "redis: connection failed, the command may have run: " + e.cause.Error()
+	return e.what + " may have run, the connection failed: " + e.cause.Error()
 }
 
 // RedisPoolStats is a snapshot of a Redis client's connection pool: the fields of go-redis's

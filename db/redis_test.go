@@ -94,7 +94,7 @@ func TestRedisMayHaveRun(t *testing.T) {
 			t.Errorf("mayHaveRun(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
-	err := unavailable(kindSessions, &errMaybeRan{cause: io.EOF})
+	err := unavailable(kindSessions, &errMaybeRan{what: "redis: the command", cause: io.EOF})
 	if !errors.Is(err, passkey.ErrUnavailable) || errors.Is(err, io.EOF) {
 		t.Errorf("errMaybeRan: %v; want passkey.ErrUnavailable, and no io.EOF for go-redis to retry", err)
 	}

@@ -242,7 +242,7 @@ func TestPlainLoginRefusesMFACredentials(t *testing.T) {
 		if !errors.Is(err, credentials.ErrAssertionFailed) {
 			t.Fatalf("FinishLogin with the MFA credential = %v, want ErrAssertionFailed", err)
 		}
-		if got, want := passkey.Details(err), "The credential ID provided is not owned by the user"; got != want {
+		if got, want := passkey.Details(err), "the credential is not one of the user's credentials that this login accepts"; got != want {
 			t.Errorf("details = %q, want %q", got, want)
 		}
 		dbtest.CheckEvents(t, e.events.Take(),

@@ -645,9 +645,10 @@ func TestFaultAuditReplyLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// pgx prepares a statement (Parse, Describe, Sync: the SQL text) and then runs it (Bind, Execute,
-	// Sync): the reply to lose is the run's, which PostgreSQL sends after the commit; with the simple
-	// protocol ('Q') the query and its run are one message.
+	// The store sends each statement with the simple protocol ('Q': the text and its run in one
+	// message, db.openPostgres); a prepared statement (Parse, then Bind and Execute) is lost at its Bind.
+	// The reply lost is the run's, which PostgreSQL sends after the commit, and database/sql must not
+	// send the INSERT again by itself (db.noReplayConnector): the recorder sees the failure.
 	proxy := startDelayProxy(t, u.Host, func() func([]byte) bool {
 		prepared := false
 		return func(req []byte) bool {
@@ -702,7 +703,7 @@ func TestFaultAuditReplyLost(t *testing.T) {
 		t.Fatal("the reply to no audit INSERT was lost")
 	}
 	if s.audit.Pending() == 0 {
-		t.Fatal("no audit event waits after the lost reply: the recorder did not see the failure")
+		t.Fatalf("no audit event waits after the lost reply: the recorder did not see the failure (failed %d, dropped %d)", s.audit.Failed(), s.audit.Dropped())
 	}
 	eventually(t, 5*time.Second, "the audit events kept after the lost reply written", func() bool {
 		if err := s.audit.Flush(ctx); err != nil {
