@@ -1,12 +1,15 @@
 package signing
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
@@ -86,16 +89,55 @@ func (s *Signer) Sign(c Claims) (string, error) {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
 	// jws.Sign writes "alg" into the headers it is given, so each call gets its own.
-	headers := jws.NewHeaders()
-	if err := headers.Set(jws.KeyIDKey, s.kid); err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
-	}
-	if err := headers.Set(jws.TypeKey, "JWT"); err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
-	}
-	token, err := jws.Sign(payload, jws.WithKey(s.jwa, s.private, jws.WithProtectedHeaders(headers)))
+	return s.compact(payload)
+}
+
+// protectedHeader is the protected header of every token.
+type protectedHeader struct {
+	Algorithm string `json:"alg"`
+	KeyID     string `json:"kid"`
+	Type      string `json:"typ"`
+}
+
+// jwsSigners holds one jwx signer per algorithm: they keep no state, and making one per token was a
+// good part of a token's allocations (issue 11).
+var jwsSigners sync.Map // jwa.SignatureAlgorithm → jws.Signer
+
+// compact signs payload and returns the token in JWS compact serialization (RFC 7515 §7.1), built in
+// one buffer: base64url(header) "." base64url(payload) "." base64url(signature). jwx computes the
+// signature; the header is this signer's alone, so it needs no jws.Headers.
+func (s *Signer) compact(payload []byte) (string, error) {
+	signer, err := jwsSignerFor(s.jwa)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	return string(token), nil
+	header, err := json.Marshal(protectedHeader{Algorithm: s.jwa.String(), KeyID: s.kid, Type: "JWT"})
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, enc.EncodedLen(len(header))+enc.EncodedLen(len(payload))+2+enc.EncodedLen(512))
+	buf = enc.AppendEncode(buf, header)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	signature, err := signer.Sign(buf, s.private)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, signature)
+	return string(buf), nil
 }
+
+func jwsSignerFor(alg jwa.SignatureAlgorithm) (jws.Signer, error) {
+	if v, ok := jwsSigners.Load(alg); ok {
+		return v.(jws.Signer), nil
+	}
+	signer, err := jws.NewSigner(alg)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := jwsSigners.LoadOrStore(alg, signer)
+	return v.(jws.Signer), nil
+}
+
