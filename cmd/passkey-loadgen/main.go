@@ -1,9 +1,16 @@
 // Command passkey-loadgen measures a passkey-server running on this machine: it creates a tenant
 // through the admin API, registers users with software authenticators, runs full login ceremonies
 // (initialize, the authenticator's assertion, finalize) from concurrent workers for a while, prints the
-// throughput, the errors by status and the latencies, and deletes its tenant.
+// throughput, the errors by status and the latencies, and deletes its tenant. With -mode register each
+// ceremony is a registration of a new user instead (initialize, the authenticator's new credential,
+// finalize).
 //
 //	passkey-loadgen -admin-token "$TOKEN" -concurrency 32 -duration 20s
+//
+// With -json it prints one JSON object on stdout (the progress goes to stderr), for scripts such as
+// scripts/loadtest.sh; -mark names a program it runs with the argument start just before the measured
+// ceremonies and end just after them, so that a script samples CPU and memory counters over exactly
+// that window and not over the setup.
 //
 // The server's rate limits apply to it like to any client: to measure capacity, run the server with
 // PASSKEY_RATE_LIMIT_IP=off PASSKEY_RATE_LIMIT_TENANT=off PASSKEY_RATE_LIMIT_TENANT_PUBLIC=off PASSKEY_RATE_LIMIT_KEY=off.
@@ -26,6 +33,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"slices"
 	"sort"
@@ -45,10 +53,11 @@ const origin = "http://localhost:3000"
 // maxDuration bounds a run.
 const maxDuration = 120 * time.Second
 
-// The modes of a login ceremony.
+// The modes: which ceremony a worker repeats.
 const (
-	modeUser         = "user"         // initialize names the user (secret key), allowCredentials lists its passkey
-	modeDiscoverable = "discoverable" // initialize without key or user, the passkey names the user
+	modeUser         = "user"         // login: initialize names the user (secret key), allowCredentials lists its passkey
+	modeDiscoverable = "discoverable" // login: initialize without key or user, the passkey names the user
+	modeRegister     = "register"     // registration of a new user each time, with a new authenticator
 )
 
 func main() {
@@ -62,6 +71,8 @@ type config struct {
 	duration                  time.Duration
 	requests                  int
 	mode                      string
+	json                      bool
+	mark                      string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -75,7 +86,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 8, "concurrent workers, each running one ceremony at a time")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run ceremonies (at most 120s)")
 	fs.IntVar(&c.requests, "requests", 0, "stop after this many ceremonies (0: run for -duration)")
-	fs.StringVar(&c.mode, "mode", modeUser, "login ceremony: user (initialize with user_id and the secret key) or discoverable")
+	fs.StringVar(&c.mode, "mode", modeUser, "ceremony: user (login, initialize with user_id and the secret key), discoverable (login) or register (a new user each time)")
+	fs.BoolVar(&c.json, "json", false, "print the results as one JSON object on stdout, the progress on stderr")
+	fs.StringVar(&c.mark, "mark", "", "a program run with the argument start just before the measured ceremonies and end just after them; the run waits for it")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -105,8 +118,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.requests < 0 {
 		problems = append(problems, "-requests must not be negative")
 	}
-	if c.mode != modeUser && c.mode != modeDiscoverable {
-		problems = append(problems, "-mode must be user or discoverable")
+	if c.mode != modeUser && c.mode != modeDiscoverable && c.mode != modeRegister {
+		problems = append(problems, "-mode must be user, discoverable or register")
 	}
 	if len(problems) > 0 {
 		return c, errors.New(strings.Join(problems, "\n"))
@@ -265,27 +278,37 @@ type user struct {
 	auth *authenticatortest.Authenticator
 }
 
-func (c *client) register(ctx context.Context, t tenant, u user) error {
-	req, err := json.Marshal(map[string]string{"user_id": u.id, "username": u.id + "@loadgen.invalid"})
-	if err != nil {
-		return err
-	}
-	base := c.cfg.public + "/" + t.ID
-	options, err := c.do(ctx, "registration initialize", "POST", base+"/registration/initialize", req, http.StatusOK, "apiKey", t.Secret)
-	if err != nil {
-		return err
-	}
-	resp, err := u.auth.Create(options, origin)
-	if err != nil {
-		return fmt.Errorf("authenticator create: %w", err)
-	}
-	_, err = c.do(ctx, "registration finalize", "POST", base+"/registration/finalize", resp, http.StatusOK)
-	return err
-}
-
-// timing is what one login ceremony took. Only steps that succeeded are measured; the others are zero.
+// timing is what one ceremony took. Only steps that succeeded are measured; the others are zero.
 type timing struct {
 	initialize, finalize, ceremony time.Duration
+}
+
+// register runs one registration ceremony: the user is new, its authenticator creates the credential.
+// The steps are named like those of a login so that -mode register reports the same rows.
+func (c *client) register(ctx context.Context, t tenant, u user) (timing, error) {
+	var tm timing
+	req, err := json.Marshal(map[string]string{"user_id": u.id, "username": u.id + "@loadgen.invalid"})
+	if err != nil {
+		return tm, err
+	}
+	base := c.cfg.public + "/" + t.ID
+	start := time.Now()
+	options, err := c.do(ctx, "initialize", "POST", base+"/registration/initialize", req, http.StatusOK, "apiKey", t.Secret)
+	if err != nil {
+		return tm, err
+	}
+	tm.initialize = time.Since(start)
+	resp, err := u.auth.Create(options, origin)
+	if err != nil {
+		return tm, fmt.Errorf("authenticator create: %w", err)
+	}
+	fin := time.Now()
+	if _, err = c.do(ctx, "finalize", "POST", base+"/registration/finalize", resp, http.StatusOK); err != nil {
+		return tm, err
+	}
+	tm.finalize = time.Since(fin)
+	tm.ceremony = time.Since(start)
+	return tm, nil
 }
 
 // login runs one login ceremony.
@@ -400,30 +423,46 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	fmt.Fprintf(stdout, "tenant %s: registering %d users with %d workers\n", t.ID, cfg.users, cfg.concurrency)
-	users := make([]user, cfg.users)
-	for i := range users {
-		users[i] = user{id: fmt.Sprintf("loadgen-user-%d", i), auth: authenticatortest.New(authenticatortest.Options{})}
+	// With -json, stdout carries the one result object and nothing else.
+	progress := stdout
+	if cfg.json {
+		progress = stderr
 	}
-	regStart := time.Now()
-	if err := forEachWorker(cfg.concurrency, func(w int) error {
-		for i := w; i < len(users); i += cfg.concurrency {
-			if err := c.register(ctx, t, users[i]); err != nil {
-				return fmt.Errorf("register %s: %w", users[i].id, err)
-			}
+	var users []user
+	if cfg.mode != modeRegister {
+		fmt.Fprintf(progress, "tenant %s: registering %d users with %d workers\n", t.ID, cfg.users, cfg.concurrency)
+		users = make([]user, cfg.users)
+		for i := range users {
+			users[i] = user{id: fmt.Sprintf("loadgen-user-%d", i), auth: authenticatortest.New(authenticatortest.Options{})}
 		}
-		return nil
-	}); err != nil {
-		fmt.Fprintln(stderr, "passkey-loadgen:", err)
-		return 1
+		regStart := time.Now()
+		if err := forEachWorker(cfg.concurrency, func(w int) error {
+			for i := w; i < len(users); i += cfg.concurrency {
+				if _, err := c.register(ctx, t, users[i]); err != nil {
+					return fmt.Errorf("register %s: %w", users[i].id, err)
+				}
+			}
+			return nil
+		}); err != nil {
+			fmt.Fprintln(stderr, "passkey-loadgen:", err)
+			return 1
+		}
+		fmt.Fprintf(progress, "registered %d users in %s\n", len(users), time.Since(regStart).Round(time.Millisecond))
 	}
-	fmt.Fprintf(stdout, "registered %d users in %s\n", len(users), time.Since(regStart).Round(time.Millisecond))
 
 	limit := fmt.Sprintf("for %s", cfg.duration)
 	if cfg.requests > 0 {
 		limit = fmt.Sprintf("for %s or %d ceremonies", cfg.duration, cfg.requests)
 	}
-	fmt.Fprintf(stdout, "login ceremonies (mode %s) with %d workers %s\n", cfg.mode, cfg.concurrency, limit)
+	if cfg.mode == modeRegister {
+		fmt.Fprintf(progress, "tenant %s: registration ceremonies with %d workers %s\n", t.ID, cfg.concurrency, limit)
+	} else {
+		fmt.Fprintf(progress, "login ceremonies (mode %s) with %d workers %s\n", cfg.mode, cfg.concurrency, limit)
+	}
+	if err := mark(ctx, cfg.mark, "start", stderr); err != nil {
+		fmt.Fprintln(stderr, "passkey-loadgen:", err)
+		return 1
+	}
 	var (
 		res     results
 		started atomic.Int64
@@ -432,9 +471,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	deadline := begin.Add(cfg.duration)
 	_ = forEachWorker(cfg.concurrency, func(w int) error {
 		// Worker w owns users w, w+concurrency, …: a user's ceremonies never overlap.
-		for i := w; ctx.Err() == nil && time.Now().Before(deadline); i += cfg.concurrency {
+		for i, n := w, 0; ctx.Err() == nil && time.Now().Before(deadline); i, n = i+cfg.concurrency, n+1 {
 			if cfg.requests > 0 && started.Add(1) > int64(cfg.requests) {
 				return nil
+			}
+			if cfg.mode == modeRegister {
+				// A new user id and a new authenticator each time: the server sees a first registration,
+				// and the authenticator's list of credentials does not grow over the run.
+				u := user{id: fmt.Sprintf("loadgen-new-%d-%d", w, n), auth: authenticatortest.New(authenticatortest.Options{})}
+				res.add(c.register(ctx, t, u))
+				continue
 			}
 			if i >= len(users) {
 				i = w
@@ -444,12 +490,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	elapsed := time.Since(begin)
-	report(stdout, &res, elapsed)
+	if err := mark(ctx, cfg.mark, "end", stderr); err != nil {
+		fmt.Fprintln(stderr, "passkey-loadgen:", err)
+		return 1
+	}
+	if cfg.json {
+		if err := json.NewEncoder(stdout).Encode(summarize(cfg, &res, elapsed)); err != nil {
+			fmt.Fprintln(stderr, "passkey-loadgen:", err)
+			return 1
+		}
+	} else {
+		report(stdout, cfg.mode, &res, elapsed)
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "passkey-loadgen: interrupted")
 		return 1
 	}
 	return 0
+}
+
+// mark runs the -mark program, if any, with the phase as its argument, and waits for it: what it
+// samples then belongs to the measured window only.
+func mark(ctx context.Context, program, phase string, stderr io.Writer) error {
+	if program == "" {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, program, phase)
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("-mark %s %s: %w", program, phase, err)
+	}
+	return nil
 }
 
 // forEachWorker runs fn(0) … fn(n-1) concurrently and returns the first error.
@@ -467,7 +538,7 @@ func forEachWorker(n int, fn func(w int) error) error {
 	return errors.Join(errs...)
 }
 
-func report(w io.Writer, r *results, elapsed time.Duration) {
+func report(w io.Writer, mode string, r *results, elapsed time.Duration) {
 	failed := 0
 	for _, n := range r.errors {
 		failed += n
@@ -505,7 +576,56 @@ func report(w io.Writer, r *results, elapsed time.Duration) {
 			ms(percentile(row.d, 0.90)), ms(percentile(row.d, 0.99)), ms(percentile(row.d, 1)))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "(ceremony = initialize + the authenticator's assertion + finalize, as a client sees it)")
+	if mode == modeRegister {
+		fmt.Fprintln(w, "(ceremony = initialize + the authenticator's new credential + finalize, as a client sees it)")
+	} else {
+		fmt.Fprintln(w, "(ceremony = initialize + the authenticator's assertion + finalize, as a client sees it)")
+	}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+// latencies are the quantiles of one step, in milliseconds, for -json.
+type latencies struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50_ms"`
+	P90 float64 `json:"p90_ms"`
+	P99 float64 `json:"p99_ms"`
+	Max float64 `json:"max_ms"`
+}
+
+func quantiles(d []time.Duration) latencies {
+	slices.Sort(d)
+	f := func(q float64) float64 { return float64(percentile(d, q)) / float64(time.Millisecond) }
+	return latencies{N: len(d), P50: f(0.5), P90: f(0.9), P99: f(0.99), Max: f(1)}
+}
+
+// summary is the -json output: the ceremony's figures at the top, as a script reads them, the steps
+// below.
+type summary struct {
+	Mode        string  `json:"mode"`
+	Concurrency int     `json:"concurrency"`
+	Ceremonies  int     `json:"ceremonies"`
+	Failed      int     `json:"failed"`
+	ElapsedS    float64 `json:"elapsed_s"`
+	PerSecond   float64 `json:"per_second"`
+	latencies
+	Initialize latencies         `json:"initialize"`
+	Finalize   latencies         `json:"finalize"`
+	Errors     map[string]int    `json:"errors"`
+	Examples   map[string]string `json:"error_examples,omitempty"`
+}
+
+func summarize(cfg config, r *results, elapsed time.Duration) summary {
+	s := summary{
+		Mode: cfg.mode, Concurrency: cfg.concurrency, Ceremonies: r.ok, ElapsedS: elapsed.Seconds(),
+		PerSecond: float64(r.ok) / elapsed.Seconds(), latencies: quantiles(r.ceremony),
+		Initialize: quantiles(r.initialize), Finalize: quantiles(r.finalize),
+		Errors: map[string]int{}, Examples: r.examples,
+	}
+	for k, n := range r.errors {
+		s.Errors[k] = n
+		s.Failed += n
+	}
+	return s
+}

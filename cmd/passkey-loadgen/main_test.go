@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +45,14 @@ func TestOnlyLoopback(t *testing.T) {
 func TestFlags(t *testing.T) {
 	good := []string{"-admin-token", "x"}
 	if c, err := parseFlags(good, io.Discard); err != nil || c.users != 100 || c.concurrency != 8 || c.duration != 10*time.Second ||
-		c.mode != modeUser || c.public != "http://127.0.0.1:8000" || c.admin != "http://127.0.0.1:8001" {
+		c.mode != modeUser || c.public != "http://127.0.0.1:8000" || c.admin != "http://127.0.0.1:8001" || c.json || c.mark != "" {
 		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	for _, mode := range []string{modeUser, modeDiscoverable, modeRegister} {
+		if c, err := parseFlags([]string{"-admin-token", "x", "-mode", mode, "-json", "-mark", "/bin/true"}, io.Discard); err != nil ||
+			c.mode != mode || !c.json || c.mark != "/bin/true" {
+			t.Errorf("-mode %s -json -mark: %+v, %v", mode, c, err)
+		}
 	}
 	for _, args := range [][]string{
 		{},
@@ -101,5 +111,61 @@ func TestPercentile(t *testing.T) {
 	}
 	if percentile(nil, 0.5) != 0 {
 		t.Error("percentile of nothing")
+	}
+}
+
+// TestJSONSummary checks the fields scripts/loadtest.sh reads from -json.
+func TestJSONSummary(t *testing.T) {
+	var r results
+	for i := 1; i <= 100; i++ {
+		d := time.Duration(i) * time.Millisecond
+		r.add(timing{initialize: d / 2, finalize: d / 2, ceremony: d}, nil)
+	}
+	r.add(timing{initialize: time.Millisecond}, &stepError{step: "finalize", status: 401, body: "{}"})
+	r.add(timing{}, &stepError{step: "initialize", err: errors.New("connection refused")})
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(summarize(config{mode: modeRegister, concurrency: 4}, &r, 2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("%s: %v", buf.Bytes(), err)
+	}
+	for k, want := range map[string]any{"mode": "register", "concurrency": 4.0, "ceremonies": 100.0, "failed": 2.0,
+		"elapsed_s": 2.0, "per_second": 50.0, "p50_ms": 50.0, "p90_ms": 90.0, "p99_ms": 99.0, "max_ms": 100.0} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v in %s", k, got[k], want, buf.Bytes())
+		}
+	}
+	if e, _ := got["errors"].(map[string]any); e["finalize 401"] != 1.0 || e["initialize transport"] != 1.0 {
+		t.Errorf("errors = %v", got["errors"])
+	}
+	if f, _ := got["finalize"].(map[string]any); f["n"] != 100.0 || f["p50_ms"] != 25.0 {
+		t.Errorf("finalize = %v", got["finalize"])
+	}
+}
+
+// TestMark checks that -mark runs the program with the phase and that its failure stops the run.
+func TestMark(t *testing.T) {
+	dir := t.TempDir()
+	out := dir + "/phases"
+	script := dir + "/mark.sh"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$1\" >> "+out+"\n[ \"$1\" != fail ]\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, phase := range []string{"start", "end"} {
+		if err := mark(ctx, script, phase, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mark(ctx, script, "fail", io.Discard); err == nil {
+		t.Error("a failing -mark program was not reported")
+	}
+	if err := mark(ctx, "", "start", io.Discard); err != nil {
+		t.Errorf("no -mark: %v", err)
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != "start\nend\nfail\n" {
+		t.Errorf("phases %q, %v", b, err)
 	}
 }
