@@ -647,20 +647,34 @@ func TestFaultAuditReplyLost(t *testing.T) {
 	}
 	// pgx prepares a statement (Parse, Describe, Sync: the SQL text) and then runs it (Bind, Execute,
 	// Sync): the reply to lose is the run's, which PostgreSQL sends after the commit; with the simple
-	// protocol ('Q') the query and its run are one message.
+	// protocol ('Q') the query and its run are one message. A statement pgx keeps prepared on the
+	// connection (the audit INSERT, whose text is the same for every batch) is parsed once under a
+	// name, and every later run is a Bind naming it, with no SQL text.
 	proxy := startDelayProxy(t, u.Host, func() func([]byte) bool {
 		prepared := false
+		named := map[string]bool{} // statements of this connection that are the audit INSERT
 		return func(req []byte) bool {
-			insert := bytes.Contains(req, []byte(`INSERT INTO "audit_logs"`))
+			insert := bytes.Contains(req, []byte(`INSERT INTO "audit_logs"`)) || bytes.Contains(req, []byte(`INSERT INTO audit_logs`))
 			switch {
 			case insert && req[0] == 'Q':
 				return true
 			case insert:
+				if req[0] == 'P' && len(req) > 5 {
+					// Parse: type, length (4 bytes), the statement's name, its text.
+					if name, _, ok := bytes.Cut(req[5:], []byte{0}); ok && len(name) > 0 {
+						named[string(name)] = true
+					}
+				}
 				prepared = true
 				return false
-			case prepared && req[0] == 'B':
-				prepared = false
-				return true
+			case req[0] == 'B' && len(req) > 5:
+				// Bind: type, length, the portal's name, the statement's name.
+				_, rest, _ := bytes.Cut(req[5:], []byte{0})
+				name, _, _ := bytes.Cut(rest, []byte{0})
+				if prepared || named[string(name)] {
+					prepared = false
+					return true
+				}
 			}
 			return false
 		}
