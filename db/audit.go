@@ -3,13 +3,14 @@ package db
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/passkey-server/passkey-server/audit"
 )
@@ -43,11 +44,21 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // containsPattern is a LIKE pattern that matches strings containing s literally.
 func containsPattern(s string) string { return "%" + likeEscaper.Replace(s) + "%" }
 
-// Insert stores events with one multi-row INSERT, so a whole batch costs one statement and one
-// commit. Zero IDs and times are filled in; an event whose ID is already stored is skipped (a batch
-// written again after a lost reply). When the insert fails because a tenant no longer exists
-// (deleted since the events were recorded, with its other events), the events of missing tenants are
-// left out and the rest is inserted.
+// deploymentTenant is the tenant_id of deployment-wide (admin) events: audit_logs is keyed by
+// (tenant_id, id) like every table, and no tenant is ever created with the nil UUID
+// (TenantStore.CreateTenant refuses it).
+var deploymentTenant = uuid.Nil
+
+// Insert stores events, a whole batch in one statement and one commit. Zero IDs and times are filled
+// in; an event whose ID is already stored is skipped (a batch written again after a lost reply), and
+// so are the events of tenants that no longer exist (deleted since the events were recorded: their
+// other events went with them).
+//
+// audit_logs has no foreign key to tenants (migrations/*/..._tenant_first_keys.tx.up.sql), which
+// made every event look up and lock its tenant's row. Instead the batch looks up each of its tenants
+// once. On PostgreSQL that lookup also takes FOR KEY SHARE on the tenant rows, so a concurrent
+// TenantStore.DeleteTenant either waits for this insert and then deletes its events too, or has
+// deleted the tenant first and the events are left out: none outlives its tenant.
 func (s *AuditStore) Insert(ctx context.Context, events []audit.Event) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
@@ -62,57 +73,103 @@ func (s *AuditStore) Insert(ctx context.Context, events []audit.Event) (err erro
 		}
 		rows = append(rows, row)
 	}
-	// ON CONFLICT (id) DO NOTHING: an event already stored is the same event written again (the
-	// Recorder retries a batch whose commit succeeded but whose reply was lost), not an error; without
-	// it that batch, and every event behind it, would be refused for ever.
-	_, err = s.db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Exec(ctx)
-	if err == nil {
-		return nil
+	if s.db.Dialect().Name() == dialect.PG {
+		err = s.insertPostgres(ctx, rows)
+	} else {
+		err = s.insertSQLite(ctx, rows)
 	}
-	if !errors.Is(translate(err), errForeignKeyViolation) {
-		return fmt.Errorf("insert %d audit events: %w", len(rows), translate(err))
-	}
-	rows, err = s.withExistingTenants(ctx, rows)
 	if err != nil {
-		return fmt.Errorf("insert audit events: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	if _, err := s.db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Exec(ctx); err != nil {
 		return fmt.Errorf("insert %d audit events: %w", len(rows), translate(err))
 	}
 	return nil
 }
 
-// withExistingTenants returns the rows whose tenant exists (or that have none).
-func (s *AuditStore) withExistingTenants(ctx context.Context, rows []auditLogRow) ([]auditLogRow, error) {
-	set := map[uuid.UUID]bool{}
-	var ids []uuid.UUID
+// auditInsertPostgres is the statement of insertPostgres. Its text is the same for every batch: the
+// columns arrive as one array parameter each, so pgx prepares it once per connection and PostgreSQL
+// neither parses nor plans it again, where a multi-row VALUES list with the values in the text was a
+// new statement for every batch. $13 holds the batch's tenants, each once.
+//
+// ON CONFLICT (tenant_id, id) DO NOTHING: an event already stored is the same event written again
+// (the Recorder retries a batch whose commit succeeded but whose reply was lost), not an error;
+// without it that batch, and every event behind it, would be refused for ever.
+const auditInsertPostgres = `INSERT INTO audit_logs (tenant_id, id, type, ceremony, error, request_id, source_ip,
+	user_agent, actor_user_id, transaction_id, details, created_at, updated_at)
+SELECT e.tenant_id, e.id, e.type, e.ceremony, e.error, e.request_id, e.source_ip,
+	e.user_agent, e.actor_user_id, e.transaction_id, e.details::jsonb, e.created_at, e.created_at
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+	$8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[])
+	AS e (tenant_id, id, type, ceremony, error, request_id, source_ip,
+	user_agent, actor_user_id, transaction_id, details, created_at)
+WHERE e.tenant_id = '00000000-0000-0000-0000-000000000000'
+	OR e.tenant_id = ANY (ARRAY(SELECT id FROM tenants WHERE id = ANY ($13::uuid[]) FOR KEY SHARE))
+ON CONFLICT (tenant_id, id) DO NOTHING`
+
+// insertPostgres stores rows with auditInsertPostgres. It goes to database/sql, not through Bun,
+// which would write the arguments into the statement's text.
+func (s *AuditStore) insertPostgres(ctx context.Context, rows []auditLogRow) error {
+	n := len(rows)
+	var (
+		tenantIDs      = make([]uuid.UUID, n)
+		ids            = make([]uuid.UUID, n)
+		types          = make([]string, n)
+		ceremonies     = make([]*string, n)
+		errs           = make([]*string, n)
+		requestIDs     = make([]string, n)
+		sourceIPs      = make([]string, n)
+		userAgents     = make([]string, n)
+		actors         = make([]*string, n)
+		transactionIDs = make([]*string, n)
+		details        = make([]*string, n)
+		createdAt      = make([]time.Time, n)
+	)
+	for i, r := range rows {
+		tenantIDs[i], ids[i], types[i], ceremonies[i], errs[i] = r.TenantID, r.ID, r.Type, r.Ceremony, r.Error
+		requestIDs[i], sourceIPs[i], userAgents[i] = r.RequestID, r.SourceIP, r.UserAgent
+		actors[i], transactionIDs[i], details[i], createdAt[i] = r.ActorUserID, r.TransactionID, r.Details, r.CreatedAt
+	}
+	_, err := s.db.DB.ExecContext(ctx, auditInsertPostgres, tenantIDs, ids, types, ceremonies, errs, requestIDs,
+		sourceIPs, userAgents, actors, transactionIDs, details, createdAt, batchTenants(rows))
+	return err
+}
+
+// insertSQLite stores rows with one multi-row INSERT, after one lookup of the batch's tenants, both
+// in one transaction (which holds SQLite's write lock, so no tenant is deleted in between).
+func (s *AuditStore) insertSQLite(ctx context.Context, rows []auditLogRow) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		exists := map[uuid.UUID]bool{deploymentTenant: true}
+		if tenants := batchTenants(rows); len(tenants) > 0 {
+			var existing []uuid.UUID
+			err := tx.NewSelect().TableExpr("tenants").Column("id").Where("id IN (?)", bun.In(tenants)).Scan(ctx, &existing)
+			if err != nil {
+				return fmt.Errorf("find tenants of audit events: %w", err)
+			}
+			for _, id := range existing {
+				exists[id] = true
+			}
+		}
+		kept := rows[:0]
+		for _, r := range rows {
+			if exists[r.TenantID] {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) == 0 {
+			return nil
+		}
+		_, err := tx.NewInsert().Model(&kept).On("CONFLICT (tenant_id, id) DO NOTHING").Exec(ctx)
+		return err
+	})
+}
+
+// batchTenants returns the tenants of rows, each once, deploymentTenant left out.
+func batchTenants(rows []auditLogRow) []uuid.UUID {
+	var tenants []uuid.UUID
 	for _, r := range rows {
-		if r.TenantID != nil && !set[*r.TenantID] {
-			set[*r.TenantID] = true
-			ids = append(ids, *r.TenantID)
+		if r.TenantID != deploymentTenant && !slices.Contains(tenants, r.TenantID) {
+			tenants = append(tenants, r.TenantID)
 		}
 	}
-	var existing []uuid.UUID
-	if len(ids) > 0 {
-		err := s.db.NewSelect().TableExpr("tenants").Column("id").Where("id IN (?)", bun.In(ids)).Scan(ctx, &existing)
-		if err != nil {
-			return nil, fmt.Errorf("find tenants of audit events: %w", err)
-		}
-	}
-	exists := map[uuid.UUID]bool{}
-	for _, id := range existing {
-		exists[id] = true
-	}
-	kept := rows[:0]
-	for _, r := range rows {
-		if r.TenantID == nil || exists[*r.TenantID] {
-			kept = append(kept, r)
-		}
-	}
-	return kept, nil
+	return tenants
 }
 
 // List returns the page f.Page of the events that match f, newest first (ties broken by id), and how
@@ -140,11 +197,11 @@ func (s *AuditStore) List(ctx context.Context, f audit.Filter) (_ []audit.Event,
 // auditFilter adds f's conditions to a select of audit_logs. Every value is a placeholder argument.
 func auditFilter(f audit.Filter) func(*bun.SelectQuery) *bun.SelectQuery {
 	return func(q *bun.SelectQuery) *bun.SelectQuery {
+		tenantID := deploymentTenant
 		if f.TenantID != nil {
-			q = q.Where("tenant_id = ?", *f.TenantID)
-		} else {
-			q = q.Where("tenant_id IS NULL")
+			tenantID = *f.TenantID
 		}
+		q = q.Where("tenant_id = ?", tenantID)
 		if len(f.Types) > 0 {
 			q = q.Where("type IN (?)", bun.In(f.Types))
 		}
@@ -178,9 +235,10 @@ func (s *AuditStore) DeleteBefore(ctx context.Context, t time.Time) (_ int, err 
 	at := dbTime(t)
 	total := 0
 	for {
-		sub := s.db.NewSelect().TableExpr("audit_logs").Column("id").
+		// By the whole key: an index on id alone does not exist.
+		sub := s.db.NewSelect().TableExpr("audit_logs").Column("tenant_id", "id").
 			Where("created_at < ?", at).Limit(auditDeleteChunk)
-		res, err := s.db.NewDelete().TableExpr("audit_logs").Where("id IN (?)", sub).Exec(ctx)
+		res, err := s.db.NewDelete().TableExpr("audit_logs").Where("(tenant_id, id) IN (?)", sub).Exec(ctx)
 		if err != nil {
 			return total, fmt.Errorf("delete audit events before %s: %w", at.Format(time.RFC3339), err)
 		}
@@ -205,7 +263,7 @@ func (s *AuditStore) newRow(e audit.Event) (auditLogRow, error) {
 	}
 	row := auditLogRow{
 		ID:            e.ID,
-		TenantID:      e.TenantID,
+		TenantID:      deploymentTenant,
 		Type:          e.Type,
 		Ceremony:      optionalText(e.Ceremony),
 		Error:         optionalText(e.Error),
@@ -216,6 +274,9 @@ func (s *AuditStore) newRow(e audit.Event) (auditLogRow, error) {
 		TransactionID: optionalText(e.TransactionID),
 		CreatedAt:     dbTime(e.CreatedAt),
 		UpdatedAt:     dbTime(e.CreatedAt),
+	}
+	if e.TenantID != nil {
+		row.TenantID = *e.TenantID
 	}
 	if len(e.Details) > 0 {
 		b, err := json.Marshal(e.Details)
@@ -232,7 +293,6 @@ func (s *AuditStore) newRow(e audit.Event) (auditLogRow, error) {
 func (r auditLogRow) event() (audit.Event, error) {
 	e := audit.Event{
 		ID:            r.ID,
-		TenantID:      r.TenantID,
 		Type:          r.Type,
 		Ceremony:      deref(r.Ceremony),
 		Error:         deref(r.Error),
@@ -242,6 +302,10 @@ func (r auditLogRow) event() (audit.Event, error) {
 		ActorUserID:   deref(r.ActorUserID),
 		TransactionID: deref(r.TransactionID),
 		CreatedAt:     r.CreatedAt.UTC(),
+	}
+	if r.TenantID != deploymentTenant {
+		tenantID := r.TenantID
+		e.TenantID = &tenantID
 	}
 	if r.Details != nil {
 		if err := json.Unmarshal([]byte(*r.Details), &e.Details); err != nil {

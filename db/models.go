@@ -13,7 +13,9 @@ import (
 )
 
 // Row structs mirror the tables of migrations/*/..._initial_schema.tx.up.sql, one field per column.
-// Times are written through dbTime (UTC, microseconds) and read back in UTC.
+// Times are written through dbTime (UTC, microseconds) and read back in UTC. Every table but tenants
+// is keyed by (tenant_id, id), tenant first (migrations/*/..._tenant_first_keys.tx.up.sql), and so are
+// the rows' pk tags.
 
 // tenantRow is a row of tenants.
 type tenantRow struct {
@@ -63,8 +65,8 @@ func (r tenantRow) tenant() (tenant.Tenant, error) {
 type apiKeyRow struct {
 	bun.BaseModel `bun:"table:api_keys"`
 
+	TenantID   uuid.UUID  `bun:"tenant_id,pk"`
 	ID         uuid.UUID  `bun:"id,pk"`
-	TenantID   uuid.UUID  `bun:"tenant_id"`
 	Name       string     `bun:"name"`
 	Kind       string     `bun:"kind"`
 	Hash       []byte     `bun:"hash"`
@@ -106,8 +108,8 @@ func (r apiKeyRow) apiKey() tenant.APIKey {
 type signingKeyRow struct {
 	bun.BaseModel `bun:"table:signing_keys"`
 
+	TenantID  uuid.UUID `bun:"tenant_id,pk"`
 	ID        string    `bun:"id,pk"`
-	TenantID  uuid.UUID `bun:"tenant_id"`
 	Algorithm string    `bun:"algorithm"`
 	// PrivateKey is the sealed (encrypted) private key, never plaintext.
 	PrivateKey []byte     `bun:"private_key"`
@@ -147,8 +149,8 @@ func (r signingKeyRow) signingKey() signing.Key {
 type userRow struct {
 	bun.BaseModel `bun:"table:users"`
 
+	TenantID    uuid.UUID `bun:"tenant_id,pk"`
 	ID          uuid.UUID `bun:"id,pk"`
-	TenantID    uuid.UUID `bun:"tenant_id"`
 	UserID      string    `bun:"user_id"`
 	Name        string    `bun:"name"`
 	DisplayName string    `bun:"display_name"`
@@ -192,8 +194,8 @@ type credentialRow struct {
 type transactionRow struct {
 	bun.BaseModel `bun:"table:transactions"`
 
+	TenantID   uuid.UUID `bun:"tenant_id,pk"`
 	ID         uuid.UUID `bun:"id,pk"`
-	TenantID   uuid.UUID `bun:"tenant_id"`
 	UserID     uuid.UUID `bun:"user_id"`
 	Identifier string    `bun:"identifier"`
 	// Data is the canonical JSON of the transaction, DataHash its SHA-256.
@@ -208,20 +210,21 @@ type transactionRow struct {
 	ExpiresAt    *time.Time `bun:"expires_at"`
 }
 
-// auditLogRow is a row of audit_logs. TenantID is nil for deployment-wide (admin) events.
+// auditLogRow is a row of audit_logs. TenantID is deploymentTenant for deployment-wide (admin)
+// events, whose audit.Event has no tenant.
 type auditLogRow struct {
 	bun.BaseModel `bun:"table:audit_logs"`
 
-	ID            uuid.UUID  `bun:"id,pk"`
-	TenantID      *uuid.UUID `bun:"tenant_id"`
-	Type          string     `bun:"type"`
-	Ceremony      *string    `bun:"ceremony"`
-	Error         *string    `bun:"error"`
-	RequestID     string     `bun:"request_id"`
-	SourceIP      string     `bun:"source_ip"`
-	UserAgent     string     `bun:"user_agent"`
-	ActorUserID   *string    `bun:"actor_user_id"`
-	TransactionID *string    `bun:"transaction_id"`
+	TenantID      uuid.UUID `bun:"tenant_id,pk"`
+	ID            uuid.UUID `bun:"id,pk"`
+	Type          string    `bun:"type"`
+	Ceremony      *string   `bun:"ceremony"`
+	Error         *string   `bun:"error"`
+	RequestID     string    `bun:"request_id"`
+	SourceIP      string    `bun:"source_ip"`
+	UserAgent     string    `bun:"user_agent"`
+	ActorUserID   *string   `bun:"actor_user_id"`
+	TransactionID *string   `bun:"transaction_id"`
 	// Details is a JSON object or nil. A string for the reason given at tenantRow.Config.
 	Details   *string   `bun:"details"`
 	CreatedAt time.Time `bun:"created_at"`

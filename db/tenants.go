@@ -43,6 +43,9 @@ func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []
 	if row.Revision < 1 {
 		row.Revision = 1
 	}
+	if t.ID == deploymentTenant {
+		return errors.New("create tenant: the nil UUID is no tenant id: it names the deployment-wide audit events")
+	}
 	names := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		if k.TenantID != t.ID {
@@ -138,16 +141,28 @@ func (s *TenantStore) UpdateTenant(ctx context.Context, t tenant.Tenant) (err er
 	return nil
 }
 
-// DeleteTenant removes a tenant; the database cascades the delete to everything it owns (API keys,
-// signing keys, users, credentials, transactions, audit events).
+// DeleteTenant removes a tenant and everything it owns, in one transaction: the database cascades
+// the delete to its API keys, signing keys, users, credentials and transactions, and the tenant's
+// audit events, which have no foreign key to tenants (see AuditStore.Insert), are deleted after the
+// tenant row, so that an audit insert racing with it either finishes first and its events are
+// deleted here, or finds the tenant gone.
 func (s *TenantStore) DeleteTenant(ctx context.Context, id uuid.UUID) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	res, err := s.db.NewDelete().Model((*tenantRow)(nil)).Where("id = ?", id).Exec(ctx)
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewDelete().Model((*tenantRow)(nil)).Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if err := oneRowAffected(res, tenant.ErrNotFound); err != nil {
+			return err
+		}
+		if _, err := tx.NewDelete().Model((*auditLogRow)(nil)).Where("tenant_id = ?", id).Exec(ctx); err != nil {
+			return fmt.Errorf("delete audit events: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("delete tenant %s: %w", id, err)
-	}
-	if err := oneRowAffected(res, tenant.ErrNotFound); err != nil {
 		return fmt.Errorf("delete tenant %s: %w", id, err)
 	}
 	return nil
@@ -262,22 +277,22 @@ func (s *TenantStore) APIKeyByHash(ctx context.Context, hash []byte) (_ tenant.A
 // TouchAPIKeys records when keys were last used, in one transaction. A time never moves a key's
 // last use backwards, and keys that no longer exist are ignored. No revision changes: last use is
 // not part of what instances cache.
-func (s *TenantStore) TouchAPIKeys(ctx context.Context, lastUsed map[uuid.UUID]time.Time) (err error) {
+func (s *TenantStore) TouchAPIKeys(ctx context.Context, lastUsed map[tenant.APIKeyRef]time.Time) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	if len(lastUsed) == 0 {
 		return nil
 	}
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		for id, at := range lastUsed {
+		for key, at := range lastUsed {
 			at = dbTime(at)
 			_, err := tx.NewUpdate().Model((*apiKeyRow)(nil)).
 				Set("last_used_at = ?", at).
-				Where("id = ?", id).
+				Where("tenant_id = ? AND id = ?", key.TenantID, key.ID).
 				Where("last_used_at IS NULL OR last_used_at < ?", at).
 				Exec(ctx)
 			if err != nil {
-				return fmt.Errorf("update api key %s: %w", id, err)
+				return fmt.Errorf("update api key %s: %w", key.ID, err)
 			}
 		}
 		return nil

@@ -165,11 +165,11 @@ func TestTenantStoreCreateTenantAllOrNothing(t *testing.T) {
 		if err := s.CreateTenant(ctx, tn, []tenant.APIKey{clash}, newSigningKey(id, t0)); err == nil {
 			t.Fatal("CreateTenant with another tenant's key hash succeeded")
 		}
-		// A signing key id that A already uses.
-		reused := newSigningKey(id, t0)
-		reused.ID = a.signing.ID
-		if err := s.CreateTenant(ctx, tn, nil, reused); err == nil {
-			t.Fatal("CreateTenant with another tenant's signing key id succeeded")
+		// The nil UUID names deployment-wide audit events, never a tenant.
+		nilTenant := tn
+		nilTenant.ID = uuid.Nil
+		if err := s.CreateTenant(ctx, nilTenant, nil, newSigningKey(uuid.Nil, t0)); err == nil {
+			t.Fatal("CreateTenant with the nil UUID succeeded")
 		}
 		// Keys of another tenant are refused before anything is written.
 		if err := s.CreateTenant(ctx, tn, []tenant.APIKey{newAPIKey(t, a.tenant.ID, "x", tenant.KindSecret, t0)}, newSigningKey(id, t0)); err == nil {
@@ -332,7 +332,7 @@ func TestTenantStoreRevisions(t *testing.T) {
 				return s.CreateAPIKey(ctx, newAPIKey(t, a.tenant.ID, "extra", tenant.KindSecret, t0.Add(5*time.Hour)))
 			}, false, extra.CreatedAt},
 			{"TouchAPIKeys", func() error {
-				return s.TouchAPIKeys(ctx, map[uuid.UUID]time.Time{extra.ID: t0.Add(6 * time.Hour)})
+				return s.TouchAPIKeys(ctx, map[tenant.APIKeyRef]time.Time{extra.Ref(): t0.Add(6 * time.Hour)})
 			}, false, extra.CreatedAt},
 			{"DeleteAPIKey", func() error { return s.DeleteAPIKey(ctx, a.tenant.ID, extra.ID) }, true, time.Time{}},
 			{"DeleteAPIKey, missing", func() error { return s.DeleteAPIKey(ctx, a.tenant.ID, extra.ID) }, false, time.Time{}},
@@ -524,9 +524,11 @@ func TestTenantStoreTouchAPIKeys(t *testing.T) {
 			t.Fatalf("TouchAPIKeys(nil): %v", err)
 		}
 		used := t0.Add(time.Hour)
-		err := s.TouchAPIKeys(ctx, map[uuid.UUID]time.Time{
-			a.keys[0].ID: used,
-			uuid.New():   used, // no such key: ignored
+		err := s.TouchAPIKeys(ctx, map[tenant.APIKeyRef]time.Time{
+			a.keys[0].Ref():                         used,
+			{TenantID: a.tenant.ID, ID: uuid.New()}: used, // no such key: ignored
+			// A's key named with B's tenant is no key of B: ignored.
+			{TenantID: b.tenant.ID, ID: a.keys[1].ID}: used,
 		})
 		if err != nil {
 			t.Fatalf("TouchAPIKeys: %v", err)
@@ -540,7 +542,7 @@ func TestTenantStoreTouchAPIKeys(t *testing.T) {
 		}
 
 		// An older time does not move the last use backwards; a newer one does.
-		if err := s.TouchAPIKeys(ctx, map[uuid.UUID]time.Time{a.keys[0].ID: used.Add(-time.Minute)}); err != nil {
+		if err := s.TouchAPIKeys(ctx, map[tenant.APIKeyRef]time.Time{a.keys[0].Ref(): used.Add(-time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = s.APIKeyByHash(ctx, a.keys[0].Hash)
@@ -548,7 +550,7 @@ func TestTenantStoreTouchAPIKeys(t *testing.T) {
 			t.Errorf("LastUsedAt after an older touch = %v, want %v", got.LastUsedAt, used)
 		}
 		later := used.Add(1500 * time.Microsecond)
-		if err := s.TouchAPIKeys(ctx, map[uuid.UUID]time.Time{a.keys[0].ID: later}); err != nil {
+		if err := s.TouchAPIKeys(ctx, map[tenant.APIKeyRef]time.Time{a.keys[0].Ref(): later}); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = s.APIKeyByHash(ctx, a.keys[0].Hash)
@@ -618,9 +620,10 @@ func TestTenantStoreSigningKeys(t *testing.T) {
 			t.Errorf("ListSigningKeys of a missing tenant = %v, %v; want none", none, err)
 		}
 
-		// A kid already used (here by B) fails, and A's keys stay as they were.
+		// A kid A already uses fails, and A's keys stay as they were. (Kids are unique per tenant: a
+		// token names its tenant in iss and is checked against that tenant's JWKS.)
 		reused := newSigningKey(a.tenant.ID, t0.Add(5*time.Hour))
-		reused.ID = b.signing.ID
+		reused.ID = first.ID
 		if err := s.RotateSigningKey(ctx, reused, retireAt(reused, t0.Add(6*time.Hour))); err == nil {
 			t.Fatal("RotateSigningKey with a used kid succeeded")
 		}

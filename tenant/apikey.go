@@ -52,6 +52,16 @@ type APIKey struct {
 	ExpiresAt  *time.Time
 }
 
+// APIKeyRef names one API key by its tenant and id, the key of the stored keys: stores find a
+// tenant's rows by tenant first.
+type APIKeyRef struct {
+	TenantID uuid.UUID
+	ID       uuid.UUID
+}
+
+// Ref returns the reference of k.
+func (k APIKey) Ref() APIKeyRef { return APIKeyRef{TenantID: k.TenantID, ID: k.ID} }
+
 // Expired reports whether the key has an expiry at or before now.
 func (k APIKey) Expired(now time.Time) bool {
 	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)

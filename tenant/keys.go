@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Keys authenticates API keys against the Directory and records when each key was last used, in
@@ -21,7 +19,7 @@ type Keys struct {
 	log   *slog.Logger
 
 	mu   sync.Mutex
-	used map[uuid.UUID]time.Time // API key id → last use not yet written
+	used map[APIKeyRef]time.Time // API key → last use not yet written
 }
 
 // NewKeys returns a Keys over dir and store; now is the clock (time.Now when nil). Call Run to write
@@ -33,7 +31,7 @@ func NewKeys(dir *Directory, store Store, now func() time.Time, log *slog.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Keys{dir: dir, store: store, now: now, log: log, used: map[uuid.UUID]time.Time{}}
+	return &Keys{dir: dir, store: store, now: now, log: log, used: map[APIKeyRef]time.Time{}}
 }
 
 // Authenticate finds the tenant and API key of a secret. Unknown, deleted and expired keys are
@@ -80,7 +78,7 @@ func (k *Keys) check(snap *Snapshot, hash [32]byte) (APIKey, error) {
 		return APIKey{}, ErrInvalidAPIKey
 	}
 	k.mu.Lock()
-	k.used[key.ID] = now.UTC()
+	k.used[key.Ref()] = now.UTC()
 	k.mu.Unlock()
 	return key, nil
 }
@@ -106,7 +104,7 @@ func (k *Keys) Run(ctx context.Context) {
 func (k *Keys) Flush(ctx context.Context) {
 	k.mu.Lock()
 	used := k.used
-	k.used = map[uuid.UUID]time.Time{}
+	k.used = map[APIKeyRef]time.Time{}
 	k.mu.Unlock()
 	if len(used) == 0 {
 		return

@@ -77,7 +77,7 @@ type Store interface {
 	APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
 	// TouchAPIKeys records when keys were last used (keys that no longer exist are ignored). It does
 	// not change any revision.
-	TouchAPIKeys(ctx context.Context, lastUsed map[uuid.UUID]time.Time) error
+	TouchAPIKeys(ctx context.Context, lastUsed map[APIKeyRef]time.Time) error
 
 	// ListSigningKeys returns all signing keys of the tenant, newest first.
 	ListSigningKeys(ctx context.Context, tenantID uuid.UUID) ([]signing.Key, error)

@@ -645,23 +645,36 @@ func TestFaultAuditReplyLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The store sends each statement with the simple protocol ('Q': the text and its run in one
-	// message, db.openPostgres); a prepared statement (Parse, then Bind and Execute) is lost at its Bind.
-	// The reply lost is the run's, which PostgreSQL sends after the commit, and database/sql must not
-	// send the INSERT again by itself (db.noReplayConnector): the recorder sees the failure.
+	// The store sends statements with the simple protocol ('Q': the text and its run in one message,
+	// db.openPostgres). A prepared statement (Parse with its text, then Bind and Execute) is lost at its
+	// Bind, and one pgx keeps prepared under a name is run by a Bind naming it, with no SQL text. The
+	// reply lost is the run's, which PostgreSQL sends after the commit, and database/sql must not send
+	// the INSERT again by itself (db.noReplayConnector): the recorder sees the failure.
 	proxy := startDelayProxy(t, u.Host, func() func([]byte) bool {
 		prepared := false
+		named := map[string]bool{} // statements of this connection that are the audit INSERT
 		return func(req []byte) bool {
-			insert := bytes.Contains(req, []byte(`INSERT INTO "audit_logs"`))
+			insert := bytes.Contains(req, []byte(`INSERT INTO "audit_logs"`)) || bytes.Contains(req, []byte(`INSERT INTO audit_logs`))
 			switch {
 			case insert && req[0] == 'Q':
 				return true
 			case insert:
+				if req[0] == 'P' && len(req) > 5 {
+					// Parse: type, length (4 bytes), the statement's name, its text.
+					if name, _, ok := bytes.Cut(req[5:], []byte{0}); ok && len(name) > 0 {
+						named[string(name)] = true
+					}
+				}
 				prepared = true
 				return false
-			case prepared && req[0] == 'B':
-				prepared = false
-				return true
+			case req[0] == 'B' && len(req) > 5:
+				// Bind: type, length, the portal's name, the statement's name.
+				_, rest, _ := bytes.Cut(req[5:], []byte{0})
+				name, _, _ := bytes.Cut(rest, []byte{0})
+				if prepared || named[string(name)] {
+					prepared = false
+					return true
+				}
 			}
 			return false
 		}
