@@ -115,9 +115,11 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) (err err
 }
 
 // DeleteTenant deletes every session of the tenant. It SCANs for their keys (a tenant's keys share a
-// prefix; deleting a tenant is rare, so no index is kept for it) and UNLINKs them in batches, so Redis
-// is never blocked for long; on a Redis Cluster it scans every master. It is bounded by ctx alone, not
-// by the call timeout.
+// prefix) and UNLINKs them in batches, so Redis is never blocked for long; on a Redis Cluster it scans
+// every master. A walk over the whole keyspace takes time (about a second with a million keys, in
+// BenchmarkAdminTenantDelete in cmd/passkey-server), so credentials.SessionSweeper runs it after the
+// admin request has answered, not inside it: keeping a per-tenant index instead would cost every Put a
+// second command. It is bounded by ctx alone, not by the call timeout.
 //
 // The per-user session sets of earlier versions (<prefix>user-sessions:{<tenant ID>}:<user ID>) are
 // not looked for: they hold no session data and expire by themselves within the longest ceremony
