@@ -453,15 +453,16 @@ func TestCredentialChanges(t *testing.T) {
 	}
 	e.events.Take()
 
-	// A pending login of alice cannot finish once she is deleted.
+	// A pending login of alice cannot finish once she is deleted: her session is still in the store
+	// (nothing deletes a user's sessions), and the finalize finds her gone in the database.
 	pending := e.assert(second, e.loginOptions(credentials.Login, "alice"), authenticatortest.Tamper{})
 	e.events.Take()
 	if err := e.svc.DeleteUser(e.ctx, e.snap, "alice"); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	dbtest.CheckEvents(t, e.events.Take(), passkey.Event{Type: passkey.UserDeleted, TenantID: e.snap.ID, AppUserID: "alice", Details: map[string]string{"user_id": "alice"}})
-	if _, err := e.svc.FinishLogin(e.ctx, e.snap, credentials.Login, pending); !errors.Is(err, credentials.ErrLoginSessionNotFound) {
-		t.Errorf("login of a deleted user's pending session = %v, want ErrLoginSessionNotFound", err)
+	if _, err := e.svc.FinishLogin(e.ctx, e.snap, credentials.Login, pending); !errors.Is(err, credentials.ErrAssertionFailed) {
+		t.Errorf("login of a deleted user's pending session = %v, want ErrAssertionFailed", err)
 	}
 	if _, err := e.svc.Get(e.ctx, e.snap, id2); !errors.Is(err, credentials.ErrCredentialNotFound) {
 		t.Errorf("credential of a deleted user = %v, want ErrCredentialNotFound", err)

@@ -21,9 +21,6 @@ type Session struct {
 	Ceremony string
 	// Challenge is the base64url (unpadded) challenge sent to the browser; it is the session's key.
 	Challenge string
-	// UserKey is the internal id of the user the ceremony is for, so that deleting the user deletes its
-	// sessions; uuid.Nil for a discoverable login, which is for nobody yet.
-	UserKey uuid.UUID
 	// Data is the opaque ceremony state (go-webauthn's SessionData and what the ceremony adds), JSON.
 	Data []byte
 	// ExpiresAt is when the ceremony times out; the session is unusable from then on.
@@ -38,13 +35,19 @@ type Session struct {
 //     Consume calls for one session, on any number of instances, exactly one succeeds.
 //   - Consume returns ErrSessionNotFound for an unknown, consumed or expired session, and for a session
 //     stored under another tenant or ceremony.
-//   - DeleteUser deletes every session of one user of one tenant (s.UserKey), whatever its ceremony;
-//     the sessions of other users and tenants, and discoverable ones, stay.
-//   - DeleteTenant deletes every session of one tenant; other tenants' sessions stay.
+//   - DeleteTenant deletes every session of one tenant; other tenants' sessions stay. It may take as
+//     long as a walk over the whole store (RedisSessions SCANs the keyspace), so it is called in the
+//     background, by a SessionSweeper, never inside a request.
+//
+// Nothing deletes the sessions of one user: a store needs no index of them, and a Put costs one
+// command whoever the ceremony is for. That is safe because no finalize trusts a session's user
+// alone: it checks in the database that the user still exists and owns the credential, so a
+// deleted user's pending session fails at finalize, and expires with its ceremony timeout (a user
+// created again under the same application user id has a new internal key, which the old session
+// does not name).
 type SessionStore interface {
 	Put(ctx context.Context, s Session) error
 	Consume(ctx context.Context, tenantID uuid.UUID, ceremony string, challenge string) (Session, error)
-	DeleteUser(ctx context.Context, tenantID, userKey uuid.UUID) error
 	DeleteTenant(ctx context.Context, tenantID uuid.UUID) error
 }
 
@@ -65,7 +68,7 @@ func (s *Service) putSession(ctx context.Context, snap *tenant.Snapshot, ceremon
 		expires = s.now().Add(profileOf(snap.Config, ceremony.SecondFactor).timeout)
 	}
 	if err := s.sessions.Put(ctx, Session{TenantID: snap.ID, Ceremony: ceremony.Name, Challenge: state.WebAuthn.Challenge,
-		UserKey: state.UserKey, Data: data, ExpiresAt: expires}); err != nil {
+		Data: data, ExpiresAt: expires}); err != nil {
 		return fmt.Errorf("store session: %w", err)
 	}
 	return nil

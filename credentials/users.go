@@ -86,14 +86,15 @@ func (s *Service) UserDetail(ctx context.Context, snap *tenant.Snapshot, ref str
 	return UserDetail{User: u, Credentials: creds}, nil
 }
 
-// DeleteUser removes the tenant's user that ref names (as UserByRef) with all its credentials,
-// transactions and pending ceremony sessions: none of its passkeys can log in again. A later
-// registration with the same application user id creates a new user with a new internal id.
+// DeleteUser removes the tenant's user that ref names (as UserByRef) with all its credentials and
+// transactions: none of its passkeys can log in again. A later registration with the same application
+// user id creates a new user with a new internal id.
 //
-// The database delete decides the outcome. Should the session store fail afterwards, the user's
-// pending sessions stay until their ceremony timeout, but none can finish (each finalize loads the
-// user by its internal id, which is gone): the failure is logged and the delete still succeeds, so a
-// Redis outage cannot hold up an erasure request.
+// The user's pending ceremony sessions are not looked for: they stay in the session store until their
+// ceremony timeout, but none can finish, since each finalize checks in the database that the
+// session's user (by its internal id, which is gone) exists and owns the credential (see
+// SessionStore). So the delete is one database call, and a Redis outage cannot hold up an erasure
+// request.
 func (s *Service) DeleteUser(ctx context.Context, snap *tenant.Snapshot, ref string) error {
 	u, err := s.UserByRef(ctx, snap, ref)
 	if err != nil {
@@ -101,9 +102,6 @@ func (s *Service) DeleteUser(ctx context.Context, snap *tenant.Snapshot, ref str
 	}
 	if err := s.store.DeleteUser(ctx, snap.ID, u.Key); err != nil {
 		return err
-	}
-	if err := s.sessions.DeleteUser(ctx, snap.ID, u.Key); err != nil {
-		s.log.WarnContext(ctx, "deleted user's sessions left to expire", "tenant", snap.ID, "user", u.Key, "err", err)
 	}
 	s.events.Emit(ctx, passkey.Event{Type: passkey.UserDeleted, TenantID: snap.ID, AppUserID: u.AppUserID,
 		Details: map[string]string{"user_id": ref}})

@@ -281,10 +281,9 @@ func TestSessionCluster(t *testing.T) {
 		masters := map[string]bool{}
 		for range 30 {
 			s := sessionTestSession(time.Now(), time.Minute)
-			s.UserKey = uuid.New()
 			sessionMustPut(t, store, s)
 			want := slot("{" + s.TenantID.String() + "}")
-			for _, key := range []string{store.key(s.TenantID, s.Ceremony, s.Challenge), store.key(s.TenantID, "registration", "other"), store.userKey(s.TenantID, s.UserKey)} {
+			for _, key := range []string{store.key(s.TenantID, s.Ceremony, s.Challenge), store.key(s.TenantID, "registration", "other")} {
 				if got := slot(key); got != want {
 					t.Fatalf("CLUSTER KEYSLOT %s = %d, want %d, the slot of the tenant's hash tag", key, got, want)
 				}
@@ -311,7 +310,7 @@ func TestSessionCluster(t *testing.T) {
 				s := sessionTestSession(time.Now(), time.Minute)
 				s.TenantID = tenantID
 				if i%3 == 0 {
-					s.UserKey = uuid.New()
+					s.Ceremony = "registration"
 				}
 				sessionMustPut(t, store, s)
 			}
@@ -334,8 +333,8 @@ func TestSessionCluster(t *testing.T) {
 		if n := count(gone); n != 0 {
 			t.Errorf("%d keys of the deleted tenant left", n)
 		}
-		if n := count(kept); n != 400 {
-			t.Errorf("%d keys of the other tenant, want its 300 sessions and 100 user sets", n)
+		if n := count(kept); n != 300 {
+			t.Errorf("%d keys of the other tenant, want its 300 sessions", n)
 		}
 	})
 
@@ -356,7 +355,6 @@ func TestSessionCluster(t *testing.T) {
 	t.Run("failover", func(t *testing.T) {
 		store := NewRedisSessions(client, sessionTestPrefix(t, client))
 		s := sessionTestSession(time.Now(), time.Minute)
-		s.UserKey = uuid.New()
 		sessionMustPut(t, store, s)
 		key := store.key(s.TenantID, s.Ceremony, s.Challenge)
 		master, err := client.MasterForKey(t.Context(), key)
@@ -401,7 +399,7 @@ func TestSessionCluster(t *testing.T) {
 
 		// The client learns the new master; until it does, a call fails as unavailable, never otherwise.
 		next := sessionTestSession(time.Now(), time.Minute)
-		next.TenantID, next.UserKey = s.TenantID, s.UserKey
+		next.TenantID = s.TenantID
 		redisWait(t, 10*time.Second, "a ceremony session on the promoted replica", func(ctx context.Context) error {
 			err := store.Put(ctx, next)
 			if err != nil && !errors.Is(err, passkey.ErrUnavailable) {
@@ -414,9 +412,6 @@ func TestSessionCluster(t *testing.T) {
 			t.Fatalf("Consume after the failover: %v", err)
 		}
 		sessionAssertEqual(t, got, next)
-		if err := store.DeleteUser(t.Context(), s.TenantID, s.UserKey); err != nil {
-			t.Errorf("DeleteUser after the failover: %v", err)
-		}
 		if err := store.DeleteTenant(t.Context(), s.TenantID); err != nil {
 			t.Errorf("DeleteTenant after the failover: %v", err)
 		}
@@ -447,7 +442,6 @@ func TestSessionSentinel(t *testing.T) {
 	t.Cleanup(func() { _ = client.Close() })
 	store := NewRedisSessions(client, sessionTestPrefix(t, client))
 	s := sessionTestSession(time.Now(), time.Minute)
-	s.UserKey = uuid.New()
 	sessionMustPut(t, store, s)
 	got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
 	if err != nil {

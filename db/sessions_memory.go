@@ -112,31 +112,16 @@ func (m *MemorySessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremo
 	return s, nil
 }
 
-// DeleteUser deletes every session of the tenant's user.
-func (m *MemorySessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) error {
-	if userID == uuid.Nil {
-		return nil
-	}
-	return m.deleteWhere(ctx, func(k memSessionKey, s credentials.Session) bool {
-		return k.tenantID == tenantID && s.UserKey == userID
-	})
-}
-
-// DeleteTenant deletes every session of the tenant.
+// DeleteTenant deletes every session of the tenant. It scans the store under the lock: deleting a
+// tenant is rare, and one process holds few sessions.
 func (m *MemorySessions) DeleteTenant(ctx context.Context, tenantID uuid.UUID) error {
-	return m.deleteWhere(ctx, func(k memSessionKey, _ credentials.Session) bool { return k.tenantID == tenantID })
-}
-
-// deleteWhere deletes the sessions match selects. It scans the store under the lock: deleting a user or
-// a tenant is a rare admin call, and one process holds few sessions.
-func (m *MemorySessions) deleteWhere(ctx context.Context, match func(memSessionKey, credentials.Session) bool) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("delete sessions: %w", err)
+		return fmt.Errorf("delete tenant sessions: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k, s := range m.sessions {
-		if match(k, s) {
+	for k := range m.sessions {
+		if k.tenantID == tenantID {
 			delete(m.sessions, k)
 		}
 	}

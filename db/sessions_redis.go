@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/passkey-server/passkey-server/credentials"
-	"github.com/passkey-server/passkey-server/tenant"
 )
 
 // sessionMaxChallengeLen bounds the challenge accepted by the session stores. go-webauthn issues 32-byte
@@ -29,11 +27,10 @@ const sessionRecordVersion = 1
 // one Redis: a session put by one instance can be consumed by another, and exactly once.
 //
 // Each session is one key, <prefix>session:{<tenant ID>}:<ceremony>:<challenge>, whose value encodes the
-// session and whose TTL ends at the session's ExpiresAt. The sessions of a user are also listed in a set,
-// <prefix>user-sessions:{<tenant ID>}:<user ID>, a sorted set scored by expiry, so DeleteUser finds them
-// without a scan. Consume leaves its key in the set (deleting a key that is gone is harmless); each Put
-// drops the entries that have expired, so a busy user's set holds at most the ceremonies of the last
-// ceremony timeout, and the set itself expires userSetTTL after the user's last Put.
+// session and whose TTL ends at the session's ExpiresAt: a ceremony costs Redis one command at initialize
+// (SET NX PX) and one at finalize (GETDEL), whoever the ceremony is for. Nothing lists a user's
+// sessions: a deleted user's sessions are left to fail at finalize, which checks the user in the
+// database, and to expire (see credentials.SessionStore).
 type RedisSessions struct {
 	client redis.UniversalClient
 	prefix string
@@ -76,25 +73,16 @@ func (r *RedisSessions) call(ctx context.Context, err *error) (context.Context, 
 	}
 }
 
-// userSetTTL is how long the set listing a user's sessions lives after the user's last Put: the longest
-// ceremony timeout a tenant config may set, so the set outlives every session it lists. A fixed TTL
-// needs no PEXPIRE GT (Redis 7) and no script (a Lua script cost ≈ 70 µs more per Put here than the
-// MULTI/EXEC, in BenchmarkSessionPutConsume).
-const userSetTTL = tenant.MaxTimeout * time.Millisecond
-
-// userSetTrimMargin is how long past its expiry an entry stays in a user's set: the expiry was computed
-// by whichever instance wrote it, so a clock that runs ahead on another instance cannot trim a live
-// session's entry.
-const userSetTrimMargin = time.Minute
-
 // redisSessionRecord is the value stored for a session. The tenant, ceremony and challenge are in the key
 // and are not repeated.
+//
+// Records written before the per-user session sets were dropped also hold the session's user, "u"; it
+// is ignored (the ceremony keeps its user in Data), so during a rolling upgrade either version reads
+// the other's records, and the version stays 1.
 type redisSessionRecord struct {
 	Version int `json:"v"`
 	// Data is encoded as base64 by encoding/json, so any bytes round-trip.
 	Data []byte `json:"d,omitempty"`
-	// UserID is the session's user; absent for a discoverable login.
-	UserID *uuid.UUID `json:"u,omitempty"`
 	// ExpiresAt is in Unix nanoseconds.
 	ExpiresAt int64 `json:"x"`
 }
@@ -109,33 +97,14 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) (err err
 	if err != nil {
 		return fmt.Errorf("put session: %w", err)
 	}
-	rec := redisSessionRecord{Version: sessionRecordVersion, Data: s.Data, ExpiresAt: s.ExpiresAt.UnixNano()}
-	if s.UserKey != uuid.Nil {
-		rec.UserID = &s.UserKey
-	}
-	value, err := json.Marshal(rec)
+	value, err := json.Marshal(redisSessionRecord{Version: sessionRecordVersion, Data: s.Data, ExpiresAt: s.ExpiresAt.UnixNano()})
 	if err != nil {
 		return fmt.Errorf("put session: encode: %w", err)
 	}
 	// PX is relative, so a wall-clock difference between this instance and Redis does not shift the
 	// expiry; truncating to whole milliseconds can only make the key expire earlier, never later.
-	key, px := r.key(s.TenantID, s.Ceremony, s.Challenge), int64(ttl/time.Millisecond)
-	if s.UserKey == uuid.Nil {
-		err = r.client.Do(ctx, "set", key, value, "px", px, "nx").Err()
-	} else {
-		// One MULTI/EXEC: the session, its entry in the user's set (scored by its expiry in Unix ms), the
-		// removal of expired entries, the set's TTL.
-		set := r.userKey(s.TenantID, s.UserKey)
-		_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Do(ctx, "set", key, value, "px", px, "nx")
-			p.ZAdd(ctx, set, redis.Z{Score: float64(s.ExpiresAt.UnixMilli()), Member: key})
-			p.ZRemRangeByScore(ctx, set, "-inf", "("+strconv.FormatInt(r.now().Add(-userSetTrimMargin).UnixMilli(), 10))
-			p.PExpire(ctx, set, max(ttl, userSetTTL))
-			return nil
-		})
-	}
-	// SET NX answers nil when a live session holds the key; EXEC passes that on as its error (the ZADD of
-	// the same key is then harmless).
+	err = r.client.Do(ctx, "set", r.key(s.TenantID, s.Ceremony, s.Challenge), value, "px", int64(ttl/time.Millisecond), "nx").Err()
+	// SET NX answers nil when a live session holds the key.
 	if errors.Is(err, redis.Nil) {
 		return errors.New("put session: a live session already uses this challenge")
 	}
@@ -145,28 +114,16 @@ func (r *RedisSessions) Put(ctx context.Context, s credentials.Session) (err err
 	return nil
 }
 
-// DeleteUser deletes every session of the tenant's user, and the set that lists them.
-func (r *RedisSessions) DeleteUser(ctx context.Context, tenantID, userID uuid.UUID) (err error) {
-	ctx, done := r.call(ctx, &err)
-	defer done()
-	if userID == uuid.Nil {
-		return nil
-	}
-	set := r.userKey(tenantID, userID)
-	keys, err := r.client.ZRange(ctx, set, 0, -1).Result()
-	if err != nil {
-		return fmt.Errorf("delete user sessions: %w", err)
-	}
-	if err := r.client.Del(ctx, append(keys, set)...).Err(); err != nil {
-		return fmt.Errorf("delete user sessions: %w", err)
-	}
-	return nil
-}
-
-// DeleteTenant deletes every session of the tenant and its users' sets. It SCANs for their keys (a
-// tenant's keys share a prefix; deleting a tenant is rare, so no index is kept for it) and UNLINKs them
-// in batches, so Redis is never blocked for long; on a Redis Cluster it scans every master. It is
-// bounded by ctx alone, not by the call timeout.
+// DeleteTenant deletes every session of the tenant. It SCANs for their keys (a tenant's keys share a
+// prefix) and UNLINKs them in batches, so Redis is never blocked for long; on a Redis Cluster it scans
+// every master. A walk over the whole keyspace takes time (about a second with a million keys, in
+// BenchmarkAdminTenantDelete in cmd/passkey-server), so credentials.SessionSweeper runs it after the
+// admin request has answered, not inside it: keeping a per-tenant index instead would cost every Put a
+// second command. It is bounded by ctx alone, not by the call timeout.
+//
+// The per-user session sets of earlier versions (<prefix>user-sessions:{<tenant ID>}:<user ID>) are
+// not looked for: they hold no session data and expire by themselves within the longest ceremony
+// timeout after the upgrade.
 func (r *RedisSessions) DeleteTenant(ctx context.Context, tenantID uuid.UUID) (err error) {
 	// Many round trips: bounded by the caller's deadline, not by the call timeout of one command.
 	defer func() { err = unavailable(kindSessions, err) }()
@@ -188,25 +145,21 @@ func (r *RedisSessions) DeleteTenant(ctx context.Context, tenantID uuid.UUID) (e
 // deleteTenantOn deletes the tenant's keys that SCAN finds on node (the client itself, or one master of a
 // cluster).
 func (r *RedisSessions) deleteTenantOn(ctx context.Context, node redis.Cmdable, tenantID uuid.UUID) error {
-	for _, kind := range []string{"session:", "user-sessions:"} {
-		iter := node.Scan(ctx, 0, globEscaper.Replace(r.prefix+kind+"{"+tenantID.String()+"}:")+"*", 1000).Iterator()
-		batch := make([]string, 0, 1000)
-		for iter.Next(ctx) {
-			if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
-				if err := node.Unlink(ctx, batch...).Err(); err != nil {
-					return err
-				}
-				batch = batch[:0]
-			}
-		}
-		if err := iter.Err(); err != nil {
-			return err
-		}
-		if len(batch) > 0 {
+	iter := node.Scan(ctx, 0, globEscaper.Replace(r.prefix+"session:{"+tenantID.String()+"}:")+"*", 1000).Iterator()
+	batch := make([]string, 0, 1000)
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
 			if err := node.Unlink(ctx, batch...).Err(); err != nil {
 				return err
 			}
+			batch = batch[:0]
 		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		return node.Unlink(ctx, batch...).Err()
 	}
 	return nil
 }
@@ -247,9 +200,6 @@ func (r *RedisSessions) Consume(ctx context.Context, tenantID uuid.UUID, ceremon
 		Data:      rec.Data,
 		ExpiresAt: time.Unix(0, rec.ExpiresAt),
 	}
-	if rec.UserID != nil {
-		s.UserKey = *rec.UserID
-	}
 	if !r.now().Before(s.ExpiresAt) {
 		return credentials.Session{}, credentials.ErrSessionNotFound
 	}
@@ -270,11 +220,11 @@ func (r *RedisSessions) Ping(ctx context.Context) (err error) {
 // sessionCheckKey keeps ':' out of the ceremony, and a UUID has a fixed form, so two different sessions
 // never share a key.
 //
-// {<tenant ID>} is a Redis Cluster hash tag: only it decides the key's slot, and the set listing a user's
-// sessions has the same tag, so the MULTI/EXEC of Put and the DEL of DeleteUser stay in one slot. A
-// tighter tag cannot work: Consume knows the tenant, ceremony and challenge but not the user, and a
-// user's set lists sessions of many challenges. The price is that one tenant's sessions live on one
-// master (see README, "Redis Cluster and Sentinel").
+// {<tenant ID>} is a Redis Cluster hash tag: only it decides the key's slot, so one tenant's sessions
+// live on one master (see README, "Redis Cluster and Sentinel"). Every command is on one key, so no
+// command needs the tag any more (it also put a user's session set, now gone, in the same slot); it
+// stays because the layout must not change: during a rolling upgrade a session put by an instance of
+// the previous version is consumed by one of this version under the same key.
 func (r *RedisSessions) key(tenantID uuid.UUID, ceremony string, challenge string) string {
 	var b strings.Builder
 	b.Grow(len(r.prefix) + len("session:{}") + 36 + 1 + len(ceremony) + 1 + len(challenge))
@@ -286,12 +236,6 @@ func (r *RedisSessions) key(tenantID uuid.UUID, ceremony string, challenge strin
 	b.WriteByte(':')
 	b.WriteString(challenge)
 	return b.String()
-}
-
-// userKey returns the Redis key of the set that lists a user's sessions,
-// <prefix>user-sessions:{<tenant ID>}:<user ID>, in the slot of the tenant's sessions (see key).
-func (r *RedisSessions) userKey(tenantID, userID uuid.UUID) string {
-	return r.prefix + "user-sessions:{" + tenantID.String() + "}:" + userID.String()
 }
 
 // sessionCheckKey reports whether a session may be stored under tenantID, ceremony and challenge. Both

@@ -76,7 +76,6 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		clock := sessionNewClock()
 		store := newStore(t, clock.Now)
 		want := sessionTestSession(clock.Now(), time.Minute)
-		want.UserKey = uuid.New()
 		want.Data = []byte(`{"challenge":"x","user_id":"dXNlcg","allowed_credentials":[]}`)
 		if err := store.Put(t.Context(), want); err != nil {
 			t.Fatalf("Put: %v", err)
@@ -294,73 +293,22 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 	})
 
 	t.Run("put does not replace a live session", func(t *testing.T) {
-		// For a discoverable session and for one of a known user (Redis also lists those in the user's set).
-		for _, user := range []uuid.UUID{uuid.Nil, uuid.New()} {
-			clock := sessionNewClock()
-			store := newStore(t, clock.Now)
-			s := sessionTestSession(clock.Now(), time.Minute)
-			s.UserKey = user
-			sessionMustPut(t, store, s)
-			other := s
-			other.Data = []byte("replacement")
-			if err := store.Put(t.Context(), other); err == nil || !strings.Contains(err.Error(), "already uses this challenge") {
-				t.Fatalf("user %s: second Put under the same challenge: %v, want the live-session error", user, err)
-			}
-			got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
-			if err != nil {
-				t.Fatalf("user %s: Consume: %v", user, err)
-			}
-			sessionAssertEqual(t, got, s)
-			// Once consumed, the key is free again.
-			sessionMustPut(t, store, other)
-		}
-	})
-
-	t.Run("delete user", func(t *testing.T) {
 		clock := sessionNewClock()
 		store := newStore(t, clock.Now)
-		tenantID, otherTenant, alice, bob := uuid.New(), uuid.New(), uuid.New(), uuid.New()
-		session := func(tenant, user uuid.UUID, c string) credentials.Session {
-			s := sessionTestSession(clock.Now(), time.Minute)
-			s.TenantID, s.UserKey, s.Ceremony = tenant, user, c
-			sessionMustPut(t, store, s)
-			return s
+		s := sessionTestSession(clock.Now(), time.Minute)
+		sessionMustPut(t, store, s)
+		other := s
+		other.Data = []byte("replacement")
+		if err := store.Put(t.Context(), other); err == nil || !strings.Contains(err.Error(), "already uses this challenge") {
+			t.Fatalf("second Put under the same challenge: %v, want the live-session error", err)
 		}
-		gone := []credentials.Session{
-			session(tenantID, alice, "registration"),
-			session(tenantID, alice, "login"),
-			session(tenantID, alice, "transaction"),
+		got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
+		if err != nil {
+			t.Fatalf("Consume: %v", err)
 		}
-		kept := []credentials.Session{
-			session(tenantID, bob, "login"),
-			session(otherTenant, alice, "login"), // the same internal id in another tenant
-			session(tenantID, uuid.Nil, "login"), // discoverable: nobody's yet
-		}
-		// A consumed session of alice's does not trouble the delete.
-		if _, err := store.Consume(t.Context(), gone[2].TenantID, gone[2].Ceremony, gone[2].Challenge); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.DeleteUser(t.Context(), tenantID, alice); err != nil {
-			t.Fatalf("DeleteUser: %v", err)
-		}
-		for _, s := range gone {
-			if _, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge); !errors.Is(err, credentials.ErrSessionNotFound) {
-				t.Errorf("%s session of the deleted user: got %v, want ErrSessionNotFound", s.Ceremony, err)
-			}
-		}
-		// Again, a user without sessions, and nobody (uuid.Nil): no error, nothing else deleted.
-		for _, id := range []uuid.UUID{alice, uuid.New(), uuid.Nil} {
-			if err := store.DeleteUser(t.Context(), tenantID, id); err != nil {
-				t.Fatalf("DeleteUser(%s): %v", id, err)
-			}
-		}
-		for _, s := range kept {
-			got, err := store.Consume(t.Context(), s.TenantID, s.Ceremony, s.Challenge)
-			if err != nil {
-				t.Fatalf("session of user %s in tenant %s: %v", s.UserKey, s.TenantID, err)
-			}
-			sessionAssertEqual(t, got, s)
-		}
+		sessionAssertEqual(t, got, s)
+		// Once consumed, the key is free again.
+		sessionMustPut(t, store, other)
 	})
 
 	t.Run("binary data", func(t *testing.T) {
@@ -406,10 +354,10 @@ func sessionConformance(t *testing.T, newStore sessionStoreFactory) {
 		gone, stays := uuid.New(), uuid.New()
 		var put []credentials.Session
 		for _, tenantID := range []uuid.UUID{gone, stays} {
-			for _, user := range []uuid.UUID{uuid.Nil, uuid.New()} {
+			for range 2 {
 				for _, c := range []string{"login", "mfa_registration"} {
 					s := sessionTestSession(clock.Now(), time.Minute)
-					s.TenantID, s.UserKey, s.Ceremony = tenantID, user, c
+					s.TenantID, s.Ceremony = tenantID, c
 					sessionMustPut(t, store, s)
 					put = append(put, s)
 				}
@@ -488,59 +436,49 @@ func TestSessionRedisKeyAndTTL(t *testing.T) {
 	}
 }
 
-// TestSessionRedisUserSet checks that a user's sessions are listed in one set that outlives them
-// (userSetTTL, the longest ceremony timeout), that a Put drops the entries that expired more than
-// userSetTrimMargin ago (so the set of a user who never stops logging in stays small), and that
-// DeleteUser removes the set too.
-func TestSessionRedisUserSet(t *testing.T) {
+// TestSessionRedisOneKey checks that a Put writes the session's key and nothing else (one SET), and that
+// a record written by the previous version, which also named the session's user ("u") and listed the
+// session in a per-user set, is still consumed: during a rolling upgrade, either version reads the
+// other's sessions.
+func TestSessionRedisOneKey(t *testing.T) {
 	client := sessionTestRedis(t)
 	prefix := sessionTestPrefix(t, client)
 	store := NewRedisSessions(client, prefix)
-	clock := sessionNewClock()
-	store.now = clock.Now
-	user := func(ttl time.Duration, c string, like credentials.Session) credentials.Session {
-		s := sessionTestSession(clock.Now(), ttl)
-		s.TenantID, s.UserKey, s.Ceremony = like.TenantID, like.UserKey, c
-		sessionMustPut(t, store, s)
-		return s
+	s := sessionTestSession(time.Now(), time.Minute)
+	sessionMustPut(t, store, s)
+	keys, err := client.Keys(t.Context(), prefix+"*").Result()
+	if want := store.key(s.TenantID, s.Ceremony, s.Challenge); err != nil || len(keys) != 1 || keys[0] != want {
+		t.Fatalf("keys after one Put: %v (%v), want only %s", keys, err, want)
 	}
-	first := sessionTestSession(clock.Now(), time.Second)
-	first.UserKey = uuid.New()
-	sessionMustPut(t, store, first)
-	clock.Advance(time.Second + userSetTrimMargin + time.Millisecond) // first expired more than the margin ago
-	long := user(time.Minute, "login", first)
-	short := user(10*time.Second, "registration", first)
-	set := prefix + "user-sessions:{" + first.TenantID.String() + "}:" + first.UserKey.String()
-	members, err := client.ZRange(t.Context(), set, 0, -1).Result()
-	want := []string{store.key(short.TenantID, short.Ceremony, short.Challenge), store.key(long.TenantID, long.Ceremony, long.Challenge)}
-	if err != nil || strings.Join(members, " ") != strings.Join(want, " ") {
-		t.Fatalf("ZRANGE %s = %v, %v; want the two live sessions, soonest expiry first: %v", set, members, err, want)
+	value, err := client.Get(t.Context(), keys[0]).Result()
+	if err != nil || strings.Contains(value, `"u"`) {
+		t.Fatalf("record %s (%v): want no user in it", value, err)
 	}
-	if ttl, err := client.PTTL(t.Context(), set).Result(); err != nil || ttl <= userSetTTL-10*time.Second || ttl > userSetTTL {
-		t.Fatalf("PTTL %s = %v, %v; want about %v, longer than any session", set, ttl, err, userSetTTL)
-	}
-	if err := store.DeleteUser(t.Context(), first.TenantID, first.UserKey); err != nil {
+
+	old := sessionTestSession(time.Now(), time.Minute)
+	old.Data = []byte(`{"w":{}}`)
+	record := fmt.Sprintf(`{"v":1,"d":"eyJ3Ijp7fX0=","u":"%s","x":%d}`, uuid.New(), old.ExpiresAt.UnixNano())
+	if err := client.Set(t.Context(), store.key(old.TenantID, old.Ceremony, old.Challenge), record, time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := client.Exists(t.Context(), append(members, set)...).Result(); err != nil || n != 0 {
-		t.Fatalf("%d of the user's keys left after DeleteUser (%v)", n, err)
+	got, err := store.Consume(t.Context(), old.TenantID, old.Ceremony, old.Challenge)
+	if err != nil {
+		t.Fatalf("Consume of a record of the previous version: %v", err)
 	}
+	sessionAssertEqual(t, got, old)
 }
 
-// TestSessionRedisDeleteTenant checks that DeleteTenant leaves no key of the tenant behind, user sets
-// included, also when there are more than one SCAN batch of them, and matches its prefix literally.
+// TestSessionRedisDeleteTenant checks that DeleteTenant leaves no session of the tenant behind, also when
+// there are more than one SCAN batch of them, and matches its prefix literally.
 func TestSessionRedisDeleteTenant(t *testing.T) {
 	client := sessionTestRedis(t)
 	prefix := sessionTestPrefix(t, client) + "[*?]:" // glob characters in the prefix are matched literally
 	store := NewRedisSessions(client, prefix)
 	other := NewRedisSessions(client, strings.TrimSuffix(prefix, "[*?]:")+"x:")
-	tenantID, user := uuid.New(), uuid.New()
+	tenantID := uuid.New()
 	for i := range 1200 {
 		s := sessionTestSession(time.Now(), time.Minute)
 		s.TenantID = tenantID
-		if i%2 == 0 {
-			s.UserKey = user
-		}
 		sessionMustPut(t, store, s)
 		if i < 3 {
 			sessionMustPut(t, other, s) // the same tenant id under another prefix: not ours to delete
@@ -549,8 +487,8 @@ func TestSessionRedisDeleteTenant(t *testing.T) {
 	if err := store.DeleteTenant(t.Context(), tenantID); err != nil {
 		t.Fatal(err)
 	}
-	if keys, err := client.Keys(t.Context(), strings.TrimSuffix(prefix, "[*?]:")+"*"+tenantID.String()+"*").Result(); err != nil || len(keys) != 4 {
-		t.Fatalf("keys left: %d (%v), want the other prefix's 3 sessions and its user set", len(keys), err)
+	if keys, err := client.Keys(t.Context(), strings.TrimSuffix(prefix, "[*?]:")+"*"+tenantID.String()+"*").Result(); err != nil || len(keys) != 3 {
+		t.Fatalf("keys left: %d (%v), want the other prefix's 3 sessions", len(keys), err)
 	}
 }
 
@@ -681,37 +619,30 @@ func TestSessionMemorySweep(t *testing.T) {
 	}
 }
 
-// BenchmarkSessionPutConsume measures one Put followed by its Consume, the store work of one ceremony:
-// for a discoverable login (no user) and for a known user (Redis also lists the session in the user's
-// set).
+// BenchmarkSessionPutConsume measures one Put followed by its Consume, the store work of one ceremony,
+// whoever it is for. scripts/bench-sessions.sh runs it against a Redis of its own and adds Redis's CPU
+// per ceremony.
 func BenchmarkSessionPutConsume(b *testing.B) {
 	for _, f := range sessionFactories {
-		for _, user := range []uuid.UUID{uuid.Nil, uuid.New()} {
-			name := f.name + "/discoverable"
-			if user != uuid.Nil {
-				name = f.name + "/user"
-			}
-			b.Run(name, func(b *testing.B) {
-				store := f.new(b, time.Now)
-				s := sessionTestSession(time.Now(), time.Hour)
-				s.UserKey = user
-				s.Data = bytes.Repeat([]byte("x"), 300) // about the size of go-webauthn's SessionData
-				base := s.Challenge
-				ctx := context.Background()
-				i := 0
-				b.ReportAllocs()
-				for b.Loop() {
-					i++
-					s.Challenge = base + strconv.Itoa(i)
-					if err := store.Put(ctx, s); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := store.Consume(ctx, s.TenantID, s.Ceremony, s.Challenge); err != nil {
-						b.Fatal(err)
-					}
+		b.Run(f.name, func(b *testing.B) {
+			store := f.new(b, time.Now)
+			s := sessionTestSession(time.Now(), time.Hour)
+			s.Data = bytes.Repeat([]byte("x"), 300) // about the size of go-webauthn's SessionData
+			base := s.Challenge
+			ctx := context.Background()
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				s.Challenge = base + strconv.Itoa(i)
+				if err := store.Put(ctx, s); err != nil {
+					b.Fatal(err)
 				}
-			})
-		}
+				if _, err := store.Consume(ctx, s.TenantID, s.Ceremony, s.Challenge); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -844,7 +775,7 @@ func sessionMustPut(tb testing.TB, store credentials.SessionStore, s credentials
 
 func sessionAssertEqual(tb testing.TB, got, want credentials.Session) {
 	tb.Helper()
-	if got.TenantID != want.TenantID || got.Ceremony != want.Ceremony || got.Challenge != want.Challenge || got.UserKey != want.UserKey ||
+	if got.TenantID != want.TenantID || got.Ceremony != want.Ceremony || got.Challenge != want.Challenge ||
 		!bytes.Equal(got.Data, want.Data) || !got.ExpiresAt.Equal(want.ExpiresAt) {
 		tb.Fatalf("session mismatch:\n got  %+v\n want %+v", got, want)
 	}

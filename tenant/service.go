@@ -32,7 +32,8 @@ type Options struct {
 	// verifiers do not cache the JWKS; serve sets PASSKEY_SIGNING_KEY_ACTIVATION.
 	KeyActivation time.Duration
 	// OnDelete is called after a tenant's rows are gone, for what the tenant owns outside the database
-	// (its pending ceremony sessions).
+	// (its pending ceremony sessions). The admin request waits for it, so it should only queue the work
+	// (serve passes credentials.SessionSweeper's DeleteTenant).
 	OnDelete func(ctx context.Context, id uuid.UUID) error
 	Logger   *slog.Logger
 }

@@ -101,26 +101,16 @@ func (r *replaySessions) Consume(_ context.Context, tenantID uuid.UUID, c string
 	return s, nil
 }
 
-// DeleteUser deletes the user's sessions.
-func (r *replaySessions) DeleteUser(_ context.Context, tenantID, userID uuid.UUID) error {
-	r.deleteWhere(func(s credentials.Session) bool { return s.TenantID == tenantID && s.UserKey == userID })
-	return nil
-}
-
 // DeleteTenant deletes the tenant's sessions.
 func (r *replaySessions) DeleteTenant(_ context.Context, tenantID uuid.UUID) error {
-	r.deleteWhere(func(s credentials.Session) bool { return s.TenantID == tenantID })
-	return nil
-}
-
-func (r *replaySessions) deleteWhere(match func(credentials.Session) bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for k, s := range r.sessions {
-		if match(s) {
+		if s.TenantID == tenantID {
 			delete(r.sessions, k)
 		}
 	}
+	return nil
 }
 
 // newFuzzRP builds an instance on SQLite with replayable sessions and a tenant whose sessions live ten

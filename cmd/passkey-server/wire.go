@@ -50,6 +50,8 @@ type services struct {
 	credentials  *credentials.Service
 	transactions *transactions.Service
 	auditLog     *audit.Log
+	// sweeper deletes the sessions of deleted tenants after the admin request has answered.
+	sweeper *credentials.SessionSweeper
 }
 
 // newServices builds the domain services on in's stores.
@@ -58,7 +60,7 @@ func newServices(in serviceInput) *services {
 		in.AAGUIDs = credentials.DefaultAAGUIDTable()
 	}
 	auditStore := db.NewAuditStore(in.DB)
-	s := &services{audit: audit.NewRecorder(auditStore, in.Logger)}
+	s := &services{audit: audit.NewRecorder(auditStore, in.Logger), sweeper: credentials.NewSessionSweeper(in.Sessions, in.Logger, nil)}
 	s.bus = passkey.NewBus(s.audit)
 	if in.Metrics != nil {
 		s.bus.Subscribe(in.Metrics)
@@ -68,7 +70,7 @@ func newServices(in serviceInput) *services {
 		RefreshInterval: in.CacheRefresh, PublicURL: in.PublicURL, Logger: in.Logger})
 	s.keys = tenant.NewKeys(s.directory, tenantStore, nil, in.Logger)
 	s.tenants = tenant.NewService(tenant.Options{Store: tenantStore, Sealer: in.Sealer, Directory: s.directory,
-		Now: in.Now, Events: s.bus, RotationOverlap: in.KeyOverlap, KeyActivation: in.KeyActivation, OnDelete: in.Sessions.DeleteTenant, Logger: in.Logger})
+		Now: in.Now, Events: s.bus, RotationOverlap: in.KeyOverlap, KeyActivation: in.KeyActivation, OnDelete: s.sweeper.DeleteTenant, Logger: in.Logger})
 	s.credentials = credentials.NewService(credentials.Options{Store: db.NewCredentialStore(in.DB), Sessions: in.Sessions,
 		AAGUIDs: in.AAGUIDs, Events: s.bus, Logger: in.Logger})
 	s.transactions = transactions.NewService(db.NewTransactionStore(in.DB), s.credentials, time.Now)
@@ -83,16 +85,19 @@ func (s *services) http() httpapi.Services {
 }
 
 // run runs the background work of the services until ctx ends (the directory's refresh, the API keys'
-// last-use writes, the audit log's batched inserts) and closes the returned channel when all of it has
-// stopped, after writing what was pending. Stop the HTTP servers first.
+// last-use writes, the audit log's batched inserts, the sweep of deleted tenants' sessions) and closes
+// the returned channel when all of it has stopped, after writing what was pending (a sweep in progress
+// is cut short: what it leaves expires). Stop the HTTP servers first.
 func (s *services) run(ctx context.Context) <-chan struct{} {
+	const workers = 4
 	done := make(chan struct{})
-	stopped := make(chan struct{}, 3)
+	stopped := make(chan struct{}, workers)
 	go func() { s.directory.Run(ctx); stopped <- struct{}{} }()
 	go func() { s.keys.Run(ctx); stopped <- struct{}{} }()
 	go func() { s.audit.Run(ctx); stopped <- struct{}{} }()
+	go func() { s.sweeper.Run(ctx); stopped <- struct{}{} }()
 	go func() {
-		for range 3 {
+		for range workers {
 			<-stopped
 		}
 		close(done)
