@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
@@ -127,7 +128,9 @@ func (s *AuditStore) insertPostgres(ctx context.Context, rows []auditLogRow) err
 		requestIDs[i], sourceIPs[i], userAgents[i] = r.RequestID, r.SourceIP, r.UserAgent
 		actors[i], transactionIDs[i], details[i], createdAt[i] = r.ActorUserID, r.TransactionID, r.Details, r.CreatedAt
 	}
-	_, err := s.db.DB.ExecContext(ctx, auditInsertPostgres, tenantIDs, ids, types, ceremonies, errs, requestIDs,
+	// The one statement kept prepared: the connections' default is the simple protocol (openPostgres),
+	// which would parse and plan it for every batch.
+	_, err := s.db.DB.ExecContext(ctx, auditInsertPostgres, pgx.QueryExecModeCacheStatement, tenantIDs, ids, types, ceremonies, errs, requestIDs,
 		sourceIPs, userAgents, actors, transactionIDs, details, createdAt, batchTenants(rows))
 	return err
 }
