@@ -22,6 +22,12 @@ import (
 type CredentialStore struct {
 	db *bun.DB
 	bound
+	hot
+	// The hot path's statements (hot.go), built from the models once.
+	insertUser       hotQuery
+	userValues       func(*userRow) []any
+	insertCredential hotQuery
+	credentialValues func(*credentialRow) []any
 	// now stamps rows whose input carries no time (RenameCredential, and users or credentials
 	// created without times).
 	now func() time.Time
@@ -31,7 +37,12 @@ var _ credentials.Store = (*CredentialStore)(nil)
 
 // NewCredentialStore returns the credential store of d.
 func NewCredentialStore(d *DB) *CredentialStore {
-	return &CredentialStore{db: d.bun, bound: d.bound, now: time.Now}
+	s := &CredentialStore{db: d.bun, bound: d.bound, hot: hot{db: d.bun, dialect: d.dialect, statements: &d.statements}, now: time.Now}
+	s.insertUser, s.userValues = insertOf[userRow](d.bun, " ON CONFLICT (tenant_id, user_id) DO UPDATE SET "+
+		"name = EXCLUDED.name, display_name = EXCLUDED.display_name, icon = EXCLUDED.icon, updated_at = EXCLUDED.updated_at "+
+		"RETURNING "+userColumns)
+	s.insertCredential, s.credentialValues = insertOf[credentialRow](d.bun, "")
+	return s
 }
 
 // credentialTable and credentialColumns select a credential with its user's application id. The
@@ -45,6 +56,18 @@ const (
 		"u.user_id AS app_user_id"
 	// credentialJoin matches on the tenant as well as the id, as the composite foreign key does.
 	credentialJoin = "JOIN users AS u ON u.tenant_id = c.tenant_id AND u.id = c.user_id"
+	userColumns    = "id, tenant_id, user_id, name, display_name, icon, created_at, updated_at"
+)
+
+// The reads of the hot path (hot.go).
+var (
+	credentialByID = newHotQuery("SELECT " + credentialColumns + " FROM " + credentialTable + " " + credentialJoin +
+		" WHERE c.tenant_id = ? AND c.id = ?")
+	credentialsOfUser = newHotQuery("SELECT " + credentialColumns + " FROM " + credentialTable + " " + credentialJoin +
+		" WHERE c.tenant_id = ? AND c.user_id = ? ORDER BY c.created_at ASC, c.id ASC")
+	recordLogin = newHotQuery("UPDATE credentials SET sign_count = CASE WHEN sign_count < ? THEN ? ELSE sign_count END, " +
+		"clone_warning = (clone_warning OR ?), backup_eligible = ?, backup_state = ?, user_verified = ?, last_used_at = ?, " +
+		"updated_at = ? WHERE tenant_id = ? AND id = ?")
 )
 
 // UpsertUser creates the user (u.TenantID, u.AppUserID) or, when the tenant already has it, updates its
@@ -66,14 +89,10 @@ func (s *CredentialStore) UpsertUser(ctx context.Context, u credentials.User) (_
 	if row.UpdatedAt.IsZero() {
 		row.UpdatedAt = now
 	}
-	_, err = s.db.NewInsert().Model(&row).
-		On("CONFLICT (tenant_id, user_id) DO UPDATE").
-		Set("name = EXCLUDED.name").
-		Set("display_name = EXCLUDED.display_name").
-		Set("icon = EXCLUDED.icon").
-		Set("updated_at = EXCLUDED.updated_at").
-		Returning("*").
-		Exec(ctx)
+	var rows []userRow
+	if err = s.scan(ctx, s.insertUser, &rows, s.userValues(&row)...); err == nil && len(rows) != 1 {
+		err = fmt.Errorf("the upsert returned %d rows", len(rows))
+	}
 	if err != nil {
 		err = translate(err)
 		if errors.Is(err, errForeignKeyViolation) {
@@ -81,7 +100,7 @@ func (s *CredentialStore) UpsertUser(ctx context.Context, u credentials.User) (_
 		}
 		return credentials.User{}, fmt.Errorf("upsert user of tenant %s: %w", u.TenantID, err)
 	}
-	return row.user(), nil
+	return rows[0].user(), nil
 }
 
 // UserByAppID returns the tenant's user with the application's user id, or
@@ -123,7 +142,7 @@ func (s *CredentialStore) UserByKey(ctx context.Context, tenantID, id uuid.UUID)
 // loginUserQuery reads a user by application id with every credential, oldest first: the LEFT JOIN
 // gives a user without credentials one row whose credential columns are NULL. The text is constant,
 // so the statement is the same on every call but for its values.
-const loginUserQuery = "SELECT u.id AS u_id, u.tenant_id AS u_tenant_id, u.user_id AS u_user_id, u.name AS u_name, " +
+var loginUser = newHotQuery("SELECT u.id AS u_id, u.tenant_id AS u_tenant_id, u.user_id AS u_user_id, u.name AS u_name, " +
 	"u.display_name AS u_display_name, u.icon AS u_icon, u.created_at AS u_created_at, u.updated_at AS u_updated_at, " +
 	"c.tenant_id AS c_tenant_id, c.id AS c_id, c.user_id AS c_user_id, c.name AS c_name, c.public_key AS c_public_key, " +
 	"c.attestation_type AS c_attestation_type, c.aaguid AS c_aaguid, c.sign_count AS c_sign_count, " +
@@ -132,7 +151,7 @@ const loginUserQuery = "SELECT u.id AS u_id, u.tenant_id AS u_tenant_id, u.user_
 	"c.authenticator_attachment AS c_authenticator_attachment, c.is_mfa AS c_is_mfa, c.created_at AS c_created_at, " +
 	"c.updated_at AS c_updated_at, c.last_used_at AS c_last_used_at " +
 	"FROM users AS u LEFT JOIN credentials AS c ON c.tenant_id = u.tenant_id AND c.user_id = u.id " +
-	"WHERE u.tenant_id = ? AND u.user_id = ? ORDER BY c.created_at ASC, c.id ASC"
+	"WHERE u.tenant_id = ? AND u.user_id = ? ORDER BY c.created_at ASC, c.id ASC")
 
 // userCredentialRow is one row of loginUserQuery.
 type userCredentialRow struct {
@@ -148,7 +167,7 @@ func (s *CredentialStore) LoginUser(ctx context.Context, tenantID uuid.UUID, app
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var rows []userCredentialRow
-	if err := s.db.NewRaw(loginUserQuery, tenantID, appUserID).Scan(ctx, &rows); err != nil {
+	if err := s.scan(ctx, loginUser, &rows, tenantID, appUserID); err != nil {
 		return credentials.User{}, nil, fmt.Errorf("get user with credentials in tenant %s: %w", tenantID, err)
 	}
 	if len(rows) == 0 {
@@ -187,7 +206,7 @@ func (s *CredentialStore) CreateCredential(ctx context.Context, c credentials.Cr
 	if row.UpdatedAt.IsZero() {
 		row.UpdatedAt = row.CreatedAt
 	}
-	if _, err := s.db.NewInsert().Model(&row).Exec(ctx); err != nil {
+	if _, err := s.exec(ctx, s.insertCredential, s.credentialValues(&row)...); err != nil {
 		err = translate(err)
 		switch {
 		case errors.Is(err, errUniqueViolation):
@@ -206,17 +225,15 @@ func (s *CredentialStore) CreateCredential(ctx context.Context, c credentials.Cr
 func (s *CredentialStore) Credential(ctx context.Context, tenantID uuid.UUID, id string) (_ credentials.Credential, err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	var row credentialRow
-	err = s.selectCredentials(&row).
-		Where("c.tenant_id = ? AND c.id = ?", tenantID, id).
-		Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
+	var rows []credentialRow
+	err = s.scan(ctx, credentialByID, &rows, tenantID, id)
+	if err == nil && len(rows) == 0 {
 		err = credentials.ErrCredentialNotFound
 	}
 	if err != nil {
 		return credentials.Credential{}, fmt.Errorf("get credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
 	}
-	c, err := row.credential()
+	c, err := rows[0].credential()
 	if err != nil {
 		return credentials.Credential{}, fmt.Errorf("get credential %s of tenant %s: %w", shortCredentialID(id), tenantID, err)
 	}
@@ -229,11 +246,7 @@ func (s *CredentialStore) CredentialsOfUser(ctx context.Context, tenantID, userI
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var rows []credentialRow
-	err = s.selectCredentials(&rows).
-		Where("c.tenant_id = ? AND c.user_id = ?", tenantID, userID).
-		OrderExpr("c.created_at ASC, c.id ASC").
-		Scan(ctx)
-	if err != nil {
+	if err = s.scan(ctx, credentialsOfUser, &rows, tenantID, userID); err != nil {
 		return nil, fmt.Errorf("list credentials of user %s in tenant %s: %w", userID, tenantID, err)
 	}
 	list, err := credentialsOf(rows)
@@ -285,14 +298,15 @@ func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, i
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	at := dbTime(u.LastUsedAt)
-	return s.updateOne(ctx, tenantID, id, "record login", at, func(q *bun.UpdateQuery) *bun.UpdateQuery {
-		return q.Set("sign_count = CASE WHEN sign_count < ? THEN ? ELSE sign_count END", int64(u.SignCount), int64(u.SignCount)).
-			Set("clone_warning = (clone_warning OR ?)", u.CloneWarning).
-			Set("backup_eligible = ?", u.BackupEligible).
-			Set("backup_state = ?", u.BackupState).
-			Set("user_verified = ?", u.UserVerified).
-			Set("last_used_at = ?", at)
-	})
+	res, err := s.exec(ctx, recordLogin, int64(u.SignCount), int64(u.SignCount), u.CloneWarning, u.BackupEligible,
+		u.BackupState, u.UserVerified, at, at, tenantID, id)
+	if err == nil {
+		err = oneRowAffected(res, credentials.ErrCredentialNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("record login of credential %s in tenant %s: %w", shortCredentialID(id), tenantID, err)
+	}
+	return nil
 }
 
 // updateOne runs one UPDATE of the tenant's credential id with the columns set sets and updated_at,

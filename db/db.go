@@ -15,6 +15,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -88,6 +89,8 @@ type DB struct {
 	bun     *bun.DB
 	dialect string
 	bound
+	// statements is set by RecordStatements (tests).
+	statements atomic.Pointer[StatementLog]
 }
 
 // bound is what every store call gets: a deadline of its own, and its failures marked as

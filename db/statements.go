@@ -31,6 +31,7 @@ type StatementLog struct {
 func (d *DB) RecordStatements() *StatementLog {
 	l := &StatementLog{}
 	d.bun.AddQueryHook(l)
+	d.statements.Store(l)
 	return l
 }
 
@@ -48,14 +49,19 @@ func (l *StatementLog) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) conte
 	return ctx
 }
 
-// AfterQuery implements bun.QueryHook: it records the statement if it ran for a request.
+// AfterQuery implements bun.QueryHook.
 func (l *StatementLog) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
+	l.add(ctx, e.Query)
+}
+
+// add records query if it runs for a request.
+func (l *StatementLog) add(ctx context.Context, query string) {
 	r := passkey.RequestOf(ctx)
 	if r.ID == "" {
 		return
 	}
 	l.mu.Lock()
-	l.list = append(l.list, Statement{RequestID: r.ID, Query: e.Query})
+	l.list = append(l.list, Statement{RequestID: r.ID, Query: query})
 	l.mu.Unlock()
 }
 
@@ -90,11 +96,5 @@ func (h redisRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 }
 
 func (h redisRecorder) record(ctx context.Context, cmd redis.Cmder) {
-	r := passkey.RequestOf(ctx)
-	if r.ID == "" {
-		return
-	}
-	h.log.mu.Lock()
-	h.log.list = append(h.log.list, Statement{RequestID: r.ID, Query: cmd.Name()})
-	h.log.mu.Unlock()
+	h.log.add(ctx, cmd.Name())
 }

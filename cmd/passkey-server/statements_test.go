@@ -78,6 +78,15 @@ func TestCeremonyStatementBudget(t *testing.T) {
 				t.Errorf("%s ran %d Redis commands, budget %d:\n%s", step.step, len(cmds), step.redis, queries(cmds))
 			}
 			t.Logf("%s: %d SQL statements, %d Redis commands", step.step, len(sql), len(cmds))
+			if d.Dialect() == db.DialectPostgres {
+				// Stable texts with bind parameters, which pgx prepares once per connection: a text
+				// holding the tenant's id would be a new statement, parsed and planned, on every call.
+				for _, q := range sql {
+					if strings.Contains(q.Query, r.id) {
+						t.Errorf("%s sent a statement with its values in the text:\n%s", step.step, queries([]db.Statement{q}))
+					}
+				}
+			}
 		}
 	})
 }
