@@ -198,6 +198,9 @@ var keyExceptions = map[string]string{
 	"tenants(id)": "the tenant id itself",
 	// A key on a route without a tenant finds its tenant by hash alone: one hash, one tenant.
 	"api_keys(hash)": "the API key lookup by hash",
+	// Every instance reads every tenant's changes in the order they were written, by id
+	// (migrations/postgres/20260101000007_tenant_changes.tx.up.sql): deployment-wide, like tenants.
+	"tenant_changes(id)": "the deployment-wide change feed, read by cursor",
 }
 
 // uniqueKeys returns every primary key and unique index of the schema as "table(col, ...)", the
@@ -235,6 +238,15 @@ func uniqueKeys(t *testing.T, d *db.DB) []string {
 		t.Fatal(err)
 	}
 	for _, table := range tables {
+		// An INTEGER PRIMARY KEY is the rowid itself, with no index of its own.
+		var rowid []string
+		if err := d.Bun().NewRaw("SELECT name FROM pragma_table_info(?) WHERE pk = 1 AND upper(type) = 'INTEGER' "+
+			"AND NOT EXISTS (SELECT 1 FROM pragma_table_info(?) WHERE pk > 1)", table, table).Scan(ctx, &rowid); err != nil {
+			t.Fatal(err)
+		}
+		if len(rowid) == 1 {
+			keys = append(keys, table+"("+rowid[0]+")")
+		}
 		var indexes []struct {
 			Name   string `bun:"name"`
 			Unique bool   `bun:"unique"`

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
@@ -74,7 +75,7 @@ func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []
 		if _, err := tx.NewInsert().Model(&signingRow).Exec(ctx); err != nil {
 			return fmt.Errorf("insert signing key: %w", translate(err))
 		}
-		return nil
+		return s.recordChange(ctx, tx, t.ID, false)
 	})
 	if err != nil {
 		return fmt.Errorf("create tenant %s: %w", t.ID, err)
@@ -125,17 +126,23 @@ func (s *TenantStore) UpdateTenant(ctx context.Context, t tenant.Tenant) (err er
 	if err != nil {
 		return fmt.Errorf("update tenant: %w", err)
 	}
-	res, err := s.db.NewUpdate().Model((*tenantRow)(nil)).
-		Set("display_name = ?", row.DisplayName).
-		Set("config = ?", row.Config).
-		Set("updated_at = ?", row.UpdatedAt).
-		Set("revision = revision + 1").
-		Where("id = ?", row.ID).
-		Exec(ctx)
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*tenantRow)(nil)).
+			Set("display_name = ?", row.DisplayName).
+			Set("config = ?", row.Config).
+			Set("updated_at = ?", row.UpdatedAt).
+			Set("revision = revision + 1").
+			Where("id = ?", row.ID).
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if err := oneRowAffected(res, tenant.ErrNotFound); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, tx, row.ID, false)
+	})
 	if err != nil {
-		return fmt.Errorf("update tenant %s: %w", t.ID, err)
-	}
-	if err := oneRowAffected(res, tenant.ErrNotFound); err != nil {
 		return fmt.Errorf("update tenant %s: %w", t.ID, err)
 	}
 	return nil
@@ -160,7 +167,7 @@ func (s *TenantStore) DeleteTenant(ctx context.Context, id uuid.UUID) (err error
 		if _, err := tx.NewDelete().Model((*auditLogRow)(nil)).Where("tenant_id = ?", id).Exec(ctx); err != nil {
 			return fmt.Errorf("delete audit events: %w", err)
 		}
-		return nil
+		return s.recordChange(ctx, tx, id, true)
 	})
 	if err != nil {
 		return fmt.Errorf("delete tenant %s: %w", id, err)
@@ -168,19 +175,95 @@ func (s *TenantStore) DeleteTenant(ctx context.Context, id uuid.UUID) (err error
 	return nil
 }
 
-// TenantRevisions returns the current revision of every tenant.
-func (s *TenantStore) TenantRevisions(ctx context.Context) (_ map[uuid.UUID]int64, err error) {
+// changeRow is a row tenant_changes answers TenantChanges with: the time of the read, with the
+// columns of a change, NULL when no change is new.
+type changeRow struct {
+	At       time.Time     `bun:"at"`
+	ID       sql.NullInt64 `bun:"id"`
+	TenantID uuid.NullUUID `bun:"tenant_id"`
+	Revision sql.NullInt64 `bun:"revision"`
+}
+
+// TenantChanges returns the tenant changes committed since the read that returned since, with those
+// written less than tenant.ChangeReplay before since.At again, and the cursor of this read: one
+// indexed statement whose cost is the number of changes, whatever the number of tenants.
+//
+// Why again: PostgreSQL numbers changes when they are written and they become visible when they
+// commit, in another order. A read that saw change 11 may not yet see change 10, still committing;
+// it has no id above the cursor when it commits. Its changed_at, though, is at most its commit
+// latency older than the commit, and the next read is made after it and asks for everything written
+// since a minute before the previous read, so it returns change 10. (SQLite writes one transaction
+// at a time, in id order; reading again costs it nothing but a few rows.)
+func (s *TenantStore) TenantChanges(ctx context.Context, since tenant.ChangeCursor) (_ []tenant.Change, _ tenant.ChangeCursor, err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	var rows []tenantRow
-	if err := s.db.NewSelect().Model(&rows).Column("id", "revision").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("read tenant revisions: %w", err)
+	replayFrom := time.Unix(0, 0)
+	if !since.At.IsZero() {
+		replayFrom = since.At.Add(-tenant.ChangeReplay)
 	}
-	revisions := make(map[uuid.UUID]int64, len(rows))
+	// The one-row table on the left gives the time of the read even when no change is new.
+	var rows []changeRow
+	err = s.db.NewRaw(`SELECT now.at, c.id, c.tenant_id, c.revision
+		FROM (SELECT ? AS at) AS now
+		LEFT JOIN tenant_changes AS c ON c.id > ? OR c.changed_at > ?
+		ORDER BY c.id`, s.readClock(), since.ID, dbTime(replayFrom)).Scan(ctx, &rows)
+	if err != nil {
+		return nil, since, fmt.Errorf("read tenant changes: %w", err)
+	}
+	next := since
+	changes := make([]tenant.Change, 0, len(rows))
 	for _, row := range rows {
-		revisions[row.ID] = row.Revision
+		next.At = row.At.UTC()
+		if !row.ID.Valid {
+			continue
+		}
+		next.ID = max(next.ID, row.ID.Int64)
+		changes = append(changes, tenant.Change{ID: row.ID.Int64, TenantID: row.TenantID.UUID, Revision: row.Revision.Int64})
 	}
-	return revisions, nil
+	return changes, next, nil
+}
+
+// clock is the time a change is stamped with: PostgreSQL's clock, which every instance shares, or, in
+// SQLite, this process's (one machine's) clock.
+func (s *TenantStore) clock() any {
+	if s.db.Dialect().Name() == dialect.PG {
+		return bun.Safe("clock_timestamp()")
+	}
+	return dbTime(s.now())
+}
+
+// readClock is the time of a read of the feed: in PostgreSQL when the statement started, before its
+// snapshot, so that every change the read does not see commits after it.
+func (s *TenantStore) readClock() any {
+	if s.db.Dialect().Name() == dialect.PG {
+		return bun.Safe("statement_timestamp()")
+	}
+	return dbTime(s.now())
+}
+
+// recordChange appends the change of a tenant to the change feed, with the tenant's revision as tx
+// has made it (0 when deleted), and deletes the changes nobody reads any more (older than
+// tenant.ChangeRetention and the minute read again; an index range that is empty but once an hour).
+// It is the last statement of tx, so that the time from its changed_at to its commit is short.
+func (s *TenantStore) recordChange(ctx context.Context, tx bun.Tx, tenantID uuid.UUID, deleted bool) error {
+	var cutoff any = dbTime(s.now().Add(-tenant.ChangeRetention - tenant.ChangeReplay))
+	if s.db.Dialect().Name() == dialect.PG {
+		cutoff = bun.SafeQuery("clock_timestamp() - make_interval(secs => ?)", (tenant.ChangeRetention + tenant.ChangeReplay).Seconds())
+	}
+	if _, err := tx.NewRaw("DELETE FROM tenant_changes WHERE changed_at < ?", cutoff).Exec(ctx); err != nil {
+		return fmt.Errorf("prune tenant changes: %w", err)
+	}
+	var err error
+	if deleted {
+		_, err = tx.NewRaw("INSERT INTO tenant_changes (tenant_id, revision, changed_at) VALUES (?, 0, ?)", tenantID, s.clock()).Exec(ctx)
+	} else {
+		_, err = tx.NewRaw("INSERT INTO tenant_changes (tenant_id, revision, changed_at) SELECT id, revision, ? FROM tenants WHERE id = ?",
+			s.clock(), tenantID).Exec(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("record tenant change: %w", err)
+	}
+	return nil
 }
 
 // CreateAPIKey stores a new API key of an existing tenant and increments the tenant's revision. It
@@ -208,7 +291,7 @@ func (s *TenantStore) CreateAPIKey(ctx context.Context, k tenant.APIKey) (err er
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
 			return fmt.Errorf("insert api key: %w", translate(err))
 		}
-		return nil
+		return s.recordChange(ctx, tx, k.TenantID, false)
 	})
 	if err != nil {
 		return fmt.Errorf("create api key %q of tenant %s: %w", k.Name, k.TenantID, err)
@@ -250,7 +333,10 @@ func (s *TenantStore) DeleteAPIKey(ctx context.Context, tenantID, keyID uuid.UUI
 		if err := oneRowAffected(res, tenant.ErrAPIKeyNotFound); err != nil {
 			return err
 		}
-		return bumpRevision(ctx, tx, tenantID, s.now())
+		if err := bumpRevision(ctx, tx, tenantID, s.now()); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, tx, tenantID, false)
 	})
 	if err != nil {
 		return fmt.Errorf("delete api key %s of tenant %s: %w", keyID, tenantID, err)
@@ -351,7 +437,7 @@ func (s *TenantStore) RotateSigningKey(ctx context.Context, next signing.Key, r 
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
 			return fmt.Errorf("insert signing key: %w", translate(err))
 		}
-		return nil
+		return s.recordChange(ctx, tx, next.TenantID, false)
 	})
 	if err != nil {
 		return fmt.Errorf("rotate signing key of tenant %s: %w", next.TenantID, err)
@@ -387,7 +473,7 @@ func revokeSigningKeys(ctx context.Context, tx bun.Tx, tenantID uuid.UUID, r ten
 }
 
 // bumpRevision increments the revision of a tenant and sets its updated_at, or returns
-// tenant.ErrNotFound. In PostgreSQL the update also locks the tenant row until the transaction ends.
+// tenant.ErrNotFound; the caller records the change (recordChange) as its transaction's last statement. In PostgreSQL the update also locks the tenant row until the transaction ends.
 func bumpRevision(ctx context.Context, tx bun.Tx, tenantID uuid.UUID, at time.Time) error {
 	res, err := tx.NewUpdate().Model((*tenantRow)(nil)).
 		Set("revision = revision + 1").

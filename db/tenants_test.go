@@ -95,11 +95,24 @@ func createTenant(t *testing.T, s *db.TenantStore, name string, at time.Time) fi
 
 func revision(t *testing.T, s *db.TenantStore, id uuid.UUID) int64 {
 	t.Helper()
-	revs, err := s.TenantRevisions(context.Background())
-	if err != nil {
-		t.Fatalf("TenantRevisions: %v", err)
+	return revisions(t, s, id)[id]
+}
+
+// revisions returns the revisions of those of the tenants that exist.
+func revisions(t *testing.T, s *db.TenantStore, ids ...uuid.UUID) map[uuid.UUID]int64 {
+	t.Helper()
+	revs := map[uuid.UUID]int64{}
+	for _, id := range ids {
+		got, err := s.GetTenant(context.Background(), id)
+		if errors.Is(err, tenant.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("GetTenant: %v", err)
+		}
+		revs[id] = got.Revision
 	}
-	return revs[id]
+	return revs
 }
 
 func mustEqual[T any](t *testing.T, what string, got, want T) {
@@ -296,11 +309,7 @@ func TestTenantStoreDeleteTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustEqual(t, "B's signing keys", signingKeys, []signing.Key{b.signing})
-		revs, err := s.TenantRevisions(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustEqual(t, "revisions", revs, map[uuid.UUID]int64{b.tenant.ID: 1})
+		mustEqual(t, "revisions", revisions(t, s, a.tenant.ID, b.tenant.ID), map[uuid.UUID]int64{b.tenant.ID: 1})
 	})
 }
 
@@ -314,11 +323,11 @@ func TestTenantStoreRevisions(t *testing.T) {
 		a := createTenant(t, s, "A", t0)
 		b := createTenant(t, s, "B", t0)
 
-		revs, err := s.TenantRevisions(ctx)
+		mustEqual(t, "initial revisions", revisions(t, s, a.tenant.ID, b.tenant.ID), map[uuid.UUID]int64{a.tenant.ID: 1, b.tenant.ID: 1})
+		_, cursor, err := s.TenantChanges(ctx, tenant.ChangeCursor{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustEqual(t, "initial revisions", revs, map[uuid.UUID]int64{a.tenant.ID: 1, b.tenant.ID: 1})
 
 		extra := newAPIKey(t, a.tenant.ID, "extra", tenant.KindSecret, t0.Add(time.Hour))
 		steps := []struct {
@@ -352,11 +361,15 @@ func TestTenantStoreRevisions(t *testing.T) {
 			if step.bump {
 				want++
 			}
-			revs, err := s.TenantRevisions(ctx)
-			if err != nil {
-				t.Fatal(err)
+			mustEqual(t, "revisions after "+step.name, revisions(t, s, a.tenant.ID, b.tenant.ID), map[uuid.UUID]int64{a.tenant.ID: want, b.tenant.ID: 1})
+			// A change is recorded exactly when the revision moves, with the new revision.
+			var changes []tenant.Change
+			changes, cursor = newChanges(t, s, cursor)
+			var wantChanges []tenant.Change
+			if step.bump {
+				wantChanges = []tenant.Change{{TenantID: a.tenant.ID, Revision: want}}
 			}
-			mustEqual(t, "revisions after "+step.name, revs, map[uuid.UUID]int64{a.tenant.ID: want, b.tenant.ID: 1})
+			mustEqual(t, "changes after "+step.name, changes, wantChanges)
 			got, err := s.GetTenant(ctx, a.tenant.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -566,11 +579,7 @@ func TestTenantStoreTouchAPIKeys(t *testing.T) {
 			}
 			mustEqual(t, "untouched key", got, k)
 		}
-		revs, err := s.TenantRevisions(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustEqual(t, "revisions", revs, map[uuid.UUID]int64{a.tenant.ID: 1, b.tenant.ID: 1})
+		mustEqual(t, "revisions", revisions(t, s, a.tenant.ID, b.tenant.ID), map[uuid.UUID]int64{a.tenant.ID: 1, b.tenant.ID: 1})
 	})
 }
 
@@ -713,4 +722,137 @@ func TestTenantStoreLongAndUnicodeStrings(t *testing.T) {
 		}
 		mustEqual(t, "signing keys", signings, []signing.Key{signingKey})
 	})
+}
+
+// newChanges reads the change feed from cursor and returns the changes it had not returned before
+// (the feed returns recent changes again), with the next cursor.
+func newChanges(t *testing.T, s *db.TenantStore, cursor tenant.ChangeCursor) ([]tenant.Change, tenant.ChangeCursor) {
+	t.Helper()
+	changes, next, err := s.TenantChanges(context.Background(), cursor)
+	if err != nil {
+		t.Fatalf("TenantChanges: %v", err)
+	}
+	if next.ID < cursor.ID || next.At.Before(cursor.At) {
+		t.Fatalf("the cursor went back from %+v to %+v", cursor, next)
+	}
+	var fresh []tenant.Change
+	for _, c := range changes {
+		if c.ID > cursor.ID {
+			fresh = append(fresh, tenant.Change{TenantID: c.TenantID, Revision: c.Revision})
+		}
+	}
+	return fresh, next
+}
+
+// TestTenantStoreChanges checks the change feed: every change of a tenant once with its new revision,
+// in order and for that tenant only, deletions as revision 0, recent changes read again, and old
+// ones pruned.
+func TestTenantStoreChanges(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := db.NewTenantStore(d)
+		changes, cursor := newChanges(t, s, tenant.ChangeCursor{})
+		if len(changes) != 0 || cursor.ID != 0 || cursor.At.IsZero() {
+			t.Fatalf("empty feed: %v, cursor %+v; want nothing and the time of the read", changes, cursor)
+		}
+
+		a := createTenant(t, s, "A", t0)
+		b := createTenant(t, s, "B", t0)
+		changes, cursor = newChanges(t, s, cursor)
+		mustEqual(t, "changes after two creations", changes, []tenant.Change{{TenantID: a.tenant.ID, Revision: 1}, {TenantID: b.tenant.ID, Revision: 1}})
+		if again, _ := newChanges(t, s, cursor); len(again) != 0 {
+			t.Fatalf("no change made, but new changes %v", again)
+		}
+		// Read again, with the same IDs: they were made within the last ChangeReplay.
+		replayed, _, err := s.TenantChanges(ctx, cursor)
+		if err != nil || len(replayed) != 2 || replayed[1].ID != cursor.ID {
+			t.Fatalf("changes read again: %+v, %v; want both creations, the last with id %d", replayed, err, cursor.ID)
+		}
+		// A read made ChangeReplay later reads nothing again.
+		if later, _, err := s.TenantChanges(ctx, tenant.ChangeCursor{ID: cursor.ID, At: cursor.At.Add(tenant.ChangeReplay + time.Second)}); err != nil || len(later) != 0 {
+			t.Fatalf("changes read a minute later: %+v, %v; want none", later, err)
+		}
+
+		// Cross-tenant: B's changes are B's; A's deletion is A's, as revision 0.
+		u := b.tenant
+		u.DisplayName = "B2"
+		if err := s.UpdateTenant(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteTenant(ctx, a.tenant.ID); err != nil {
+			t.Fatal(err)
+		}
+		mustBe(t, "delete A again", s.DeleteTenant(ctx, a.tenant.ID), tenant.ErrNotFound)
+		mustBe(t, "update A after its deletion", s.UpdateTenant(ctx, a.tenant), tenant.ErrNotFound)
+		changes, cursor = newChanges(t, s, cursor)
+		mustEqual(t, "changes after an update of B and the deletion of A", changes,
+			[]tenant.Change{{TenantID: b.tenant.ID, Revision: 2}, {TenantID: a.tenant.ID, Revision: 0}})
+
+		// Changes older than the retention and the replay are deleted by the next change; newer ones stay.
+		old := func(age time.Duration) {
+			_, err := d.Bun().NewRaw("INSERT INTO tenant_changes (tenant_id, revision, changed_at) VALUES (?, 9, ?)",
+				uuid.New(), time.Now().UTC().Add(-age)).Exec(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		old(tenant.ChangeRetention + tenant.ChangeReplay + time.Minute)
+		old(tenant.ChangeRetention)
+		count := func() int64 {
+			n, err := d.Bun().NewSelect().TableExpr("tenant_changes").Count(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		before := count()
+		if err := s.UpdateTenant(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if after := count(); after != before {
+			t.Fatalf("%d changes after an update with one too old to keep, want %d (one deleted, one added)", after, before)
+		}
+	})
+}
+
+// TestTenantStoreChangesCommittedLate: PostgreSQL numbers a change when it is written and shows it
+// when its transaction commits, so a change can become visible after a read that returned a higher
+// id. The next read still returns it. (SQLite writes one transaction at a time.)
+func TestTenantStoreChangesCommittedLate(t *testing.T) {
+	d := dbtest.Postgres(t)
+	ctx := context.Background()
+	s := db.NewTenantStore(d)
+	a := createTenant(t, s, "A", t0)
+	b := createTenant(t, s, "B", t0)
+	_, cursor := newChanges(t, s, tenant.ChangeCursor{})
+
+	late, err := d.Bun().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = late.Rollback() }()
+	if _, err := late.NewRaw("INSERT INTO tenant_changes (tenant_id, revision, changed_at) VALUES (?, 5, clock_timestamp())", a.tenant.ID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := b.tenant
+	u.DisplayName = "B2"
+	if err := s.UpdateTenant(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	changes, cursor := newChanges(t, s, cursor)
+	mustEqual(t, "changes before the late commit", changes, []tenant.Change{{TenantID: b.tenant.ID, Revision: 2}})
+	if err := late.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	all, _, err := s.TenantChanges(ctx, cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range all {
+		found = found || c.TenantID == a.tenant.ID && c.Revision == 5
+	}
+	if !found {
+		t.Fatalf("the change committed after a read of a higher id is not read: %+v", all)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/signing"
@@ -173,7 +174,7 @@ func (c *Config) Validate() error {
 		if o == "*" {
 			continue
 		}
-		if _, err := compileOriginPattern(o); err != nil || !corsOriginShape(o) || !passkey.StorableText(o) {
+		if !utf8.ValidString(o) || !corsOriginShape(o) || !passkey.StorableText(o) {
 			p.add(fmt.Sprintf("cors.allowed_origins: %q must be an origin such as https://app.example.com (http or https, no path; wildcards * and ? allowed) or *", o))
 		}
 	}
@@ -185,7 +186,7 @@ func (c *Config) Validate() error {
 
 // corsOriginShape reports whether a CORS entry can match a browser's Origin header: an http or https
 // scheme (or a wildcard one, such as *), a host, and no path. Trailing slashes are allowed: the matcher
-// ignores them (compileOriginPattern), as Hanko's does.
+// ignores them (NewCORSPolicy), as Hanko's does.
 func corsOriginShape(o string) bool {
 	scheme, rest, ok := strings.Cut(o, "://")
 	if !ok || (scheme != "http" && scheme != "https" && !strings.ContainsAny(scheme, "*?")) {

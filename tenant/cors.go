@@ -1,8 +1,9 @@
 package tenant
 
 import (
-	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // CORSPolicy is a tenant's CORS policy, compiled once per tenant revision from its CORSConfig. It is a
@@ -19,23 +20,23 @@ import (
 type CORSPolicy struct {
 	// AnyOrigin allows every origin, answered with "*".
 	AnyOrigin bool
-	patterns  []*regexp.Regexp
+	// patterns are the allowed-origin entries without trailing slashes, matched by matchOrigin. They
+	// are kept as the strings of the config, not compiled: a compiled regular expression costs about
+	// 4 KiB, and every cached tenant holds its policy (README "Many tenants").
+	patterns []string
 }
 
-// NewCORSPolicy compiles c. Entries that do not compile are left out (Config.Validate refuses them).
+// NewCORSPolicy compiles c. Entries that are not valid UTF-8 are left out (Config.Validate refuses
+// them).
 func NewCORSPolicy(c CORSConfig) CORSPolicy {
 	var p CORSPolicy
 	for _, o := range c.AllowedOrigins {
 		if o == "*" || wildcardHost(o) {
-			p.AnyOrigin = true
-			continue
+			return CORSPolicy{AnyOrigin: true}
 		}
-		if re, err := compileOriginPattern(o); err == nil {
-			p.patterns = append(p.patterns, re)
+		if utf8.ValidString(o) {
+			p.patterns = append(p.patterns, strings.TrimRight(o, "/"))
 		}
-	}
-	if p.AnyOrigin {
-		p.patterns = nil
 	}
 	return p
 }
@@ -45,8 +46,8 @@ func (p CORSPolicy) Allows(origin string) bool {
 	if p.AnyOrigin {
 		return true
 	}
-	for _, re := range p.patterns {
-		if re.MatchString(origin) {
+	for _, pattern := range p.patterns {
+		if matchOrigin(pattern, origin) {
 			return true
 		}
 	}
@@ -67,21 +68,51 @@ func wildcardHost(pattern string) bool {
 	return strings.Contains(host, "*") && strings.Trim(host, "*?.") == ""
 }
 
-// compileOriginPattern turns an allowed-origin entry into an anchored, case-insensitive regular
-// expression in which * matches any run of characters and ? any one character.
-func compileOriginPattern(pattern string) (*regexp.Regexp, error) {
-	var b strings.Builder
-	b.WriteString("(?i)^")
-	for _, r := range strings.TrimRight(pattern, "/") {
-		switch r {
-		case '*':
-			b.WriteString(".*")
-		case '?':
-			b.WriteString(".")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(r)))
+// matchOrigin reports whether origin matches an allowed-origin pattern as a whole, ignoring letter
+// case: "*" matches any run of characters and "?" any one character, neither a line break (the
+// meaning these entries had as anchored, case-insensitive regular expressions). It backtracks only to
+// the last "*", so it takes at most len(pattern)·len(origin) steps and allocates nothing.
+func matchOrigin(pattern, origin string) bool {
+	p, o := 0, 0
+	star, mark := -1, 0 // after the last "*" seen: where the pattern resumes, and the origin's position
+	for o < len(origin) {
+		or, osize := utf8.DecodeRuneInString(origin[o:])
+		if p < len(pattern) {
+			pr, psize := utf8.DecodeRuneInString(pattern[p:])
+			switch {
+			case pr == '*':
+				star, mark = p+psize, o
+				p += psize
+				continue
+			case pr == '?' && or != '\n', pr != '?' && equalFold(pr, or):
+				p += psize
+				o += osize
+				continue
+			}
+		}
+		if star < 0 || origin[mark] == '\n' {
+			return false
+		}
+		// Let the last "*" take one more character and try again after it.
+		_, msize := utf8.DecodeRuneInString(origin[mark:])
+		mark += msize
+		p, o = star, mark
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+// equalFold reports whether a and b are equal under simple Unicode case folding, as (?i) matched them.
+func equalFold(a, b rune) bool {
+	if a == b {
+		return true
+	}
+	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
+		if r == b {
+			return true
 		}
 	}
-	b.WriteString("$")
-	return regexp.Compile(b.String())
+	return false
 }

@@ -1,15 +1,19 @@
 package tenant
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/maypok86/otter/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/passkey-server/passkey-server/signing"
@@ -19,23 +23,44 @@ import (
 // request needs: the decrypted signer, the serialized JWKS, the API keys by hash, the CORS policy, and
 // whatever other packages derive from it (see Derived). Snapshots are built once per revision and
 // shared by all requests; a change makes a new one.
+//
+// A Directory may hold many thousands of snapshots, so a snapshot keeps only what requests read (about
+// 2 KiB for a tenant with one API key: README "Many tenants"), and values that only some tenants'
+// requests need are derived on first use.
 type Snapshot struct {
 	Tenant
 	// Issuer is the "iss" of the tenant's tokens.
 	Issuer string
 	Signer *signing.Signer
 	// CORS is the tenant's compiled CORS policy.
-	CORS    CORSPolicy
-	keys    map[[32]byte]APIKey
-	derived sync.Map // key → value built by Derived
+	CORS CORSPolicy
+	// keys are the tenant's API keys sorted by hash: a tenant has a few, and a sorted slice costs a
+	// fraction of a map of them.
+	keys    []APIKey
+	derived atomic.Pointer[[]derivedValue]
+}
+
+// derivedValue is one value built by Derived.
+type derivedValue struct{ key, value any }
+
+// key returns the tenant's API key with this hash.
+func (s *Snapshot) key(hash [32]byte) (APIKey, bool) {
+	i, ok := slices.BinarySearchFunc(s.keys, hash, func(k APIKey, h [32]byte) int { return bytes.Compare(k.Hash, h[:]) })
+	if !ok {
+		return APIKey{}, false
+	}
+	return s.keys[i], true
 }
 
 // Derived returns the value build derives from the snapshot (a relying party, a CORS handler), built
 // on first use and kept with the snapshot, so that it is rebuilt exactly when the tenant changes: the
 // Directory is the one cache of everything derived per tenant revision. key identifies the value
-// (use an unexported type of the calling package). An error is returned and not kept.
+// (use an unexported comparable type of the calling package). An error is returned and not kept.
+//
+// A snapshot holds a few such values, so they are a small list replaced as a whole when one is
+// added: a read is a few comparisons and allocates nothing.
 func Derived[T any](s *Snapshot, key any, build func(*Snapshot) (T, error)) (T, error) {
-	if v, ok := s.derived.Load(key); ok {
+	if v, ok := s.lookupDerived(key); ok {
 		return v.(T), nil
 	}
 	v, err := build(s)
@@ -43,9 +68,42 @@ func Derived[T any](s *Snapshot, key any, build func(*Snapshot) (T, error)) (T, 
 		var zero T
 		return zero, err
 	}
-	actual, _ := s.derived.LoadOrStore(key, v)
-	return actual.(T), nil
+	for {
+		old := s.derived.Load()
+		var list []derivedValue
+		if old != nil {
+			for _, d := range *old {
+				if d.key == key { // another request built it meanwhile: everyone uses the first
+					return d.value.(T), nil
+				}
+			}
+			list = make([]derivedValue, len(*old), len(*old)+1)
+			copy(list, *old)
+		}
+		list = append(list, derivedValue{key, v})
+		if s.derived.CompareAndSwap(old, &list) {
+			return v, nil
+		}
+	}
 }
+
+func (s *Snapshot) lookupDerived(key any) (any, bool) {
+	if list := s.derived.Load(); list != nil {
+		for _, d := range *list {
+			if d.key == key {
+				return d.value, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// DefaultCacheSize is how many tenants a Directory keeps by default. At about 2.5 KiB of heap each
+// (4 KiB once a ceremony has built their relying party and CORS handler) 10,000 tenants take some
+// 40 MiB, a bound that suits one instance of a small machine; a
+// tenant beyond that costs one load from the store (three short queries and a key decryption, about
+// a millisecond) when it comes back after it was evicted.
+const DefaultCacheSize = 10_000
 
 // DirectoryOptions configure a Directory.
 type DirectoryOptions struct {
@@ -53,9 +111,12 @@ type DirectoryOptions struct {
 	Sealer *signing.Sealer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// RefreshInterval is how often the directory asks the store for changed tenants, so a change made
-	// on another instance is seen within this time. Default 2 seconds.
+	// RefreshInterval is how often the directory reads the store's change feed, so a change made on
+	// another instance is seen within this time. Default 2 seconds.
 	RefreshInterval time.Duration
+	// CacheSize is the most tenants kept in memory (DefaultCacheSize when not positive); the least
+	// useful are evicted first.
+	CacheSize int
 	// PublicURL is the public base URL of the service; a tenant's token issuer is PublicURL/{tenant_id}.
 	PublicURL string
 	Logger    *slog.Logger
@@ -66,6 +127,10 @@ type DirectoryOptions struct {
 // revision changes (Evict on this instance, Refresh for changes made by other instances); it is
 // rebuilt when its signing keys change with time alone (a rotated-in key takes over, a key leaves
 // the JWKS: see signing.Signer.ChangesAt).
+//
+// The cache is bounded (DirectoryOptions.CacheSize). It is otter's W-TinyLFU cache: reads take no
+// lock and allocate nothing, and it keeps the tenants that are used often over those that were used
+// once, so a scan across many tenants does not push out the busy ones.
 type Directory struct {
 	store     Store
 	sealer    *signing.Sealer
@@ -74,18 +139,30 @@ type Directory struct {
 	publicURL string
 	log       *slog.Logger
 
-	mu        sync.RWMutex
-	snapshots map[uuid.UUID]*Snapshot
-	keyIndex  map[[32]byte]uuid.UUID // API key hash → tenant id, for every cached tenant
+	snapshots *otter.Cache[uuid.UUID, *Snapshot]
+	// keyTenants maps an API key's hash to its tenant, for the key-scoped routes, which name no
+	// tenant. An entry is a hint, never trusted: the key is checked in the tenant's snapshot, and a
+	// key never moves to another tenant, so an entry left over from a deleted key or tenant only
+	// leads to a refusal. It is bounded like the snapshots, with room for a few keys per tenant.
+	keyTenants *otter.Cache[[32]byte, uuid.UUID]
 
 	// loads makes concurrent requests for a tenant that is not cached (or whose keys' schedule moved
 	// on) share one load from the store, so a burst, or the moment a rotated key takes over, costs one
 	// read per instance, not one per request.
 	loads singleflight.Group
+
+	// poll serializes reads of the change feed; cursor is where the last one ended, and polled says
+	// whether there was one.
+	poll   sync.Mutex
+	cursor ChangeCursor
+	polled bool
 }
 
+// keysPerTenant is how many API keys per cached tenant keyTenants has room for.
+const keysPerTenant = 4
+
 // loadTimeout bounds a shared load: it runs for every request waiting on it, so no single request's
-// context (a client that went away) may cancel it.
+// context (a client that went away) may cancel it. It must stay well below ChangeReplay (see Refresh).
 const loadTimeout = 5 * time.Second
 
 // NewDirectory returns a Directory. Call Run to keep it fresh.
@@ -96,27 +173,28 @@ func NewDirectory(o DirectoryOptions) *Directory {
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = 2 * time.Second
 	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	return &Directory{
-		store:     o.Store,
-		sealer:    o.Sealer,
-		now:       o.Now,
-		refresh:   o.RefreshInterval,
-		publicURL: strings.TrimRight(o.PublicURL, "/"),
-		log:       o.Logger,
-		snapshots: map[uuid.UUID]*Snapshot{},
-		keyIndex:  map[[32]byte]uuid.UUID{},
+		store:      o.Store,
+		sealer:     o.Sealer,
+		now:        o.Now,
+		refresh:    o.RefreshInterval,
+		publicURL:  strings.TrimRight(o.PublicURL, "/"),
+		log:        o.Logger,
+		snapshots:  otter.Must(&otter.Options[uuid.UUID, *Snapshot]{MaximumSize: o.CacheSize}),
+		keyTenants: otter.Must(&otter.Options[[32]byte, uuid.UUID]{MaximumSize: keysPerTenant * o.CacheSize}),
 	}
 }
 
 // Resolve returns the tenant's current snapshot, loading and caching it on first use.
 func (d *Directory) Resolve(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
-	d.mu.RLock()
-	snap := d.snapshots[id]
-	d.mu.RUnlock()
-	if snap == nil {
+	snap, ok := d.snapshots.GetIfPresent(id)
+	if !ok {
 		return d.sharedLoad(ctx, id)
 	}
 	if !snap.stale(d.now()) {
@@ -171,68 +249,78 @@ func (d *Directory) load(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s signer: %w", id, err)
 	}
+	for i := range keys {
+		// Only what a request reads: the last use is the store's (Keys.Flush writes it).
+		keys[i].LastUsedAt = nil
+	}
+	slices.SortFunc(keys, func(a, b APIKey) int { return bytes.Compare(a.Hash, b.Hash) })
 	snap := &Snapshot{
 		Tenant: t,
 		Issuer: d.publicURL + "/" + id.String(),
 		Signer: signer,
 		CORS:   NewCORSPolicy(t.Config.CORS),
-		keys:   make(map[[32]byte]APIKey, len(keys)),
-	}
-	for _, k := range keys {
-		snap.keys[[32]byte(k.Hash)] = k
+		keys:   slices.Clip(keys),
 	}
 
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if cur := d.snapshots[id]; cur != nil && cur.Revision >= snap.Revision && !cur.stale(d.now()) {
-		return cur, nil // another request loaded it meanwhile
+	now := d.now()
+	actual, _ := d.snapshots.Compute(id, func(cur *Snapshot, found bool) (*Snapshot, otter.ComputeOp) {
+		if found && cur.Revision >= snap.Revision && !cur.stale(now) {
+			return cur, otter.CancelOp // another request loaded it meanwhile
+		}
+		return snap, otter.WriteOp
+	})
+	if actual == snap {
+		for _, k := range snap.keys {
+			d.keyTenants.Set([32]byte(k.Hash), id)
+		}
 	}
-	d.dropLocked(id)
-	d.snapshots[id] = snap
-	for h := range snap.keys {
-		d.keyIndex[h] = id
-	}
-	return snap, nil
+	return actual, nil
 }
 
-// tenantOfKey returns the cached tenant that has an API key with this hash.
+// tenantOfKey returns the tenant that, as far as this instance knows, has an API key with this hash.
 func (d *Directory) tenantOfKey(hash [32]byte) (uuid.UUID, bool) {
-	d.mu.RLock()
-	id, ok := d.keyIndex[hash]
-	d.mu.RUnlock()
-	return id, ok
+	return d.keyTenants.GetIfPresent(hash)
+}
+
+// rememberKey notes the tenant of an API key found in the store.
+func (d *Directory) rememberKey(hash [32]byte, id uuid.UUID) {
+	d.keyTenants.Set(hash, id)
 }
 
 // Evict drops the tenant's snapshot; the next request loads the new revision.
 func (d *Directory) Evict(id uuid.UUID) {
-	d.mu.Lock()
-	d.dropLocked(id)
-	d.mu.Unlock()
+	d.snapshots.Invalidate(id)
 }
 
-func (d *Directory) dropLocked(id uuid.UUID) {
-	if old := d.snapshots[id]; old != nil {
-		for h := range old.keys {
-			delete(d.keyIndex, h)
-		}
-		delete(d.snapshots, id)
-	}
-}
-
-// Refresh drops every cached snapshot whose tenant has a newer revision or no longer exists. (A
-// snapshot whose signing keys changed with time alone is rebuilt by Resolve.)
+// Refresh reads the changes made to tenants since the previous Refresh, on any instance, from the
+// store's change feed, and drops every cached snapshot that a change made out of date: one of an
+// older revision, or of a deleted tenant. Its cost grows with the number of changes, not of tenants.
+// (A snapshot whose signing keys changed with time alone is rebuilt by Resolve.)
+//
+// The feed returns changes again for ChangeReplay after they were read, and applying one twice
+// changes nothing: that also catches a load that read a tenant just before a change committed and
+// cached it just after the Refresh that applied the change (a load takes at most loadTimeout).
 func (d *Directory) Refresh(ctx context.Context) error {
-	revs, err := d.store.TenantRevisions(ctx)
+	d.poll.Lock()
+	defer d.poll.Unlock()
+	changes, next, err := d.store.TenantChanges(ctx, d.cursor)
 	if err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for id, snap := range d.snapshots {
-		if rev, ok := revs[id]; !ok || rev != snap.Revision {
-			d.dropLocked(id)
-		}
+	if !d.polled || next.At.Sub(d.cursor.At) >= ChangeRetention {
+		// The first read: snapshots loaded before it may predate changes it does not return. Or so
+		// long since the last read that the store may have dropped changes not read yet.
+		d.snapshots.InvalidateAll()
 	}
+	for _, c := range changes {
+		d.snapshots.ComputeIfPresent(c.TenantID, func(cur *Snapshot) (*Snapshot, otter.ComputeOp) {
+			if c.Revision == 0 || cur.Revision < c.Revision {
+				return nil, otter.InvalidateOp
+			}
+			return cur, otter.CancelOp
+		})
+	}
+	d.cursor, d.polled = next, true
 	return nil
 }
 

@@ -40,7 +40,7 @@ func (k *Keys) Authenticate(ctx context.Context, secret string) (*Snapshot, APIK
 	if strings.TrimSpace(secret) == "" {
 		return nil, APIKey{}, ErrInvalidAPIKey
 	}
-	hash := [32]byte(HashAPIKey(secret))
+	hash := hashAPIKey(secret)
 	id, ok := k.dir.tenantOfKey(hash)
 	if !ok {
 		key, err := k.store.APIKeyByHash(ctx, hash[:])
@@ -51,6 +51,7 @@ func (k *Keys) Authenticate(ctx context.Context, secret string) (*Snapshot, APIK
 			return nil, APIKey{}, fmt.Errorf("look up api key: %w", err)
 		}
 		id = key.TenantID
+		k.dir.rememberKey(hash, id)
 	}
 	snap, err := k.dir.Resolve(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -68,11 +69,11 @@ func (k *Keys) Check(snap *Snapshot, secret string) (APIKey, error) {
 	if strings.TrimSpace(secret) == "" {
 		return APIKey{}, ErrInvalidAPIKey
 	}
-	return k.check(snap, [32]byte(HashAPIKey(secret)))
+	return k.check(snap, hashAPIKey(secret))
 }
 
 func (k *Keys) check(snap *Snapshot, hash [32]byte) (APIKey, error) {
-	key, ok := snap.keys[hash]
+	key, ok := snap.key(hash)
 	now := k.now()
 	if !ok || key.Expired(now) {
 		return APIKey{}, ErrInvalidAPIKey

@@ -51,8 +51,9 @@ type Tenant struct {
 }
 
 // Store persists tenants, API keys and signing keys. Every mutating method increments the tenant's
-// Revision in the same database transaction. Implementations return ErrNotFound,
-// ErrAPIKeyNotFound and ErrAPIKeyNameTaken for those conditions.
+// Revision and records a Change in the same database transaction (TouchAPIKeys changes nothing
+// instances cache, and does neither). Implementations return ErrNotFound, ErrAPIKeyNotFound and
+// ErrAPIKeyNameTaken for those conditions.
 type Store interface {
 	// CreateTenant stores a new tenant with its first API keys and signing key, all or nothing.
 	CreateTenant(ctx context.Context, t Tenant, keys []APIKey, signingKey signing.Key) error
@@ -64,8 +65,13 @@ type Store interface {
 	UpdateTenant(ctx context.Context, t Tenant) error
 	// DeleteTenant removes a tenant and everything it owns.
 	DeleteTenant(ctx context.Context, id uuid.UUID) error
-	// TenantRevisions returns the current revision of every tenant.
-	TenantRevisions(ctx context.Context) (map[uuid.UUID]int64, error)
+	// TenantChanges returns the changes committed since the read that returned since, and the cursor
+	// of this read; the zero cursor returns every change kept. Changes made less than ChangeReplay
+	// before since was read are returned again, so a reader must apply changes idempotently (by
+	// revision); in exchange a change that commits late (PostgreSQL commits transactions in another
+	// order than it numbers their changes) is never skipped. Changes are kept for ChangeRetention at
+	// least; a reader whose cursor is older may have missed some.
+	TenantChanges(ctx context.Context, since ChangeCursor) ([]Change, ChangeCursor, error)
 
 	// CreateAPIKey stores a new API key of an existing tenant.
 	CreateAPIKey(ctx context.Context, k APIKey) error
@@ -84,6 +90,34 @@ type Store interface {
 	// RotateSigningKey retires the tenant's previous keys as r says and stores next, all or nothing.
 	RotateSigningKey(ctx context.Context, next signing.Key, r Retirement) error
 }
+
+// Change is one change to a tenant, as the store's change feed reports it to every instance.
+type Change struct {
+	// ID numbers the changes in the order they were written (not always the order they committed); a
+	// change returned again has the same ID.
+	ID       int64
+	TenantID uuid.UUID
+	// Revision is the tenant's revision after the change; 0 when the change deleted the tenant.
+	Revision int64
+}
+
+// ChangeCursor is a position in the change feed: where a read of it ended. The zero cursor is the
+// start of the feed.
+type ChangeCursor struct {
+	// ID is the largest change id the read returned (or the one before it).
+	ID int64
+	// At is when the read was made, by the database's clock: every instance reads the same clock.
+	At time.Time
+}
+
+// ChangeReplay is how long after a read a change is still returned again (see Store.TenantChanges).
+// It covers the time from a change's insert to its commit, and from a load's read of a tenant to the
+// moment it caches the snapshot (loadTimeout): both are seconds at most.
+const ChangeReplay = time.Minute
+
+// ChangeRetention is how long the store keeps changes. A reader that did not read the feed for that
+// long (its database was unreachable) drops everything it cached.
+const ChangeRetention = time.Hour
 
 // Retirement is how a rotation retires a tenant's previous signing keys.
 type Retirement struct {

@@ -53,6 +53,7 @@ type Config struct {
 	KeyOverlap      time.Duration `env:"SIGNING_KEY_OVERLAP" envDefault:"24h" help:"How long a rotated-out signing key stays in the JWKS after it stops signing."`
 	KeyActivation   time.Duration `env:"SIGNING_KEY_ACTIVATION" envDefault:"2m" help:"How long a rotated-in signing key is published in the JWKS before it signs: more than the JWKS cache age (60s) plus PASSKEY_CACHE_REFRESH, so every instance and cache knows it first; 0 signs at once (one instance only)."`
 	CacheRefresh    time.Duration `env:"CACHE_REFRESH" envDefault:"2s" help:"How often an instance checks for tenant changes made elsewhere."`
+	TenantCache     int           `env:"TENANT_CACHE_SIZE" envDefault:"10000" help:"Most tenants an instance keeps resolved in memory (about 4 KiB of heap each once used, keys decrypted); the least used beyond them are dropped and loaded again (three queries, about a millisecond) when they return."`
 	ShutdownGrace   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"How long in-flight requests may run after the listeners close on SIGTERM."`
 	ShutdownDrain   time.Duration `env:"SHUTDOWN_DRAIN" envDefault:"5s" help:"How long /health/ready answers 503 after SIGTERM while requests are still served, before the listeners close (longer than the load balancer's health-check interval); 0 closes at once."`
 	ReadTimeout     time.Duration `env:"READ_TIMEOUT" envDefault:"10s" help:"Longest time to receive a whole request, headers and body; a slower client is disconnected (at PASSKEY_BODY_LIMIT this asks about 13 KiB/s)."`
@@ -158,6 +159,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheRefresh < 100*time.Millisecond || c.CacheRefresh > time.Minute {
 		add("PASSKEY_CACHE_REFRESH must be between 100ms and 1m")
+	}
+	if c.TenantCache < 100 || c.TenantCache > 10_000_000 {
+		add("PASSKEY_TENANT_CACHE_SIZE must be between 100 and 10000000")
 	}
 	if c.ShutdownGrace <= 0 {
 		add("PASSKEY_SHUTDOWN_TIMEOUT must be positive")

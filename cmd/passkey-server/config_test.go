@@ -190,3 +190,18 @@ func TestSigningKeyActivation(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantCacheSize: the tenant cache holds 10,000 tenants by default, and a size that would make
+// every tenant a reload, or no bound at all, is refused.
+func TestTenantCacheSize(t *testing.T) {
+	c, err := loadConfig(map[string]string{})
+	if err != nil || c.TenantCache != 10_000 {
+		t.Fatalf("default tenant cache size %d, %v", c.TenantCache, err)
+	}
+	for value, ok := range map[string]bool{"100": true, "100000": true, "99": false, "0": false, "-1": false, "10000001": false} {
+		_, err := loadConfig(map[string]string{"PASSKEY_TENANT_CACHE_SIZE": value})
+		if ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "PASSKEY_TENANT_CACHE_SIZE") {
+			t.Errorf("PASSKEY_TENANT_CACHE_SIZE=%s: %v", value, err)
+		}
+	}
+}

@@ -31,6 +31,8 @@ type serviceInput struct {
 	KeyOverlap    time.Duration
 	KeyActivation time.Duration
 	CacheRefresh  time.Duration
+	// TenantCache is the most tenants the directory keeps (tenant.DirectoryOptions.CacheSize).
+	TenantCache int
 	// Now is the clock of the tenants and their directory (time.Now when nil), for tests of what
 	// changes with time (signing key activation and expiry).
 	Now func() time.Time
@@ -67,7 +69,7 @@ func newServices(in serviceInput) *services {
 	}
 	tenantStore := db.NewTenantStore(in.DB)
 	s.directory = tenant.NewDirectory(tenant.DirectoryOptions{Store: tenantStore, Sealer: in.Sealer, Now: in.Now,
-		RefreshInterval: in.CacheRefresh, PublicURL: in.PublicURL, Logger: in.Logger})
+		RefreshInterval: in.CacheRefresh, CacheSize: in.TenantCache, PublicURL: in.PublicURL, Logger: in.Logger})
 	s.keys = tenant.NewKeys(s.directory, tenantStore, nil, in.Logger)
 	s.tenants = tenant.NewService(tenant.Options{Store: tenantStore, Sealer: in.Sealer, Directory: s.directory,
 		Now: in.Now, Events: s.bus, RotationOverlap: in.KeyOverlap, KeyActivation: in.KeyActivation, OnDelete: s.sweeper.DeleteTenant, Logger: in.Logger})
