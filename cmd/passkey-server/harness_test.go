@@ -79,6 +79,8 @@ type testOptions struct {
 	// CacheRefresh is how often the tenant directory looks for changes other instances made
 	// (serviceInput; the default when zero).
 	CacheRefresh time.Duration
+	// Webhooks are the webhook settings (webhooks_test.go).
+	Webhooks webhookSettings
 }
 
 // newTestServer builds an instance on d, with its sessions in Redis. Instances made with the same sealer
@@ -101,7 +103,7 @@ func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...fu
 		opt(&o)
 	}
 	svc := newServices(serviceInput{DB: d, Sessions: o.Sessions, Sealer: sealer, PublicURL: "http://localhost:8000", Metrics: m, Logger: log,
-		Now: o.Now, KeyActivation: o.KeyActivation, CacheRefresh: o.CacheRefresh})
+		Now: o.Now, KeyActivation: o.KeyActivation, CacheRefresh: o.CacheRefresh, Webhooks: o.Webhooks})
 	ctx, stop := context.WithCancel(context.Background())
 	done := svc.run(ctx) // the background work serve runs: directory refresh, key use, audit writes
 	t.Cleanup(func() { stop(); <-done })
