@@ -43,6 +43,16 @@ var adminRoutes = []adminRoute{
 	{"DELETE", "/tenants/:tenant_id/users/:user_id", (*server).deleteUser},
 	{"GET", "/tenants/:tenant_id/audit_logs", (*server).adminAuditLogs},
 	{"GET", "/audit_logs", (*server).deploymentAuditLogs},
+	// Webhooks (httpapi/webhooks.go).
+	{"GET", "/tenants/:tenant_id/webhooks", (*server).listWebhooks},
+	{"POST", "/tenants/:tenant_id/webhooks", (*server).createWebhook},
+	{"GET", "/tenants/:tenant_id/webhooks/:webhook_id", (*server).getWebhook},
+	{"PATCH", "/tenants/:tenant_id/webhooks/:webhook_id", (*server).updateWebhook},
+	{"DELETE", "/tenants/:tenant_id/webhooks/:webhook_id", (*server).deleteWebhook},
+	{"POST", "/tenants/:tenant_id/webhooks/:webhook_id/rotate_secret", (*server).rotateWebhookSecret},
+	{"POST", "/tenants/:tenant_id/webhooks/:webhook_id/test", (*server).testWebhook},
+	{"GET", "/tenants/:tenant_id/webhooks/:webhook_id/deliveries", (*server).listWebhookDeliveries},
+	{"POST", "/tenants/:tenant_id/webhooks/:webhook_id/deliveries/:delivery_id/redeliver", (*server).redeliverWebhook},
 }
 
 func (s *server) registerAdmin(app *fiber.App) {

@@ -16,6 +16,7 @@ import (
 	"github.com/passkey-server/passkey-server/ratelimit"
 	"github.com/passkey-server/passkey-server/tenant"
 	"github.com/passkey-server/passkey-server/transactions"
+	"github.com/passkey-server/passkey-server/webhooks"
 )
 
 // errAdminUnauthorized means an admin API call had no valid admin token.
@@ -58,6 +59,10 @@ var errorTable = []errorKind{
 	{credentials.ErrAssertionFailed, 401, "failed to validate assertion"},
 	{credentials.ErrClonedAuthenticator, 401, "signature counter did not increase: possible cloned authenticator"},
 	{credentials.ErrNoCredentials, 400, "user has no suitable credentials for this operation"},
+	// Webhooks.
+	{webhooks.ErrInvalidEndpoint, 400, "invalid webhook endpoint"},
+	{webhooks.ErrNotFound, 404, "webhook not found"},
+	{webhooks.ErrDeliveryNotFound, 404, "webhook delivery not found"},
 	{transactions.ErrExists, 409, "transaction already exists"},
 	{transactions.ErrNotFound, 401, "failed to get session data"}, // Hanko's title; details say more
 	{transactions.ErrDataTooLarge, 413, "transaction_data is too large"},

@@ -25,6 +25,7 @@ import (
 	"github.com/passkey-server/passkey-server/ratelimit"
 	"github.com/passkey-server/passkey-server/tenant"
 	"github.com/passkey-server/passkey-server/transactions"
+	"github.com/passkey-server/passkey-server/webhooks"
 )
 
 // Services are the domain services the API serves.
@@ -35,6 +36,8 @@ type Services struct {
 	Credentials  *credentials.Service
 	Transactions *transactions.Service
 	AuditLog     *audit.Log
+	// Webhooks manages webhook endpoints (admin API).
+	Webhooks *webhooks.Service
 	// Events receives the failure of a ceremony step that was refused before its service saw it (a
 	// missing API key, a malformed body, a rate limit); the services emit everything else.
 	Events passkey.Sink

@@ -65,6 +65,10 @@ type Config struct {
 	DBCallTimeout    time.Duration `env:"DATABASE_TIMEOUT" envDefault:"5s" help:"Longest time of one database call, waiting for a pool connection included."`
 	RedisTimeout     time.Duration `env:"REDIS_TIMEOUT" envDefault:"1s" help:"Longest time of one Redis session command, waiting for a pool connection included; session commands are never retried."`
 	StartupTimeout   time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s" help:"How long the start retries a database or Redis that does not answer (with backoff, each attempt logged) before it gives up."`
+
+	// Webhooks (issue 15).
+	WebhookAllowPrivate *bool `env:"WEBHOOK_ALLOW_PRIVATE" help:"Let webhook deliveries connect to private, loopback and link-local addresses (checked on the resolved address of every connection). Default: on with SQLite (the embedded dev mode), off otherwise."`
+	WebhookAllowHTTP    *bool `env:"WEBHOOK_ALLOW_HTTP" help:"Accept http:// webhook URLs (https only otherwise). Default: on with SQLite (the embedded dev mode), off otherwise."`
 }
 
 // loadConfig reads the environment (lookup is os.Getenv-like, given for tests) and validates it,
@@ -87,6 +91,18 @@ func loadConfig(environ map[string]string) (Config, error) {
 		c.DatabaseURL = "sqlite://" + strings.TrimRight(c.DataDir, "/") + "/passkey.db"
 	}
 	return c, c.Validate()
+}
+
+// webhookSettings returns the webhook settings of the configuration: both allowances default to on in
+// the embedded dev mode, where receivers run on the developer's machine, and off otherwise.
+func (c Config) webhookSettings() webhookSettings {
+	or := func(v *bool) bool {
+		if v == nil {
+			return c.Embedded()
+		}
+		return *v
+	}
+	return webhookSettings{AllowPrivate: or(c.WebhookAllowPrivate), AllowHTTP: or(c.WebhookAllowHTTP)}
 }
 
 // Embedded reports whether the server runs on SQLite, where missing secrets are generated into the

@@ -81,6 +81,8 @@ type testOptions struct {
 	CacheRefresh time.Duration
 	// TenantCache is the most tenants the directory keeps (serviceInput; the default when zero).
 	TenantCache int
+	// Webhooks are the webhook settings (webhooks_test.go).
+	Webhooks webhookSettings
 }
 
 // newTestServer builds an instance on d, with its sessions in Redis. Instances made with the same sealer
@@ -103,7 +105,7 @@ func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...fu
 		opt(&o)
 	}
 	svc := newServices(serviceInput{DB: d, Sessions: o.Sessions, Sealer: sealer, PublicURL: "http://localhost:8000", Metrics: m, Logger: log,
-		Now: o.Now, KeyActivation: o.KeyActivation, CacheRefresh: o.CacheRefresh, TenantCache: o.TenantCache})
+		Now: o.Now, KeyActivation: o.KeyActivation, CacheRefresh: o.CacheRefresh, TenantCache: o.TenantCache, Webhooks: o.Webhooks})
 	ctx, stop := context.WithCancel(context.Background())
 	done := svc.run(ctx) // the background work serve runs: directory refresh, key use, audit writes
 	t.Cleanup(func() { stop(); <-done })

@@ -153,7 +153,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	defer st.close()
 
 	svc := newServices(serviceInput{DB: st.db, Sessions: st.sessions, Sealer: sealer, AAGUIDs: aaguids, PublicURL: cfg.PublicURL,
-		KeyOverlap: cfg.KeyOverlap, KeyActivation: cfg.KeyActivation, CacheRefresh: cfg.CacheRefresh, TenantCache: cfg.TenantCache, Metrics: m, Logger: log})
+		KeyOverlap: cfg.KeyOverlap, KeyActivation: cfg.KeyActivation, CacheRefresh: cfg.CacheRefresh, TenantCache: cfg.TenantCache, Metrics: m, Logger: log,
+		Webhooks: cfg.webhookSettings()})
 	if cfg.Embedded() {
 		if err := ensureDevTenant(ctx, cfg, svc.tenants, stdout); err != nil {
 			return err
