@@ -44,6 +44,7 @@ type route struct {
 // everything else needs a secret key.
 var publicRoutes = []route{
 	{method: "GET", hanko: "/.well-known/jwks.json", handle: (*server).jwks},
+	{method: "GET", hanko: "/.well-known/webauthn", handle: (*server).relatedOrigins},
 	{method: "GET", hanko: "/audit_logs", key: secretKey, handle: (*server).tenantAuditLogs},
 
 	{"POST", "/registration/initialize", "/credentials/register/initialize", secretKey, credentials.Registration, passkey.StepInitialize, registrationInitialize(credentials.Registration)},

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
+	"github.com/passkey-server/passkey-server/db"
+	"github.com/passkey-server/passkey-server/db/dbtest"
+)
+
+// configWith returns validConfig(rpID) with webauthn members changed.
+func configWith(rpID string, webauthn map[string]any) map[string]any {
+	c := validConfig(rpID)
+	w := c["webauthn"].(map[string]any)
+	for k, v := range webauthn {
+		w[k] = v
+	}
+	return c
+}
+
+// TestRelatedOrigins: a tenant's related origins are served as its well-known document and accepted
+// in ceremonies, an unrelated origin is refused, and bad lists are 400s that store nothing.
+func TestRelatedOrigins(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		r := newRP(t, s, "example.com")
+
+		resp := call(t, s.public, "GET", "/"+r.id+"/.well-known/webauthn", nil)
+		expectStatus(t, resp, 200, "")
+		if got := string(readAll(t, resp)); got != `{"origins":[]}` {
+			t.Fatalf("empty document %s", got)
+		}
+
+		// The trap of go-webauthn's naive label count: with an Android origin configured, it would
+		// count example.co.uk as "co" and so on; these six origins have two labels by the public-suffix
+		// list, and the tenant must still run ceremonies.
+		related := []string{"https://example.co.uk", "https://example.com.au", "https://example.co.jp",
+			"https://shop.example.de", "https://a.example.org.uk", "https://example.ne.jp", "https://other.com"}
+		cfg := configWith("example.com", map[string]any{"related_origins": related})
+		rpc := cfg["webauthn"].(map[string]any)["relying_party"].(map[string]any)
+		rpc["origins"] = []string{"https://example.com", "android:apk-key-hash:abcdefghijklmnop"}
+		expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id+"/config", cfg), 204, "")
+
+		resp = call(t, s.public, "GET", "/"+r.id+"/.well-known/webauthn", nil)
+		expectStatus(t, resp, 200, "")
+		if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=300" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("headers %v", resp.Header)
+		}
+		var doc struct{ Origins []string }
+		if err := json.Unmarshal(readAll(t, resp), &doc); err != nil || strings.Join(doc.Origins, " ") != strings.Join(related, " ") {
+			t.Fatalf("document %v %v", doc, err)
+		}
+
+		a := authenticatortest.New(authenticatortest.Options{})
+		r.register(a, "alice")
+		for _, c := range []struct {
+			origin string
+			status int
+		}{{"https://shop.example.de", 200}, {"https://example.co.uk", 200}, {"https://evil.example.net", 401}} {
+			assertion, err := a.GetWith(r.loginOptions(""), testOrigin, authenticatortest.Tamper{Origin: c.origin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code := ""
+			if c.status != 200 {
+				code = "assertion_failed"
+			}
+			expectStatus(t, r.loginFinalize(assertion), c.status, code)
+		}
+
+		bad := []struct {
+			name    string
+			origins any
+			want    string
+		}{
+			{"http", []string{"http://shop.example.de"}, "must use https"},
+			{"path", []string{"https://shop.example.de/login"}, "path"},
+			{"public suffix", []string{"https://co.uk"}, "registrable domain"},
+			{"ip", []string{"https://10.0.0.1"}, "IP address"},
+			{"twice", []string{"https://a.example.de", "https://a.example.de"}, "more than once"},
+			{"over budget", []string{"https://a.com", "https://b.com", "https://c.co.uk", "https://a.de", "https://d.de", "https://e.de", "https://f.net", "https://c.fr"},
+				"would be ignored: https://f.net"},
+		}
+		for _, c := range bad {
+			t.Run(c.name, func(t *testing.T) {
+				e := expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id+"/config", configWith("example.com", map[string]any{"related_origins": c.origins})), 400, "invalid_config")
+				if !strings.Contains(e.Details, c.want) {
+					t.Fatalf("details %q lack %q", e.Details, c.want)
+				}
+			})
+		}
+		resp = call(t, s.public, "GET", "/"+r.id+"/.well-known/webauthn", nil)
+		if err := json.Unmarshal(readAll(t, resp), &doc); err != nil || len(doc.Origins) != len(related) {
+			t.Fatalf("a refused config changed the document: %v", doc)
+		}
+	})
+}
