@@ -19,7 +19,25 @@ import (
 // ("usernameless") login with an empty allowCredentials list; otherwise allowCredentials lists the
 // user's credentials that the ceremony accepts, with their transports.
 func (s *Service) BeginLogin(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string) (*protocol.CredentialAssertion, error) {
-	assertion, err := s.StartAssertion(ctx, snap, ceremony, appUserID, nil)
+	return s.BeginLoginWith(ctx, snap, ceremony, appUserID, AssertionOptions{})
+}
+
+// AssertionOptions are what a caller may add to the options of an assertion ceremony.
+type AssertionOptions struct {
+	// Hints replace the tenant's default hints (WebAuthn §5.8.7) when not nil; [] sends none.
+	Hints []string
+}
+
+// Validate checks the options and reports every problem at once.
+func (o AssertionOptions) Validate() error {
+	var p passkey.Problems
+	tenant.CheckHints(&p, "hints", o.Hints)
+	return p.Err(passkey.ErrInvalidRequest)
+}
+
+// BeginLoginWith is BeginLogin with options the caller chose.
+func (s *Service) BeginLoginWith(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string, o AssertionOptions) (*protocol.CredentialAssertion, error) {
+	assertion, err := s.startAssertion(ctx, snap, ceremony, appUserID, nil, o)
 	s.emitStep(ctx, snap, ceremony, passkey.StepInitialize, err, passkey.Event{AppUserID: appUserID})
 	return assertion, err
 }
@@ -39,12 +57,22 @@ func (s *Service) FinishLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 // that compose a ceremony of their own and emit its events (transactions). challenge is the challenge
 // to use; nil means a random one.
 func (s *Service) StartAssertion(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string, challenge []byte) (*protocol.CredentialAssertion, error) {
+	return s.startAssertion(ctx, snap, ceremony, appUserID, challenge, AssertionOptions{})
+}
+
+func (s *Service) startAssertion(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string, challenge []byte, o AssertionOptions) (*protocol.CredentialAssertion, error) {
 	if appUserID == "" && ceremony.NamedUser {
 		return nil, passkey.Invalid("user_id is a required field")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	var opts []webauthn.LoginOption
 	if challenge != nil {
 		opts = append(opts, webauthn.WithChallenge(challenge))
+	}
+	if hints := hintsOf(o.Hints, snap.Config, ceremony); len(hints) > 0 {
+		opts = append(opts, webauthn.WithAssertionPublicKeyCredentialHints(hints))
 	}
 	rp, err := relyingParty(snap, ceremony)
 	if err != nil {

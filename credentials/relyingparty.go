@@ -160,3 +160,17 @@ func (c Credential) webauthn() (webauthn.Credential, error) {
 		},
 	}, nil
 }
+
+// hintsOf returns the hints of a ceremony's options (WebAuthn §5.8.7): the request's when it names
+// any (an empty list included, which sends none), else the tenant profile's default.
+func hintsOf(requested []string, c tenant.Config, ceremony Ceremony) []protocol.PublicKeyCredentialHints {
+	hints := requested
+	if hints == nil {
+		hints = profileOf(c, ceremony.SecondFactor).hints
+	}
+	out := make([]protocol.PublicKeyCredentialHints, len(hints))
+	for i, h := range hints {
+		out[i] = protocol.PublicKeyCredentialHints(h)
+	}
+	return out
+}

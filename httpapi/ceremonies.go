@@ -20,6 +20,8 @@ type TokenResponse struct {
 // LoginRequest is the optional body of login/initialize.
 type LoginRequest struct {
 	UserID *string `json:"user_id"`
+	// Hints replace the tenant's default hints when present (WebAuthn §5.8.7); [] sends none.
+	Hints []string `json:"hints"`
 }
 
 // registrationInitialize answers a registration initialize of the ceremony (RegistrationRequest body).
@@ -69,7 +71,7 @@ func (s *server) loginInitialize(c *fiber.Ctx) error {
 		}
 		userID = *req.UserID
 	}
-	assertion, err := s.Credentials.BeginLogin(c.UserContext(), snapshotOf(c), credentials.Login, userID)
+	assertion, err := s.Credentials.BeginLoginWith(c.UserContext(), snapshotOf(c), credentials.Login, userID, credentials.AssertionOptions{Hints: req.Hints})
 	if err != nil {
 		return err
 	}
@@ -79,12 +81,13 @@ func (s *server) loginInitialize(c *fiber.Ctx) error {
 // mfaLoginInitialize starts an MFA login for the user named in the body.
 func (s *server) mfaLoginInitialize(c *fiber.Ctx) error {
 	var req struct {
-		UserID string `json:"user_id"`
+		UserID string   `json:"user_id"`
+		Hints  []string `json:"hints"`
 	}
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	assertion, err := s.Credentials.BeginLogin(c.UserContext(), snapshotOf(c), mfa.Login, req.UserID)
+	assertion, err := s.Credentials.BeginLoginWith(c.UserContext(), snapshotOf(c), mfa.Login, req.UserID, credentials.AssertionOptions{Hints: req.Hints})
 	if err != nil {
 		return err
 	}

@@ -97,3 +97,67 @@ func TestRelatedOrigins(t *testing.T) {
 		}
 	})
 }
+
+// TestHints: hints of the body, or the tenant's defaults, reach publicKey.hints; MFA defaults to
+// security-key; unknown values are a 400 that stores nothing.
+func TestHints(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		eachFamily(t, s, "example.com", func(t *testing.T, r *rp) {
+			hintsOf := func(options []byte) string {
+				var o struct {
+					PublicKey struct{ Hints []string } `json:"publicKey"`
+				}
+				if err := json.Unmarshal(options, &o); err != nil {
+					t.Fatal(err)
+				}
+				return strings.Join(o.PublicKey.Hints, ",")
+			}
+			regPath := r.path("/registration/initialize", "/credentials/register/initialize")
+			post := func(path string, body map[string]any) []byte {
+				resp := r.post(path, body, true)
+				expectStatus(t, resp, 200, "")
+				return readAll(t, resp)
+			}
+			if h := hintsOf(post(regPath, map[string]any{"user_id": "u1", "username": "u1"})); h != "" {
+				t.Fatalf("no default, hints %q", h)
+			}
+			if h := hintsOf(post(regPath, map[string]any{"user_id": "u1", "username": "u1", "hints": []string{"hybrid", "client-device"}})); h != "hybrid,client-device" {
+				t.Fatalf("hints %q", h)
+			}
+			mfaPath := r.path("/mfa/registration/initialize", "/credentials/mfa/register/initialize")
+			if h := hintsOf(post(mfaPath, map[string]any{"user_id": "u1", "username": "u1"})); h != "security-key" {
+				t.Fatalf("mfa default hints %q", h)
+			}
+			if h := hintsOf(post(mfaPath, map[string]any{"user_id": "u1", "username": "u1", "hints": []string{}})); h != "" {
+				t.Fatalf("mfa hints [] gave %q", h)
+			}
+			loginPath := r.path("/login/initialize", "/credentials/login/initialize")
+			if h := hintsOf(post(loginPath, map[string]any{"hints": []string{"client-device"}})); h != "client-device" {
+				t.Fatalf("login hints %q", h)
+			}
+			expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id+"/config", configWith("example.com", map[string]any{"hints": []string{"hybrid"}})), 204, "")
+			if h := hintsOf(post(loginPath, nil)); h != "hybrid" {
+				t.Fatalf("tenant default login hints %q", h)
+			}
+			for _, c := range []struct {
+				path string
+				body map[string]any
+			}{
+				{regPath, map[string]any{"user_id": "new-user", "username": "n", "hints": []string{"usb"}}},
+				{regPath, map[string]any{"user_id": "new-user", "username": "n", "hints": []string{"hybrid", "hybrid"}}},
+				{loginPath, map[string]any{"hints": []string{"Security-Key"}}},
+			} {
+				e := expectStatus(t, r.post(c.path, c.body, true), 400, "invalid_request")
+				if !strings.Contains(e.Details, "hints") {
+					t.Fatalf("details %q", e.Details)
+				}
+			}
+			expectStatus(t, s.adminCall("GET", "/tenants/"+r.id+"/users/new-user", nil), 404, "user_not_found") // nothing stored
+			e := expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id+"/config", configWith("example.com", map[string]any{"hints": []string{"nfc"}})), 400, "invalid_config")
+			if !strings.Contains(e.Details, "webauthn.hints") {
+				t.Fatalf("details %q", e.Details)
+			}
+		})
+	})
+}
