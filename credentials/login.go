@@ -141,7 +141,11 @@ func (s *Service) namedUser(ctx context.Context, snap *tenant.Snapshot, ceremony
 		// that apps, metrics and lockout logic would count.
 		return nil, fmt.Errorf("load credential: %w", err)
 	}
-	if err != nil || cred.UserKey != state.UserKey || !ceremony.accepts(cred) ||
+	if err != nil {
+		// Unknown to the tenant: the browser may drop it (signalUnknownCredential).
+		return nil, unknownCredential(passkey.WithDetails(ErrAssertionFailed, notUsableDetails), snap, parsed.RawID)
+	}
+	if cred.UserKey != state.UserKey || !ceremony.accepts(cred) ||
 		!slices.ContainsFunc(state.WebAuthn.AllowedCredentialIDs, func(id []byte) bool { return bytes.Equal(id, parsed.RawID) }) {
 		return nil, passkey.WithDetails(ErrAssertionFailed, notUsableDetails)
 	}
@@ -212,6 +216,11 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 			return wu, nil
 		}, state.WebAuthn, parsed)
 		if err != nil {
+			if errors.Is(lookupErr, errUnknownCredential) {
+				// The same generic detail as every other not-found case; the signal names only the
+				// credential id the caller sent (see unknownCredential).
+				return Result{}, unknownCredential(discoverFailed(lookupErr), snap, parsed.RawID)
+			}
 			if lookupErr != nil {
 				return Result{}, discoverFailed(lookupErr)
 			}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/base64"
+
 	"encoding/json"
+	"github.com/google/uuid"
 	"strings"
 	"testing"
 
@@ -157,6 +160,140 @@ func TestHints(t *testing.T) {
 			e := expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id+"/config", configWith("example.com", map[string]any{"hints": []string{"nfc"}})), 400, "invalid_config")
 			if !strings.Contains(e.Details, "webauthn.hints") {
 				t.Fatalf("details %q", e.Details)
+			}
+		})
+	})
+}
+
+// TestSignals: an unknown credential's failed login carries signals.unknownCredential (and nothing
+// else changes in the answer), a known one's does not; finalize with ?signals=true and the signals
+// route return every accepted credential and the user's names, per user handle.
+func TestSignals(t *testing.T) {
+	type signals struct {
+		UnknownCredential *struct {
+			RPID         string `json:"rpId"`
+			CredentialID string `json:"credentialId"`
+		} `json:"unknownCredential"`
+		AllAcceptedCredentials []struct {
+			RPID   string   `json:"rpId"`
+			UserID string   `json:"userId"`
+			IDs    []string `json:"allAcceptedCredentialIds"`
+		} `json:"allAcceptedCredentials"`
+		CurrentUserDetails []struct {
+			RPID        string `json:"rpId"`
+			UserID      string `json:"userId"`
+			Name        string `json:"name"`
+			DisplayName string `json:"displayName"`
+		} `json:"currentUserDetails"`
+	}
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		eachFamily(t, s, "example.com", func(t *testing.T, r *rp) {
+			a := authenticatortest.New(authenticatortest.Options{})
+			_, gone := r.register(a, "alice")
+			_, kept := r.register(authenticatortest.New(authenticatortest.Options{}), "alice")
+			expectStatus(t, call(t, s.public, "DELETE", r.path("/credentials/"+gone, "/credentials/"+gone), nil, r.keyHeaders(true)...), 204, "")
+
+			// Unknown to the tenant: the generic detail, plus the signal.
+			assertion, err := a.Get(r.loginOptions(""), testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := r.loginFinalize(assertion)
+			unknown := expectStatus(t, resp, 401, "assertion_failed")
+			var body struct{ Signals signals }
+			_ = json.Unmarshal(readAll(t, resp), &body)
+			if u := body.Signals.UnknownCredential; u == nil || u.RPID != "example.com" || u.CredentialID != gone {
+				t.Fatalf("unknown credential signal %+v", body.Signals)
+			}
+
+			// Known, but the handle is not its owner's: the same detail, no signal.
+			b := authenticatortest.New(authenticatortest.Options{})
+			r.register(b, "bob")
+			assertion, err = b.GetWith(r.loginOptions(""), testOrigin, authenticatortest.Tamper{UserHandle: []byte("alice")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp = r.loginFinalize(assertion)
+			known := expectStatus(t, resp, 401, "assertion_failed")
+			if strings.Contains(string(readAll(t, resp)), "signals") || known.Details != unknown.Details {
+				t.Fatalf("known credential: %+v vs %+v", known, unknown)
+			}
+			// A bad signature of a known credential: no signal.
+			assertion, _ = b.GetWith(r.loginOptions(""), testOrigin, authenticatortest.Tamper{CorruptSignature: true})
+			resp = r.loginFinalize(assertion)
+			expectStatus(t, resp, 401, "assertion_failed")
+			if strings.Contains(string(readAll(t, resp)), "signals") {
+				t.Fatal("signals on a bad signature")
+			}
+
+			check := func(sig signals, handles ...string) {
+				t.Helper()
+				if len(sig.AllAcceptedCredentials) != len(handles) || len(sig.CurrentUserDetails) != len(handles) || sig.UnknownCredential != nil {
+					t.Fatalf("signals %+v", sig)
+				}
+				for i, h := range handles {
+					all, cur := sig.AllAcceptedCredentials[i], sig.CurrentUserDetails[i]
+					if all.RPID != "example.com" || all.UserID != h || cur.UserID != h || cur.RPID != "example.com" {
+						t.Fatalf("signals %+v", sig)
+					}
+				}
+			}
+			// A registration and a login asking for signals: the user's credentials and names.
+			path := r.path("/login/finalize", "/credentials/login/finalize")
+			reg := r.registrationOptions("carol")
+			att, err := b.Create(reg, testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp = r.post(r.path("/registration/finalize", "/credentials/register/finalize")+"?signals=true", att, false)
+			expectStatus(t, resp, 200, "")
+			var tok struct{ Signals signals }
+			_ = json.Unmarshal(readAll(t, resp), &tok)
+			check(tok.Signals, b64("carol"))
+			if c := tok.Signals.CurrentUserDetails[0]; c.Name != "carol@example.com" || c.DisplayName != "carol@example.com" || len(tok.Signals.AllAcceptedCredentials[0].IDs) != 1 {
+				t.Fatalf("carol %+v", tok.Signals)
+			}
+
+			assertion, err = b.Get(r.loginOptions("carol"), testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp = r.post(path+"?signals=true", assertion, false)
+			expectStatus(t, resp, 200, "")
+			tok.Signals = signals{}
+			_ = json.Unmarshal(readAll(t, resp), &tok)
+			check(tok.Signals, b64("carol"))
+			// Without the parameter the answer is Hanko's.
+			assertion, _ = b.Get(r.loginOptions("carol"), testOrigin)
+			resp = r.loginFinalize(assertion)
+			expectStatus(t, resp, 200, "")
+			if strings.Contains(string(readAll(t, resp)), "signals") {
+				t.Fatal("signals without asking")
+			}
+
+			resp = r.get(r.path("/users/alice/signals", "/users/alice/signals"))
+			expectStatus(t, resp, 200, "")
+			var sig signals
+			_ = json.Unmarshal(readAll(t, resp), &sig)
+			check(sig, b64("alice"))
+			if ids := sig.AllAcceptedCredentials[0].IDs; len(ids) != 1 || ids[0] != kept {
+				t.Fatalf("alice's credentials %v, want [%s]", ids, kept)
+			}
+
+			// A UUID user id: its text handle and Hanko's 16-byte one.
+			id := uuid.New()
+			r.register(authenticatortest.New(authenticatortest.Options{}), id.String())
+			resp = r.get(r.path("/users/"+id.String()+"/signals", "/users/"+id.String()+"/signals"))
+			sig = signals{}
+			_ = json.Unmarshal(readAll(t, resp), &sig)
+			check(sig, b64(id.String()), base64.RawURLEncoding.EncodeToString(id[:]))
+
+			expectStatus(t, r.get(r.path("/users/nobody/signals", "/users/nobody/signals")), 404, "user_not_found")
+			resp = call(t, s.public, "GET", r.path("/users/alice/signals", "/users/alice/signals"), nil)
+			if resp.StatusCode != 401 {
+				t.Fatalf("no key: %d", resp.StatusCode)
 			}
 		})
 	})
