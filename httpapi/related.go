@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	_ "embed"
+
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -26,4 +28,19 @@ func (s *server) relatedOrigins(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, relatedOriginsCacheControl)
 	return c.JSON(doc)
+}
+
+// passkeysJS is the browser helper (js/passkeys.js; README, "Browser helper").
+//
+//go:embed js/passkeys.js
+var passkeysJS []byte
+
+// browserHelper serves the browser helper. A page loads it as a module script from the API's origin,
+// which is a cross-origin request in CORS mode, so it is answered with a literal "*": it is the same
+// public file for everyone and no credentials are involved.
+func browserHelper(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, "text/javascript; charset=utf-8")
+	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
+	c.Set(fiber.HeaderAccessControlAllowOrigin, "*")
+	return c.Send(passkeysJS)
 }
