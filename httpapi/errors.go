@@ -102,6 +102,9 @@ type ErrorBody struct {
 	Status    int    `json:"status"`
 	Code      string `json:"code"`
 	RequestID string `json:"request_id,omitempty"`
+	// Signals are for the browser's Signal API: a login whose credential the tenant does not know
+	// carries signals.unknownCredential (credentials.Signals).
+	Signals *credentials.Signals `json:"signals,omitempty"`
 }
 
 // retryAfterUnavailable is the Retry-After of a 503 service_unavailable, in seconds: outages this
@@ -189,6 +192,10 @@ func newErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 		if c.Method() == fiber.MethodHead {
 			return nil
 		}
-		return c.JSON(ErrorBody{Title: r.title, Details: r.details, Status: r.status, Code: r.code, RequestID: reqID})
+		body := ErrorBody{Title: r.title, Details: r.details, Status: r.status, Code: r.code, RequestID: reqID}
+		if r.status < 500 {
+			body.Signals = credentials.SignalsOf(err)
+		}
+		return c.JSON(body)
 	}
 }

@@ -254,6 +254,7 @@ func NewPublic(svc Services, o Options) *fiber.App {
 	app.Get("/", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"name": "passkey-server", "status": "ok"})
 	})
+	add(app, fiber.MethodGet, "/js/passkeys.js", browserHelper) // before the tenant routes, whose first segment would take "js"
 	s.registerPublic(app)
 	return app
 }
