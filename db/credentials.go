@@ -37,7 +37,7 @@ var _ credentials.Store = (*CredentialStore)(nil)
 
 // NewCredentialStore returns the credential store of d.
 func NewCredentialStore(d *DB) *CredentialStore {
-	s := &CredentialStore{db: d.bun, bound: d.bound, hot: hot{db: d.bun, dialect: d.dialect, statements: &d.statements}, now: time.Now}
+	s := &CredentialStore{db: d.bun, bound: d.bound, hot: newHot(d), now: time.Now}
 	s.insertUser, s.userValues = insertOf[userRow](d.bun, " ON CONFLICT (tenant_id, user_id) DO UPDATE SET "+
 		"name = EXCLUDED.name, display_name = EXCLUDED.display_name, icon = EXCLUDED.icon, updated_at = EXCLUDED.updated_at "+
 		"RETURNING "+userColumns)

@@ -27,8 +27,8 @@ import (
 const (
 	// DefaultTimeout bounds one attempt: connecting, sending and reading the answer.
 	DefaultTimeout = 10 * time.Second
-	// ResponseLimit is the most of an answer's body that is read (and kept, as text, for the
-	// delivery's last error).
+	// ResponseLimit is the most of an answer's body that is read (so that the connection can be
+	// reused); it is not kept.
 	ResponseLimit = 1024
 	// maxRetryAfter caps how long a Retry-After may hold a delivery back.
 	maxRetryAfter = 24 * time.Hour
