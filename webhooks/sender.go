@@ -372,17 +372,55 @@ func dialControl(allowPrivate bool) func(network, address string, c syscall.RawC
 	}
 }
 
-// cgnat is the shared address space of RFC 6598, private to carriers.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+// specialPurpose are the blocks of the IANA special-purpose registries that are not public unicast
+// and that the netip predicates do not name: shared address space (RFC 6598), IETF protocol
+// assignments (192.0.0.0/24, where some clouds put metadata services), benchmarking, reserved
+// (240/4, with the limited broadcast), "this network", documentation ranges and the deprecated IPv6
+// site-local block.
+var specialPurpose = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("fec0::/10"),
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215): where the IPv4 sits is the network's choice
+}
+
+// Translation prefixes embed an IPv4 address that a gateway reaches on the sender's behalf: NAT64
+// (RFC 6052, RFC 8215) in the low 32 bits, 6to4 (RFC 3056) in bits 16-47. The embedded address is
+// checked as well.
+var (
+	nat64     = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
 
 // Blocked reports whether ip is an address deliveries may not reach unless private addresses are
-// allowed: loopback, private (RFC 1918, RFC 4193), link-local (cloud metadata services live there),
-// unspecified, multicast and carrier-grade NAT addresses.
+// allowed: anything but public unicast — loopback, private (RFC 1918, RFC 4193), link-local (cloud
+// metadata services live there), unspecified, multicast, the special-purpose blocks above — and IPv6
+// addresses that embed such an IPv4 address for a NAT64 or 6to4 gateway.
 func Blocked(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	return !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() ||
-		ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() ||
-		ip.IsUnspecified() || cgnat.Contains(ip)
+	if !ip.IsValid() || !ip.IsGlobalUnicast() || ip.IsPrivate() {
+		return true
+	}
+	for _, p := range specialPurpose {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	b := ip.As16()
+	if nat64.Contains(ip) {
+		return Blocked(netip.AddrFrom4([4]byte(b[12:16])))
+	}
+	if sixToFour.Contains(ip) {
+		return Blocked(netip.AddrFrom4([4]byte(b[2:6])))
+	}
+	return false
 }
 
 // secretAD is the additional data that binds a sealed secret to its endpoint: a sealed secret copied
