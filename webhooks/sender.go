@@ -391,11 +391,11 @@ var specialPurpose = []netip.Prefix{
 	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215): where the IPv4 sits is the network's choice
 }
 
-// Translation prefixes embed an IPv4 address that a gateway reaches on the sender's behalf: NAT64
-// (RFC 6052, RFC 8215) in the low 32 bits, 6to4 (RFC 3056) in bits 16-47. The embedded address is
-// checked as well.
+// Translation prefixes embed an IPv4 address that a gateway reaches on the sender's behalf: the
+// well-known NAT64 prefix (RFC 6052) in the low 32 bits, 6to4 (RFC 3056) in bits 16-47. The embedded
+// address is checked as well.
 var (
-	nat64     = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFour = netip.MustParsePrefix("2002::/16")
 )
 
