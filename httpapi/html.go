@@ -28,7 +28,7 @@ func newNonce() string {
 // pageCSP is the Content-Security-Policy of the HTML pages: nothing from elsewhere, no inline script or
 // style without the response's nonce, no framing, forms posting only to this origin.
 func pageCSP(nonce string) string {
-	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'nonce-" + nonce + "'; " +
+	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self' 'nonce-" + nonce + "'; " +
 		"img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 }
 
