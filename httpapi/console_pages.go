@@ -790,7 +790,7 @@ type metricsData struct {
 // minute.
 func (con *console) metricsPage(c *fiber.Ctx) error {
 	c.Locals(sectionLocal, "metrics")
-	d := metricsData{Since: con.started, Minutes: max(time.Since(con.started).Minutes(), 1.0/60)}
+	d := metricsData{Since: con.started, Minutes: max(time.Since(con.started).Minutes(), 1)}
 	if con.Metrics == nil {
 		return con.render(c, "metrics", fiber.StatusOK, "Metrics", d)
 	}
