@@ -124,6 +124,9 @@ env.test('c. MFA with a security key, and a signed transaction', async () => {
   assert.ok(claims.trans_hash, 'trans_hash');
   await tx.locator('details[data-step="Claims (decoded)"]').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(SCREENSHOTS, 'playground.png'), fullPage: true });
+  await page.setViewportSize({ width: 1000, height: 1000 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'playground-view.png') });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: path.join(SCREENSHOTS, 'playground-narrow.png') });
 });
