@@ -834,7 +834,8 @@ func (con *console) metricsPage(c *fiber.Ctx) error {
 		r.FailedPerMin = r.Failed / d.Minutes
 		d.Rows = append(d.Rows, *r)
 	}
-	sort.Slice(d.Rows, func(i, j int) bool { return d.Rows[i].Succeeded+d.Rows[i].Failed > d.Rows[j].Succeeded+d.Rows[j].Failed })
+	sort.Slice(d.Rows, func(i, j int) bool {
+		return d.Rows[i].Succeeded+d.Rows[i].Failed > d.Rows[j].Succeeded+d.Rows[j].Failed
+	})
 	return con.render(c, "metrics", fiber.StatusOK, "Metrics", d)
 }
-
