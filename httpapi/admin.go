@@ -58,6 +58,7 @@ var adminRoutes = []adminRoute{
 func (s *server) registerAdmin(app *fiber.App) {
 	app.Get("/health/alive", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"alive": true}) })
 	app.Get("/health/ready", s.notDraining, Readiness(s.Ready))
+	s.registerConsole(app) // its own sign-in: before the token check below
 	admin := app.Group("/", requireAdminToken(s.AdminTokens))
 	if s.Metrics != nil {
 		admin.Get("/metrics", adaptor.HTTPHandler(s.Metrics.Handler()))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/audit"
@@ -75,6 +76,10 @@ type Options struct {
 	// Drain, when started, makes /health/ready answer 503 and every response ask its client to close
 	// the connection, while requests are still served; nil never drains.
 	Drain *Drain
+
+	// PlaygroundTenant is the tenant GET /playground redirects to (the embedded mode's development
+	// tenant); uuid.Nil answers 404 there.
+	PlaygroundTenant uuid.UUID
 }
 
 // DefaultRequestTimeout is the deadline of a request when Options.RequestTimeout is zero.
@@ -255,6 +260,7 @@ func NewPublic(svc Services, o Options) *fiber.App {
 		return c.JSON(fiber.Map{"name": "passkey-server", "status": "ok"})
 	})
 	add(app, fiber.MethodGet, "/js/passkeys.js", browserHelper) // before the tenant routes, whose first segment would take "js"
+	s.registerPlayground(app)
 	s.registerPublic(app)
 	return app
 }

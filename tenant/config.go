@@ -24,6 +24,10 @@ type Config struct {
 	// SigningAlgorithm is the JWT algorithm of the tenant's tokens: ES256 (default) or RS256. A change
 	// takes effect at the next signing key rotation.
 	SigningAlgorithm signing.Algorithm `json:"signing_algorithm,omitempty"`
+	// Playground serves the passkey playground at /{tenant_id}/playground on the public port: a page
+	// on which anyone can run every ceremony for users whose id starts with "playground:". Off by
+	// default; the embedded mode's development tenant has it on.
+	Playground bool `json:"playground,omitempty"`
 }
 
 // CORSConfig says which browser origins may call the tenant's public routes.

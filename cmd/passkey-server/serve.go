@@ -167,6 +167,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	opts := httpapi.Options{Logger: log, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Metrics: m,
 		Limiter: st.limiter, Proxies: proxies, Ready: st.ready, RequestTimeout: cfg.RequestTimeout, PublicURL: cfg.PublicURL,
 		ReadTimeout: cfg.ReadTimeout, Drain: &httpapi.Drain{}}
+	opts.PlaygroundTenant = announcePages(ctx, cfg, svc.tenants, stdout)
 	public, admin := httpapi.NewPublic(svc.http(), opts), httpapi.NewAdmin(svc.http(), opts)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -465,6 +466,7 @@ func createDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, s
 			RelyingParty: tenant.RelyingParty{ID: "localhost", DisplayName: "Development", Origins: []string{"http://localhost:8000", "http://localhost:3000"}},
 			Timeout:      300_000,
 		},
+		Playground: true,
 	}
 	t, key, err := tenants.Create(ctx, tenant.CreateInput{DisplayName: "Development", Config: cfgT, CreateAPIKey: true})
 	if err != nil {
