@@ -57,6 +57,8 @@ type WebAuthnConfig struct {
 	// AllowSignCountRegression accepts logins whose signature counter did not grow (WebAuthn §6.1.1).
 	// Off by default: such a login is refused and the credential marked with a clone warning.
 	AllowSignCountRegression bool `json:"allow_sign_count_regression,omitempty"`
+	// AttestationPolicy says which authenticators passkeys may come from (nil: mode none).
+	AttestationPolicy *AttestationPolicy `json:"attestation_policy,omitempty"`
 }
 
 // MFAConfig is the profile of second-factor ceremonies.
@@ -66,6 +68,8 @@ type MFAConfig struct {
 	Attachment             string `json:"attachment"`
 	AttestationPreference  string `json:"attestation_preference"`
 	ResidentKeyRequirement string `json:"resident_key_requirement"`
+	// AttestationPolicy says which authenticators second factors may come from (nil: mode none).
+	AttestationPolicy *AttestationPolicy `json:"attestation_policy,omitempty"`
 }
 
 // Timeout bounds in milliseconds. Below ten seconds a person cannot finish a ceremony; above ten
@@ -122,6 +126,8 @@ func (c *Config) Normalize() {
 	if c.SigningAlgorithm == "" {
 		c.SigningAlgorithm = signing.ES256
 	}
+	w.AttestationPolicy.normalize()
+	m.AttestationPolicy.normalize()
 	for i, o := range w.RelyingParty.Origins {
 		w.RelyingParty.Origins[i] = strings.TrimRight(strings.TrimSpace(o), "/")
 	}
@@ -159,12 +165,14 @@ func (c *Config) Validate() error {
 	}
 	p.enum("webauthn.attestation_preference", c.WebAuthn.AttestationPreference, attestations)
 	p.enum("webauthn.resident_key_requirement", c.WebAuthn.ResidentKeyRequirement, residentKeys)
+	c.WebAuthn.AttestationPolicy.validate("webauthn.attestation_policy", &p)
 	if m := c.MFA; m != nil {
 		p.timeout("mfa.timeout", m.Timeout)
 		p.enum("mfa.user_verification", m.UserVerification, userVerifications)
 		p.enum("mfa.attachment", m.Attachment, attachments)
 		p.enum("mfa.attestation_preference", m.AttestationPreference, attestations)
 		p.enum("mfa.resident_key_requirement", m.ResidentKeyRequirement, residentKeys)
+		m.AttestationPolicy.validate("mfa.attestation_policy", &p)
 	}
 	if len(c.CORS.AllowedOrigins) == 0 {
 		p.add("cors.allowed_origins must have at least 1 entry")
