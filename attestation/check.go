@@ -230,3 +230,61 @@ func (s *Source) now() time.Time {
 	}
 	return s.o.Now()
 }
+
+// ErrUnknownAuthenticator means the loaded metadata does not list the AAGUID.
+var ErrUnknownAuthenticator = passkey.NewError("authenticator_not_found", "the FIDO metadata does not list this AAGUID")
+
+// Authenticator summarises one model's metadata statement and status for operators.
+type Authenticator struct {
+	AAGUID      uuid.UUID
+	Description string
+	// Status is the current status report; CertificationLevel the highest level in effect (as for a
+	// verified attestation of the model); Refused a refused status in effect ("" for none).
+	Status, CertificationLevel, Refused string
+	StatusReports                       []StatusReport
+	TimeOfLastStatusChange              time.Time
+	AttestationTypes, KeyProtection     []string
+	// Roots are the subjects of the model's attestation root certificates.
+	Roots []string
+	// MultiDevice is the statement's multiDeviceCredentialSupport ("" when not stated).
+	MultiDevice string
+}
+
+// StatusReport is one status report of a model.
+type StatusReport struct {
+	Status        string
+	EffectiveDate *time.Time
+}
+
+// Authenticator returns the summary of the model with the AAGUID in the current metadata:
+// ErrMetadataUnavailable when none is loaded, ErrUnknownAuthenticator when it does not list it.
+func (s *Source) Authenticator(aaguid uuid.UUID) (Authenticator, error) {
+	m, now := s.Current(), s.now()
+	if m == nil {
+		return Authenticator{}, ErrMetadataUnavailable
+	}
+	e, ok := m.Entry(aaguid)
+	if !ok {
+		return Authenticator{}, ErrUnknownAuthenticator
+	}
+	a := Authenticator{AAGUID: aaguid, Description: e.MetadataStatement.Description, CertificationLevel: certificationLevel(e, now),
+		Refused: StatusRefused(m, aaguid, now), TimeOfLastStatusChange: e.TimeOfLastStatusChange,
+		KeyProtection: e.MetadataStatement.KeyProtection, MultiDevice: string(e.MetadataStatement.MultiDeviceCredentialSupport),
+		AttestationTypes: []string{}, Roots: []string{}, StatusReports: []StatusReport{}}
+	if cur := metadata.CurrentStatusReportAt(e.StatusReports, now); cur != nil {
+		a.Status = string(cur.Status)
+	}
+	for _, r := range e.StatusReports {
+		a.StatusReports = append(a.StatusReports, StatusReport{Status: string(r.Status), EffectiveDate: r.EffectiveDate})
+	}
+	for _, t := range e.MetadataStatement.AttestationTypes {
+		a.AttestationTypes = append(a.AttestationTypes, string(t))
+	}
+	for _, r := range e.MetadataStatement.AttestationRootCertificates {
+		a.Roots = append(a.Roots, r.Subject.String())
+	}
+	if a.KeyProtection == nil {
+		a.KeyProtection = []string{}
+	}
+	return a, nil
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/ratelimit"
@@ -58,6 +59,10 @@ var errorTable = []errorKind{
 	{credentials.ErrAssertionFailed, 401, "failed to validate assertion"},
 	{credentials.ErrClonedAuthenticator, 401, "signature counter did not increase: possible cloned authenticator"},
 	{credentials.ErrNoCredentials, 400, "user has no suitable credentials for this operation"},
+	{attestation.ErrNotAllowed, 403, "the authenticator is not allowed by the attestation policy"},
+	{attestation.ErrRevoked, 403, "the authenticator has been revoked"},
+	{attestation.ErrMetadataUnavailable, 503, "the FIDO metadata is not loaded"},
+	{attestation.ErrUnknownAuthenticator, 404, "authenticator not found in the FIDO metadata"},
 	{transactions.ErrExists, 409, "transaction already exists"},
 	{transactions.ErrNotFound, 401, "failed to get session data"}, // Hanko's title; details say more
 	{transactions.ErrDataTooLarge, 413, "transaction_data is too large"},

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/passkey-server/passkey-server/audit"
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
@@ -79,6 +80,8 @@ type testOptions struct {
 	// CacheRefresh is how often the tenant directory looks for changes other instances made
 	// (serviceInput; the default when zero).
 	CacheRefresh time.Duration
+	// Metadata is the FIDO metadata (serviceInput; none when nil).
+	Metadata *attestation.Source
 }
 
 // newTestServer builds an instance on d, with its sessions in Redis. Instances made with the same sealer
@@ -101,7 +104,7 @@ func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...fu
 		opt(&o)
 	}
 	svc := newServices(serviceInput{DB: d, Sessions: o.Sessions, Sealer: sealer, PublicURL: "http://localhost:8000", Metrics: m, Logger: log,
-		Now: o.Now, KeyActivation: o.KeyActivation, CacheRefresh: o.CacheRefresh})
+		Now: o.Now, KeyActivation: o.KeyActivation, CacheRefresh: o.CacheRefresh, Metadata: o.Metadata})
 	ctx, stop := context.WithCancel(context.Background())
 	done := svc.run(ctx) // the background work serve runs: directory refresh, key use, audit writes
 	t.Cleanup(func() { stop(); <-done })
