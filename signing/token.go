@@ -140,4 +140,3 @@ func jwsSignerFor(alg jwa.SignatureAlgorithm) (jws.Signer, error) {
 	v, _ := jwsSigners.LoadOrStore(alg, signer)
 	return v.(jws.Signer), nil
 }
-
