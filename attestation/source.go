@@ -112,11 +112,21 @@ func (s *Source) Status() RefreshStatus {
 	return s.status
 }
 
-// Refreshes and Failures count the refreshes that succeeded and failed since start, for metrics.
-func (s *Source) Refreshes() uint64 { return s.refreshes.Load() }
+// Refreshes counts the refreshes that succeeded since start, for metrics (0 for a nil Source).
+func (s *Source) Refreshes() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.refreshes.Load()
+}
 
-// Failures counts the refreshes that failed since start.
-func (s *Source) Failures() uint64 { return s.failures.Load() }
+// Failures counts the refreshes that failed since start (0 for a nil Source).
+func (s *Source) Failures() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.failures.Load()
+}
 
 // Refresh loads the configured file and fetches the URL, verifies what they hold, and swaps in the
 // blob with the highest number when it is at least as new as the one in use. It returns why no blob
