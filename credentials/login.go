@@ -240,6 +240,10 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 		UserVerified:   wc.Flags.UserVerified,
 		LastUsedAt:     now,
 	}
+	cred.AppUserID = wu.user.AppUserID
+	if update.MDSStatus, err = s.checkStatus(ctx, snap, ceremony, cred); err != nil {
+		return Result{User: wu.user, Credential: cred}, err
+	}
 	changed := passkey.Event{TenantID: snap.ID, AppUserID: wu.user.AppUserID, CredentialID: id}
 	// WebAuthn §7.2 (the signature counter step): a counter that did not grow may mean a cloned
 	// authenticator. Which login is refused is decided by this login's counter alone (the stored
@@ -269,5 +273,8 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 	}
 	cred.SignCount, cred.CloneWarning, cred.LastUsedAt = update.SignCount, cred.CloneWarning || update.CloneWarning, &now
 	cred.BackupEligible, cred.BackupState, cred.UserVerified = update.BackupEligible, update.BackupState, update.UserVerified
+	if update.MDSStatus != "" {
+		cred.Attestation.Status = update.MDSStatus
+	}
 	return Result{Credential: cred, User: wu.user}, nil
 }

@@ -167,8 +167,10 @@ func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot,
 	if id, err := uuid.FromBytes(wc.Authenticator.AAGUID); err == nil {
 		cred.AAGUID = id
 	}
-	if a, ok := s.aaguids.Lookup(cred.AAGUID); ok {
-		cred.Name = &a.Name
+	// The tenant's attestation policy (WebAuthn §7.1 steps 21-22: the trust path, and whether the RP
+	// accepts it), before the one write, so that a refused registration stores nothing.
+	if err := s.judgeRegistration(snap, ceremony, evidence(parsed, wc, cred.AAGUID), &cred); err != nil {
+		return Result{User: user}, err
 	}
 	for _, t := range wc.Transport {
 		cred.Transports = append(cred.Transports, string(t))

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/ratelimit"
@@ -63,6 +64,10 @@ var errorTable = []errorKind{
 	{webhooks.ErrInvalidEndpoint, 400, "invalid webhook endpoint"},
 	{webhooks.ErrNotFound, 404, "webhook not found"},
 	{webhooks.ErrDeliveryNotFound, 404, "webhook delivery not found"},
+	{attestation.ErrNotAllowed, 403, "the authenticator is not allowed by the attestation policy"},
+	{attestation.ErrRevoked, 403, "the authenticator has been revoked"},
+	{attestation.ErrMetadataUnavailable, 503, "the FIDO metadata is not loaded"},
+	{attestation.ErrUnknownAuthenticator, 404, "authenticator not found in the FIDO metadata"},
 	{transactions.ErrExists, 409, "transaction already exists"},
 	{transactions.ErrNotFound, 401, "failed to get session data"}, // Hanko's title; details say more
 	{transactions.ErrDataTooLarge, 413, "transaction_data is too large"},

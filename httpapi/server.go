@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/metrics"
@@ -39,6 +40,8 @@ type Services struct {
 	AuditLog     *audit.Log
 	// Webhooks manages webhook endpoints (admin API).
 	Webhooks *webhooks.Service
+	// Metadata is the FIDO metadata the admin API shows (nil: none configured).
+	Metadata *attestation.Source
 	// Events receives the failure of a ceremony step that was refused before its service saw it (a
 	// missing API key, a malformed body, a rate limit); the services emit everything else.
 	Events passkey.Sink

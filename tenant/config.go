@@ -70,6 +70,8 @@ type WebAuthnConfig struct {
 	// Hints are the default hints of the tenant's passkey ceremonies (WebAuthn §5.8.7); a request's
 	// own hints replace them.
 	Hints []string `json:"hints,omitempty"`
+	// AttestationPolicy says which authenticators passkeys may come from (nil: mode none).
+	AttestationPolicy *AttestationPolicy `json:"attestation_policy,omitempty"`
 }
 
 // MFAConfig is the profile of second-factor ceremonies.
@@ -82,6 +84,8 @@ type MFAConfig struct {
 	// Hints are the default hints of second-factor ceremonies (WebAuthn §5.8.7). Absent (a config stored
 	// before hints existed, or one that leaves them out) means ["security-key"]; [] means none.
 	Hints []string `json:"hints"`
+	// AttestationPolicy says which authenticators second factors may come from (nil: mode none).
+	AttestationPolicy *AttestationPolicy `json:"attestation_policy,omitempty"`
 }
 
 // Timeout bounds in milliseconds. Below ten seconds a person cannot finish a ceremony; above ten
@@ -161,6 +165,8 @@ func (c *Config) Normalize() {
 	if c.SigningAlgorithm == "" {
 		c.SigningAlgorithm = signing.ES256
 	}
+	w.AttestationPolicy.normalize()
+	m.AttestationPolicy.normalize()
 	for i, o := range w.RelyingParty.Origins {
 		w.RelyingParty.Origins[i] = strings.TrimRight(strings.TrimSpace(o), "/")
 	}
@@ -203,6 +209,7 @@ func (c *Config) Validate() error {
 	p.enum("webauthn.resident_key_requirement", c.WebAuthn.ResidentKeyRequirement, residentKeys)
 	p.validateRelatedOrigins(c.WebAuthn.RelatedOrigins)
 	CheckHints(&p.Problems, "webauthn.hints", c.WebAuthn.Hints)
+	c.WebAuthn.AttestationPolicy.validate("webauthn.attestation_policy", &p)
 	if m := c.MFA; m != nil {
 		CheckHints(&p.Problems, "mfa.hints", m.Hints)
 		p.timeout("mfa.timeout", m.Timeout)
@@ -210,6 +217,7 @@ func (c *Config) Validate() error {
 		p.enum("mfa.attachment", m.Attachment, attachments)
 		p.enum("mfa.attestation_preference", m.AttestationPreference, attestations)
 		p.enum("mfa.resident_key_requirement", m.ResidentKeyRequirement, residentKeys)
+		m.AttestationPolicy.validate("mfa.attestation_policy", &p)
 	}
 	if len(c.CORS.AllowedOrigins) == 0 {
 		p.add("cors.allowed_origins must have at least 1 entry")

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
@@ -28,6 +29,8 @@ type serviceInput struct {
 	Sealer   *signing.Sealer
 	// AAGUIDs names authenticators (credentials.DefaultAAGUIDTable when nil).
 	AAGUIDs *credentials.AAGUIDTable
+	// Metadata is the FIDO metadata (nil: none).
+	Metadata *attestation.Source
 	// PublicURL is the base of the tokens' issuer.
 	PublicURL string
 	// KeyOverlap, KeyActivation and CacheRefresh: see tenant.Options.RotationOverlap and
@@ -76,6 +79,7 @@ type services struct {
 	credentials  *credentials.Service
 	transactions *transactions.Service
 	auditLog     *audit.Log
+	metadata     *attestation.Source
 	// sweeper deletes the sessions of deleted tenants after the admin request has answered.
 	sweeper *credentials.SessionSweeper
 	// Webhooks: the admin service, the bus subscriber that queues deliveries, the store whose River
@@ -93,7 +97,7 @@ func newServices(in serviceInput) *services {
 		in.AAGUIDs = credentials.DefaultAAGUIDTable()
 	}
 	auditStore := db.NewAuditStore(in.DB)
-	s := &services{audit: audit.NewRecorder(auditStore, in.Logger), sweeper: credentials.NewSessionSweeper(in.Sessions, in.Logger, nil)}
+	s := &services{audit: audit.NewRecorder(auditStore, in.Logger), metadata: in.Metadata, sweeper: credentials.NewSessionSweeper(in.Sessions, in.Logger, nil)}
 	s.bus = passkey.NewBus(s.audit)
 	if in.Metrics != nil {
 		s.bus.Subscribe(in.Metrics)
@@ -105,7 +109,7 @@ func newServices(in serviceInput) *services {
 	s.tenants = tenant.NewService(tenant.Options{Store: tenantStore, Sealer: in.Sealer, Directory: s.directory,
 		Now: in.Now, Events: s.bus, RotationOverlap: in.KeyOverlap, KeyActivation: in.KeyActivation, OnDelete: s.sweeper.DeleteTenant, Logger: in.Logger})
 	s.credentials = credentials.NewService(credentials.Options{Store: db.NewCredentialStore(in.DB), Sessions: in.Sessions,
-		AAGUIDs: in.AAGUIDs, Events: s.bus, Logger: in.Logger})
+		AAGUIDs: in.AAGUIDs, Metadata: in.Metadata, Events: s.bus, Logger: in.Logger})
 	s.transactions = transactions.NewService(db.NewTransactionStore(in.DB), s.credentials, time.Now)
 	s.auditLog = audit.NewLog(auditStore, s.tenants)
 	s.wireWebhooks(in)
@@ -152,16 +156,17 @@ func (t tenantExists) Exists(ctx context.Context, id uuid.UUID) error {
 // http returns what the transport layer serves.
 func (s *services) http() httpapi.Services {
 	return httpapi.Services{Tenants: s.tenants, Directory: s.directory, Keys: s.keys, Credentials: s.credentials,
-		Transactions: s.transactions, AuditLog: s.auditLog, Events: s.bus, Webhooks: s.webhooks}
+		Transactions: s.transactions, AuditLog: s.auditLog, Metadata: s.metadata, Events: s.bus, Webhooks: s.webhooks}
 }
 
 // run runs the background work of the services until ctx ends (the directory's refresh, the API keys'
 // last-use writes, the audit log's batched inserts, the sweep of deleted tenants' sessions, the webhook
 // subscriptions' reload and the webhook queue's workers) and closes
 // the returned channel when all of it has stopped, after writing what was pending (a sweep in progress
-// is cut short: what it leaves expires). Stop the HTTP servers first.
+// is cut short: what it leaves expires), and the refresh of the FIDO metadata. Stop the HTTP servers
+// first.
 func (s *services) run(ctx context.Context) <-chan struct{} {
-	const workers = 6
+	const workers = 7
 	done := make(chan struct{})
 	stopped := make(chan struct{}, workers)
 	go func() { s.directory.Run(ctx); stopped <- struct{}{} }()
@@ -176,6 +181,7 @@ func (s *services) run(ctx context.Context) <-chan struct{} {
 		}
 		stopped <- struct{}{}
 	}()
+	go func() { s.metadata.Run(ctx); stopped <- struct{}{} }()
 	go func() {
 		for range workers {
 			<-stopped
