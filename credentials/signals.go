@@ -47,7 +47,12 @@ func SignalsOf(err error) *Signals {
 // still accepted somewhere, and the signal makes the authenticator hide or delete it. The signal names
 // the credential id the caller sent and nothing of any user, so it tells an unauthenticated caller
 // nothing it did not know (issue 12, point 11: which user ids exist stays hidden).
+//
+// Only for a tenant that turned signals on (tenant.WebAuthnConfig.Signals).
 func unknownCredential(err error, snap *tenant.Snapshot, rawID []byte) error {
+	if !snap.Config.WebAuthn.Signals {
+		return err
+	}
 	return &signalledError{err: err, signals: Signals{UnknownCredential: &protocol.SignalUnknownCredential{
 		RPID: snap.Config.WebAuthn.RelyingParty.ID, CredentialID: rawID}}}
 }
@@ -55,8 +60,11 @@ func unknownCredential(err error, snap *tenant.Snapshot, rawID []byte) error {
 // UserSignals returns the signals of a user (WebAuthn §5.1.10.2 and §5.1.10.3): every credential the
 // tenant accepts for the user (passkeys and MFA credentials alike: an authenticator deletes those not
 // listed under the handle) and the user's names. One statement (Store.LoginUser); ErrUserNotFound for
-// an unknown user.
+// an unknown user, ErrSignalsOff for a tenant that has not turned signals on.
 func (s *Service) UserSignals(ctx context.Context, snap *tenant.Snapshot, appUserID string) (Signals, error) {
+	if !snap.Config.WebAuthn.Signals {
+		return Signals{}, ErrSignalsOff
+	}
 	if !passkey.StorableText(appUserID) {
 		return Signals{}, ErrUserNotFound
 	}

@@ -75,7 +75,7 @@ env.test('the helper is served as a cross-origin module script', async () => {
   expectStatus(res, 200, 'GET /js/passkeys.js');
   assert.match(res.headers['content-type'], /^text\/javascript/);
   assert.equal(res.headers['access-control-allow-origin'], '*');
-  s.tenant = await env.createTenant({ webauthn: { hints: ['client-device'] } });
+  s.tenant = await env.createTenant({ webauthn: { hints: ['client-device'], signals: true } });
   const p = await env.openPage();
   Object.assign(s, { page: p.page, cdp: p.cdp, authenticatorId: p.authenticatorId });
   await instrument(s.page);

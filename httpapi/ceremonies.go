@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"github.com/gofiber/fiber/v2"
 
 	passkey "github.com/passkey-server/passkey-server"
@@ -27,9 +28,12 @@ func (s *server) finalizeResponse(c *fiber.Ctx, res credentials.Result) error {
 	out := TokenResponse{Token: res.Token}
 	if c.QueryBool("signals") {
 		sig, err := s.Credentials.UserSignals(c.UserContext(), snapshotOf(c), res.User.AppUserID)
-		if err != nil {
+		switch {
+		case errors.Is(err, credentials.ErrSignalsOff):
+			// Asked for, but the tenant has them off: the answer is the plain one.
+		case err != nil:
 			s.log.Warn("reading the signals of a finalize failed", "error", err)
-		} else {
+		default:
 			out.Signals = &sig
 		}
 	}

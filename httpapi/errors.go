@@ -51,6 +51,7 @@ var errorTable = []errorKind{
 	{credentials.ErrSessionNotFound, 400, "received challenge does not match with any stored one"},
 	{credentials.ErrLoginSessionNotFound, 401, "failed to get session data"},
 	{credentials.ErrUserNotFound, 404, "user not found"},
+	{credentials.ErrSignalsOff, 409, "signals are off"},
 	{credentials.ErrCredentialNotFound, 404, "credential not found"},
 	{credentials.ErrCredentialExists, 409, "credential already registered"},
 	{credentials.ErrInvalidAttestationResponse, 400, "unable to parse credential creation response"},

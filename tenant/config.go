@@ -63,6 +63,11 @@ type WebAuthnConfig struct {
 	// AllowSignCountRegression accepts logins whose signature counter did not grow (WebAuthn §6.1.1).
 	// Off by default: such a login is refused and the credential marked with a clone warning.
 	AllowSignCountRegression bool `json:"allow_sign_count_regression,omitempty"`
+	// Signals turns on the answers for the browser's Signal API (credentials/signals.go). Off by
+	// default: a browser applies a signal to every passkey of the RP ID, so a tenant that shares its RP
+	// ID with another tenant, or with another passkey server (an application moving from Hanko's), would
+	// make authenticators drop passkeys that the other one still accepts (README, "Signals").
+	Signals bool `json:"signals,omitempty"`
 	// RelatedOrigins are origins outside the RP ID that may run ceremonies for it (WebAuthn §5.11,
 	// Related Origin Requests): served as the tenant's /.well-known/webauthn document and accepted in
 	// clientDataJSON. See related.go for their validation.

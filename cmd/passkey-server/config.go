@@ -68,13 +68,13 @@ type Config struct {
 	StartupTimeout   time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s" help:"How long the start retries a database or Redis that does not answer (with backoff, each attempt logged) before it gives up."`
 
 	// Webhooks (issue 15).
-	WebhookAllowPrivate *bool `env:"WEBHOOK_ALLOW_PRIVATE" help:"Let webhook deliveries connect to private, loopback and link-local addresses (checked on the resolved address of every connection). Default: on with SQLite (the embedded dev mode), off otherwise."`
-	WebhookAllowHTTP    *bool `env:"WEBHOOK_ALLOW_HTTP" help:"Accept http:// webhook URLs (https only otherwise). Default: on with SQLite (the embedded dev mode), off otherwise."`
-	MDSFile   string        `env:"MDS_FILE" help:"Path of a FIDO Metadata Service (MDS3) blob, the JWT from https://mds3.fidoalliance.org/ (for air-gapped installs: replace the file, it is read again at each refresh). Empty: none."`
-	MDSURL    string        `env:"MDS_URL" help:"URL to fetch the MDS3 blob from, e.g. https://mds3.fidoalliance.org/. Empty (default): not fetched. With PASSKEY_MDS_FILE too, the newer blob wins."`
-	MDSRoot   string        `env:"MDS_ROOT_FILE,file" help:"Path of the trust anchor of the blob's signing chain, PEM or base64 DER. Empty: the FIDO Alliance's root (GlobalSign Root R46)."`
-	MDSMaxAge time.Duration `env:"MDS_MAX_AGE" envDefault:"24h" help:"Longest time between two refreshes of a current blob; a refresh happens at the blob's nextUpdate or after this, whichever comes first."`
-	MDSRetry  time.Duration `env:"MDS_RETRY" envDefault:"1h" help:"Wait after a failed refresh (the previous blob stays in use)."`
+	WebhookAllowPrivate *bool         `env:"WEBHOOK_ALLOW_PRIVATE" help:"Let webhook deliveries connect to private, loopback and link-local addresses (checked on the resolved address of every connection). Default: on with SQLite (the embedded dev mode), off otherwise."`
+	WebhookAllowHTTP    *bool         `env:"WEBHOOK_ALLOW_HTTP" help:"Accept http:// webhook URLs (https only otherwise). Default: on with SQLite (the embedded dev mode), off otherwise."`
+	MDSFile             string        `env:"MDS_FILE" help:"Path of a FIDO Metadata Service (MDS3) blob, the JWT from https://mds3.fidoalliance.org/ (for air-gapped installs: replace the file, it is read again at each refresh). Empty: none."`
+	MDSURL              string        `env:"MDS_URL" help:"URL to fetch the MDS3 blob from, e.g. https://mds3.fidoalliance.org/. Empty (default): not fetched. With PASSKEY_MDS_FILE too, the newer blob wins."`
+	MDSRoot             string        `env:"MDS_ROOT_FILE,file" help:"Path of the trust anchor of the blob's signing chain, PEM or base64 DER. Empty: the FIDO Alliance's root (GlobalSign Root R46)."`
+	MDSMaxAge           time.Duration `env:"MDS_MAX_AGE" envDefault:"24h" help:"Longest time between two refreshes of a current blob; a refresh happens at the blob's nextUpdate or after this, whichever comes first."`
+	MDSRetry            time.Duration `env:"MDS_RETRY" envDefault:"1h" help:"Wait after a failed refresh (the previous blob stays in use)."`
 }
 
 // loadConfig reads the environment (lookup is os.Getenv-like, given for tests) and validates it,

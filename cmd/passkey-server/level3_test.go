@@ -195,12 +195,24 @@ func TestSignals(t *testing.T) {
 			_, kept := r.register(authenticatortest.New(authenticatortest.Options{}), "alice")
 			expectStatus(t, call(t, s.public, "DELETE", r.path("/credentials/"+gone, "/credentials/"+gone), nil, r.keyHeaders(true)...), 204, "")
 
-			// Unknown to the tenant: the generic detail, plus the signal.
+			// Off by default (webauthn.signals): no signal in the failed login, 409 from the route.
 			assertion, err := a.Get(r.loginOptions(""), testOrigin)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp := r.loginFinalize(assertion)
+			if body := readAll(t, resp); resp.StatusCode != 401 || strings.Contains(string(body), "signals") {
+				t.Fatalf("a failed login of a tenant without signals: %d %s", resp.StatusCode, body)
+			}
+			expectStatus(t, call(t, s.public, "GET", r.path("/users/alice/signals", "/users/alice/signals"), nil, r.keyHeaders(true)...), 409, "signals_disabled")
+			expectStatus(t, s.adminCall("PUT", "/tenants/"+r.id+"/config", configWith("example.com", map[string]any{"signals": true})), 204, "")
+
+			// Unknown to the tenant: the generic detail, plus the signal.
+			assertion, err = a.Get(r.loginOptions(""), testOrigin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp = r.loginFinalize(assertion)
 			unknown := expectStatus(t, resp, 401, "assertion_failed")
 			var body struct{ Signals signals }
 			_ = json.Unmarshal(readAll(t, resp), &body)
