@@ -335,17 +335,13 @@ func (s *WebhookStore) EndpointSecrets(ctx context.Context, tenantID, id uuid.UU
 	return out, nil
 }
 
-// SetSecrets implements webhooks.Store.
-func (s *WebhookStore) SetSecrets(ctx context.Context, tenantID, id uuid.UUID, secrets webhooks.Secrets) (err error) {
+// RotateSecret implements webhooks.Store: one UPDATE, whose previous_secret = secret reads the row
+// as it was before the statement (SQL's rule, PostgreSQL and SQLite alike).
+func (s *WebhookStore) RotateSecret(ctx context.Context, tenantID, id uuid.UUID, current []byte, previousUntil time.Time) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	var until *time.Time
-	if secrets.Previous != nil {
-		t := dbTime(secrets.PreviousUntil)
-		until = &t
-	}
 	res, err := s.db.NewUpdate().Model((*webhookEndpointRow)(nil)).
-		Set("secret = ?", secrets.Current).Set("previous_secret = ?", secrets.Previous).Set("previous_until = ?", until).
+		Set("previous_secret = secret").Set("previous_until = ?", dbTime(previousUntil)).Set("secret = ?", current).
 		Where("tenant_id = ? AND id = ?", tenantID, id).Exec(ctx)
 	return affectedOne(res, err, webhooks.ErrNotFound, "rotate webhook secret")
 }

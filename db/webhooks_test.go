@@ -115,7 +115,10 @@ func TestWebhookStore(t *testing.T) {
 
 		// Secrets and disabling.
 		until := now.Add(time.Hour)
-		if err := s.SetSecrets(ctx, a.ID, ep.ID, webhooks.Secrets{Current: []byte("new"), Previous: []byte("sealed"), PreviousUntil: until}); err != nil {
+		if err := s.RotateSecret(ctx, b.ID, ep.ID, []byte("other"), until); !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("RotateSecret of another tenant's endpoint = %v, want ErrNotFound", err)
+		}
+		if err := s.RotateSecret(ctx, a.ID, ep.ID, []byte("new"), until); err != nil {
 			t.Fatal(err)
 		}
 		sec, err := s.EndpointSecrets(ctx, a.ID, ep.ID)

@@ -150,16 +150,11 @@ func (s *Service) Delete(ctx context.Context, tenantID, id uuid.UUID) error {
 // RotateSecret gives an endpoint a new secret and returns it (shown only now). The previous secret
 // keeps signing, beside the new one, for the rotation overlap.
 func (s *Service) RotateSecret(ctx context.Context, tenantID, id uuid.UUID) (string, error) {
-	old, err := s.o.Store.EndpointSecrets(ctx, tenantID, id)
-	if err != nil {
-		return "", err
-	}
 	secret, sealed, err := s.newSecret(id)
 	if err != nil {
 		return "", err
 	}
-	next := Secrets{Current: sealed, Previous: old.Current, PreviousUntil: s.o.Now().Add(s.o.RotationOverlap).UTC()}
-	if err := s.o.Store.SetSecrets(ctx, tenantID, id, next); err != nil {
+	if err := s.o.Store.RotateSecret(ctx, tenantID, id, sealed, s.o.Now().Add(s.o.RotationOverlap).UTC()); err != nil {
 		return "", err
 	}
 	return secret, nil

@@ -158,7 +158,10 @@ type Store interface {
 	UpdateEndpoint(ctx context.Context, ep Endpoint) error
 	DeleteEndpoint(ctx context.Context, tenantID, id uuid.UUID) error
 	EndpointSecrets(ctx context.Context, tenantID, id uuid.UUID) (Secrets, error)
-	SetSecrets(ctx context.Context, tenantID, id uuid.UUID, secrets Secrets) error
+	// RotateSecret makes current the signing secret of the endpoint and keeps the one it replaces as
+	// the previous secret until previousUntil, in one write: of two rotations at once, each replaces
+	// the secret the other left, and no secret is lost without its overlap.
+	RotateSecret(ctx context.Context, tenantID, id uuid.UUID, current []byte, previousUntil time.Time) error
 	// Subscriptions returns every enabled endpoint of every tenant.
 	Subscriptions(ctx context.Context) ([]Subscription, error)
 	// Enqueue stores one pending delivery of payload for each of endpointIDs that is still an
