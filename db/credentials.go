@@ -53,7 +53,7 @@ const (
 	credentialColumns = "c.tenant_id, c.id, c.user_id, c.name, c.public_key, c.attestation_type, c.aaguid, " +
 		"c.sign_count, c.clone_warning, c.backup_eligible, c.backup_state, c.user_present, c.user_verified, " +
 		"c.transports, c.authenticator_attachment, c.is_mfa, c.created_at, c.updated_at, c.last_used_at, " +
-		"u.user_id AS app_user_id"
+		"c.discoverable, c.prf_enabled, c.created_conditionally, u.user_id AS app_user_id"
 	// credentialJoin matches on the tenant as well as the id, as the composite foreign key does.
 	credentialJoin = "JOIN users AS u ON u.tenant_id = c.tenant_id AND u.id = c.user_id"
 	userColumns    = "id, tenant_id, user_id, name, display_name, icon, created_at, updated_at"
@@ -149,7 +149,8 @@ var loginUser = newHotQuery("SELECT u.id AS u_id, u.tenant_id AS u_tenant_id, u.
 	"c.clone_warning AS c_clone_warning, c.backup_eligible AS c_backup_eligible, c.backup_state AS c_backup_state, " +
 	"c.user_present AS c_user_present, c.user_verified AS c_user_verified, c.transports AS c_transports, " +
 	"c.authenticator_attachment AS c_authenticator_attachment, c.is_mfa AS c_is_mfa, c.created_at AS c_created_at, " +
-	"c.updated_at AS c_updated_at, c.last_used_at AS c_last_used_at " +
+	"c.updated_at AS c_updated_at, c.last_used_at AS c_last_used_at, c.discoverable AS c_discoverable, " +
+	"c.prf_enabled AS c_prf_enabled, c.created_conditionally AS c_created_conditionally " +
 	"FROM users AS u LEFT JOIN credentials AS c ON c.tenant_id = u.tenant_id AND c.user_id = u.id " +
 	"WHERE u.tenant_id = ? AND u.user_id = ? ORDER BY c.created_at ASC, c.id ASC")
 
@@ -438,6 +439,9 @@ func newCredentialRow(c credentials.Credential) (credentialRow, error) {
 		CreatedAt:               created,
 		UpdatedAt:               updated,
 		LastUsedAt:              dbTimePtr(c.LastUsedAt),
+		Discoverable:            c.Discoverable,
+		PRFEnabled:              c.PRFEnabled,
+		CreatedConditionally:    c.CreatedConditionally,
 	}, nil
 }
 
@@ -479,6 +483,9 @@ func (r credentialRow) credential() (credentials.Credential, error) {
 		CreatedAt:               r.CreatedAt.UTC(),
 		UpdatedAt:               r.UpdatedAt.UTC(),
 		LastUsedAt:              utcPtr(r.LastUsedAt),
+		Discoverable:            r.Discoverable,
+		PRFEnabled:              r.PRFEnabled,
+		CreatedConditionally:    r.CreatedConditionally,
 	}, nil
 }
 
