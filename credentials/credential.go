@@ -56,9 +56,18 @@ type Credential struct {
 	// MDS status and certification level, the policy rules it broke); its Status changes when a login
 	// finds the authenticator revoked since. The zero value: registered before attestation was judged.
 	Attestation attestation.Record
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	LastUsedAt  *time.Time
+	// Discoverable is the credProps extension's rk (WebAuthn §10.1.3): whether the credential is a
+	// client-side discoverable credential; nil when the client did not say.
+	Discoverable *bool
+	// PRFEnabled is the prf extension's enabled output at registration (WebAuthn §10.1.4); nil when
+	// the client did not say.
+	PRFEnabled *bool
+	// CreatedConditionally marks a credential registered by a conditional create (mediation
+	// "conditional", WebAuthn §5.1.3), which the user may not have been present for.
+	CreatedConditionally bool
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+	LastUsedAt           *time.Time
 }
 
 // user is the owner of c as a login knows it: the keys that identify the user (Key, AppUserID), read

@@ -3,6 +3,7 @@ package credentials
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,12 +27,16 @@ func (s *Service) BeginLogin(ctx context.Context, snap *tenant.Snapshot, ceremon
 type AssertionOptions struct {
 	// Hints replace the tenant's default hints (WebAuthn §5.8.7) when not nil; [] sends none.
 	Hints []string
+	// Extensions are extension inputs (WebAuthn §9): only prf, with eval and evalByCredential
+	// (ParseExtensionInputs); evalByCredential's keys must be among the login's allowCredentials.
+	Extensions json.RawMessage
 }
 
 // Validate checks the options and reports every problem at once.
 func (o AssertionOptions) Validate() error {
 	var p passkey.Problems
 	tenant.CheckHints(&p, "hints", o.Hints)
+	parseExtensionInputs(&p, o.Extensions, "extensions", true)
 	return p.Err(passkey.ErrInvalidRequest)
 }
 
@@ -67,7 +72,16 @@ func (s *Service) startAssertion(ctx context.Context, snap *tenant.Snapshot, cer
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	var opts []webauthn.LoginOption
+	ext, err := ParseExtensionInputs(o.Extensions, "extensions", true)
+	if err != nil {
+		return nil, err
+	}
+	if appUserID == "" {
+		if err := ext.checkEvalByCredential(nil); err != nil {
+			return nil, err
+		}
+	}
+	opts := ext.assertionExtensions()
 	if challenge != nil {
 		opts = append(opts, webauthn.WithChallenge(challenge))
 	}
@@ -88,6 +102,9 @@ func (s *Service) startAssertion(ctx context.Context, snap *tenant.Snapshot, cer
 	} else {
 		var wu *webauthnUser
 		if wu, err = s.loginUser(ctx, snap, ceremony, appUserID); err != nil {
+			return nil, err
+		}
+		if err := ext.checkEvalByCredential(webauthn.Credentials(wu.WebAuthnCredentials()).CredentialDescriptors()); err != nil {
 			return nil, err
 		}
 		state.UserKey = wu.user.Key
@@ -276,5 +293,5 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 	if update.MDSStatus != "" {
 		cred.Attestation.Status = update.MDSStatus
 	}
-	return Result{Credential: cred, User: wu.user}, nil
+	return Result{Credential: cred, User: wu.user, Extensions: extensionResults(parsed.ClientExtensionResults, state.WebAuthn.Extensions)}, nil
 }

@@ -2,7 +2,9 @@ package credentials
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -29,7 +31,17 @@ type RegistrationRequest struct {
 	Icon        *string `json:"icon"`
 	// Hints replace the tenant's default hints (WebAuthn §5.8.7) when present; [] sends none.
 	Hints []string `json:"hints,omitempty"`
+	// Extensions are extension inputs (WebAuthn §9): only prf, whose eval salts the options carry
+	// (ParseExtensionInputs). credProps and the PRF probe are asked for always.
+	Extensions json.RawMessage `json:"extensions,omitempty"`
+	// Mediation "conditional" asks for a conditional create (WebAuthn §5.1.3, automatic passkey
+	// upgrade after a password sign-in): the session remembers it, and only such a session accepts a
+	// credential created without user presence.
+	Mediation string `json:"mediation,omitempty"`
 }
+
+// Mediations are the mediation values a registration accepts: the default (none) and conditional.
+var Mediations = []string{string(protocol.MediationConditional)}
 
 // Validate checks the request and reports every problem at once.
 func (r *RegistrationRequest) Validate() error {
@@ -58,6 +70,10 @@ func (r *RegistrationRequest) Validate() error {
 		p.Add("icon must be a valid URL (http, https or a data: image)")
 	}
 	tenant.CheckHints(&p, "hints", r.Hints)
+	parseExtensionInputs(&p, r.Extensions, "extensions", false)
+	if r.Mediation != "" && !slices.Contains(Mediations, r.Mediation) {
+		p.Add("mediation must be one of '%s' (or absent)", strings.Join(Mediations, " "))
+	}
 	return p.Err(passkey.ErrInvalidRequest)
 }
 
@@ -72,6 +88,10 @@ func (s *Service) BeginRegistration(ctx context.Context, snap *tenant.Snapshot, 
 
 func (s *Service) beginRegistration(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, req RegistrationRequest) (*protocol.CredentialCreation, error) {
 	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	ext, err := ParseExtensionInputs(req.Extensions, "extensions", false)
+	if err != nil {
 		return nil, err
 	}
 	display := req.Username
@@ -93,11 +113,14 @@ func (s *Service) beginRegistration(ctx context.Context, snap *tenant.Snapshot, 
 		return nil, err
 	}
 	wu := &webauthnUser{user: user, creds: existing}
-	opts := []webauthn.RegistrationOption{webauthn.WithExclusions(webauthn.Credentials(wu.WebAuthnCredentials()).CredentialDescriptors())}
+	opts := []webauthn.RegistrationOption{webauthn.WithExclusions(webauthn.Credentials(wu.WebAuthnCredentials()).CredentialDescriptors()),
+		ext.registrationExtensions()}
 	if hints := hintsOf(req.Hints, snap.Config, ceremony); len(hints) > 0 {
 		opts = append(opts, webauthn.WithPublicKeyCredentialHints(hints))
 	}
-	creation, data, err := rp.BeginRegistration(wu, opts...)
+	// A conditional create's session has Mediation set: go-webauthn then accepts the credential
+	// without user presence (WebAuthn §7.1, the step that checks UP), and only then.
+	creation, data, err := rp.BeginMediatedRegistration(wu, protocol.CredentialMediationRequirement(req.Mediation), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("begin registration: %w", err)
 	}
@@ -113,6 +136,9 @@ type Result struct {
 	Token      string
 	Credential Credential
 	User       User
+	// Extensions are the client extension outputs of the ceremony's requested extensions (the PRF's
+	// results) for the caller; nil when there are none. Never stored or logged.
+	Extensions *ExtensionResults
 }
 
 // FinishRegistration verifies an attestation (WebAuthn §7.1) for a live session of the ceremony,
@@ -160,6 +186,9 @@ func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot,
 		Transports:              make([]string, 0, len(wc.Transport)),
 		AuthenticatorAttachment: string(wc.Authenticator.Attachment),
 		IsMFA:                   ceremony.SecondFactor,
+		Discoverable:            wc.Extensions.RK,
+		PRFEnabled:              wc.Extensions.PRFEnabled,
+		CreatedConditionally:    state.WebAuthn.Mediation == protocol.MediationConditional,
 		CreatedAt:               now,
 		UpdatedAt:               now,
 		LastUsedAt:              &now,
@@ -182,7 +211,7 @@ func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot,
 	if err != nil {
 		return Result{User: user}, err
 	}
-	return Result{Token: token, Credential: cred, User: user}, nil
+	return Result{Token: token, Credential: cred, User: user, Extensions: extensionResults(parsed.ClientExtensionResults, state.WebAuthn.Extensions)}, nil
 }
 
 // emitStep emits the success or failure of one ceremony step; e carries what the step knows about its

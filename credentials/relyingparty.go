@@ -68,6 +68,10 @@ func newRelyingParty(c tenant.Config, mfa bool) (*webauthn.WebAuthn, error) {
 			UserVerification:        protocol.UserVerificationRequirement(p.userVerification),
 		},
 		Timeouts: webauthn.TimeoutsConfig{Login: timeout, Registration: timeout},
+		// Outputs of extensions the ceremony did not ask for (WebAuthn §5.9): the tenant's policy,
+		// ignore unless it says refuse (tenant.ExtensionOutputsIgnore says why). Ignored outputs
+		// are never handed back either (extensionResults).
+		ExtensionsUnsolicitedOutputPolicy: unsolicitedOutputPolicy(c.WebAuthn.ExtensionOutputs),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("relying party of tenant config: %w", err)
@@ -80,6 +84,14 @@ func newRelyingParty(c tenant.Config, mfa bool) (*webauthn.WebAuthn, error) {
 	// checked there, exactly, when the config is saved.
 	w.Config.RPOrigins = append(w.Config.RPOrigins, c.WebAuthn.RelatedOrigins...)
 	return w, nil
+}
+
+// unsolicitedOutputPolicy maps the tenant's extension output policy to go-webauthn's.
+func unsolicitedOutputPolicy(policy string) protocol.UnsolicitedOutputPolicy {
+	if policy == tenant.ExtensionOutputsRefuse {
+		return protocol.UnsolicitedOutputPolicyReject
+	}
+	return protocol.UnsolicitedOutputPolicyIgnore
 }
 
 // rpKey identifies a tenant's relying party among the values derived from its snapshot: one for its

@@ -55,7 +55,7 @@ const (
 		"c.sign_count, c.clone_warning, c.backup_eligible, c.backup_state, c.user_present, c.user_verified, " +
 		"c.transports, c.authenticator_attachment, c.is_mfa, c.created_at, c.updated_at, c.last_used_at, " +
 		"c.attestation_verdict, c.attestation_root, c.mds_status, c.certification_level, c.attestation_violations, " +
-		"u.user_id AS app_user_id"
+		"c.discoverable, c.prf_enabled, c.created_conditionally, u.user_id AS app_user_id"
 	// credentialJoin matches on the tenant as well as the id, as the composite foreign key does.
 	credentialJoin = "JOIN users AS u ON u.tenant_id = c.tenant_id AND u.id = c.user_id"
 	userColumns    = "id, tenant_id, user_id, name, display_name, icon, created_at, updated_at"
@@ -154,7 +154,8 @@ var loginUser = newHotQuery("SELECT u.id AS u_id, u.tenant_id AS u_tenant_id, u.
 	"c.authenticator_attachment AS c_authenticator_attachment, c.is_mfa AS c_is_mfa, c.created_at AS c_created_at, " +
 	"c.updated_at AS c_updated_at, c.last_used_at AS c_last_used_at, c.attestation_verdict AS c_attestation_verdict, " +
 	"c.attestation_root AS c_attestation_root, c.mds_status AS c_mds_status, c.certification_level AS c_certification_level, " +
-	"c.attestation_violations AS c_attestation_violations " +
+	"c.attestation_violations AS c_attestation_violations, c.discoverable AS c_discoverable, " +
+	"c.prf_enabled AS c_prf_enabled, c.created_conditionally AS c_created_conditionally " +
 	"FROM users AS u LEFT JOIN credentials AS c ON c.tenant_id = u.tenant_id AND c.user_id = u.id " +
 	"WHERE u.tenant_id = ? AND u.user_id = ? ORDER BY c.created_at ASC, c.id ASC")
 
@@ -456,6 +457,9 @@ func newCredentialRow(c credentials.Credential) (credentialRow, error) {
 		MDSStatus:               optionalText(c.Attestation.Status),
 		CertificationLevel:      optionalText(c.Attestation.CertificationLevel),
 		AttestationViolations:   string(encodedViolations),
+		Discoverable:            c.Discoverable,
+		PRFEnabled:              c.PRFEnabled,
+		CreatedConditionally:    c.CreatedConditionally,
 	}, nil
 }
 
@@ -505,6 +509,9 @@ func (r credentialRow) credential() (credentials.Credential, error) {
 		LastUsedAt:              utcPtr(r.LastUsedAt),
 		Attestation: attestation.Record{Verdict: attestation.Verdict(r.AttestationVerdict), Root: deref(r.AttestationRoot),
 			Status: deref(r.MDSStatus), CertificationLevel: deref(r.CertificationLevel), Violations: violations},
+		Discoverable:         r.Discoverable,
+		PRFEnabled:           r.PRFEnabled,
+		CreatedConditionally: r.CreatedConditionally,
 	}, nil
 }
 

@@ -55,6 +55,7 @@ func credUser(tb testing.TB, s *db.CredentialStore, tenantID uuid.UUID, appUserI
 func credNew(u credentials.User, id string, at time.Time) credentials.Credential {
 	name := "Key " + id[:min(len(id), 8)]
 	last := at.Add(time.Minute)
+	discoverable, prf := true, false // a false PRFEnabled must come back false, not nil
 	return credentials.Credential{
 		ID:                      id,
 		TenantID:                u.TenantID,
@@ -71,6 +72,9 @@ func credNew(u credentials.User, id string, at time.Time) credentials.Credential
 		UserVerified:            true,
 		Transports:              []string{"internal", "hybrid"},
 		AuthenticatorAttachment: "platform",
+		Discoverable:            &discoverable,
+		PRFEnabled:              &prf,
+		CreatedConditionally:    true,
 		CreatedAt:               at,
 		UpdatedAt:               at,
 		LastUsedAt:              &last,

@@ -192,6 +192,11 @@ type credentialRow struct {
 	MDSStatus             *string `bun:"mds_status"`
 	CertificationLevel    *string `bun:"certification_level"`
 	AttestationViolations string  `bun:"attestation_violations"`
+	// Discoverable and PRFEnabled are NULL when the client did not say
+	// (migrations/*/..._credential_extensions.tx.up.sql).
+	Discoverable         *bool `bun:"discoverable"`
+	PRFEnabled           *bool `bun:"prf_enabled"`
+	CreatedConditionally bool  `bun:"created_conditionally"`
 	// AppUserID is the owning user's users.user_id. It is no column of credentials: reads fill it
 	// from a join with users, and writes leave it out.
 	AppUserID string `bun:"app_user_id,scanonly"`

@@ -169,7 +169,8 @@ func dumpTables(t *testing.T, d *db.DB) map[string][]map[string]any {
 // laterColumns are the columns that migrations after 20260101000006 add, which dumpTables leaves out
 // so that its dumps compare across those migrations.
 var laterColumns = map[string][]string{
-	"credentials": {"attestation_verdict", "attestation_root", "mds_status", "certification_level", "attestation_violations"},
+	"credentials": {"attestation_verdict", "attestation_root", "mds_status", "certification_level", "attestation_violations",
+		"discoverable", "prf_enabled", "created_conditionally"},
 }
 
 // TestMigrateTenantFirstKeys migrates a database with data in it from 20260101000005 up through

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
+
 	"github.com/gofiber/fiber/v2"
 
 	passkey "github.com/passkey-server/passkey-server"
@@ -19,13 +21,16 @@ type TokenResponse struct {
 	// Signals are the user's signals for the browser's Signal API, only when the finalize was called
 	// with ?signals=true (they cost one more statement; README, "Signals").
 	Signals *credentials.Signals `json:"signals,omitempty"`
+	// Extensions are the client's outputs of the extensions the ceremony asked for (the PRF's
+	// results, WebAuthn §10.1.4), passed through for the caller: never stored or logged.
+	Extensions *credentials.ExtensionResults `json:"extensions,omitempty"`
 }
 
 // finalizeResponse is the answer of a successful finalize: the token, and the user's signals when
 // the caller asked for them. The ceremony has succeeded by then, so a failure to read the signals is
 // logged and leaves them out rather than losing the token.
 func (s *server) finalizeResponse(c *fiber.Ctx, res credentials.Result) error {
-	out := TokenResponse{Token: res.Token}
+	out := TokenResponse{Token: res.Token, Extensions: res.Extensions}
 	if c.QueryBool("signals") {
 		sig, err := s.Credentials.UserSignals(c.UserContext(), snapshotOf(c), res.User.AppUserID)
 		switch {
@@ -45,6 +50,8 @@ type LoginRequest struct {
 	UserID *string `json:"user_id"`
 	// Hints replace the tenant's default hints when present (WebAuthn §5.8.7); [] sends none.
 	Hints []string `json:"hints"`
+	// Extensions are extension inputs: only prf (credentials.ParseExtensionInputs).
+	Extensions json.RawMessage `json:"extensions"`
 }
 
 // registrationInitialize answers a registration initialize of the ceremony (RegistrationRequest body).
@@ -94,7 +101,7 @@ func (s *server) loginInitialize(c *fiber.Ctx) error {
 		}
 		userID = *req.UserID
 	}
-	assertion, err := s.Credentials.BeginLoginWith(c.UserContext(), snapshotOf(c), credentials.Login, userID, credentials.AssertionOptions{Hints: req.Hints})
+	assertion, err := s.Credentials.BeginLoginWith(c.UserContext(), snapshotOf(c), credentials.Login, userID, credentials.AssertionOptions{Hints: req.Hints, Extensions: req.Extensions})
 	if err != nil {
 		return err
 	}
@@ -104,13 +111,14 @@ func (s *server) loginInitialize(c *fiber.Ctx) error {
 // mfaLoginInitialize starts an MFA login for the user named in the body.
 func (s *server) mfaLoginInitialize(c *fiber.Ctx) error {
 	var req struct {
-		UserID string   `json:"user_id"`
-		Hints  []string `json:"hints"`
+		UserID     string          `json:"user_id"`
+		Hints      []string        `json:"hints"`
+		Extensions json.RawMessage `json:"extensions"`
 	}
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	assertion, err := s.Credentials.BeginLoginWith(c.UserContext(), snapshotOf(c), mfa.Login, req.UserID, credentials.AssertionOptions{Hints: req.Hints})
+	assertion, err := s.Credentials.BeginLoginWith(c.UserContext(), snapshotOf(c), mfa.Login, req.UserID, credentials.AssertionOptions{Hints: req.Hints, Extensions: req.Extensions})
 	if err != nil {
 		return err
 	}

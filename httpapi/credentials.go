@@ -34,6 +34,12 @@ type CredentialResponse struct {
 	AuthenticatorName       string     `json:"authenticator_name,omitempty"`
 	IconLight               string     `json:"icon_light,omitempty"`
 	IconDark                string     `json:"icon_dark,omitempty"`
+	// Discoverable is credProps' rk at registration; absent when the client did not say.
+	Discoverable *bool `json:"discoverable,omitempty"`
+	// PRFEnabled is the prf extension's enabled output at registration; absent when not reported.
+	PRFEnabled *bool `json:"prf_enabled,omitempty"`
+	// CreatedConditionally marks a credential of a conditional create (mediation "conditional").
+	CreatedConditionally bool `json:"created_conditionally"`
 	// Attestation is the judgement of the attestation at registration; nil for credentials
 	// registered before attestation was judged.
 	Attestation *AttestationResponse `json:"attestation,omitempty"`
@@ -57,6 +63,7 @@ func (s *server) credentialResponse(c credentials.Credential) CredentialResponse
 		Transports: c.Transports, BackupEligible: c.BackupEligible, BackupState: c.BackupState, IsMFA: c.IsMFA,
 		UserID: c.AppUserID, UserVerified: c.UserVerified, CloneWarning: c.CloneWarning,
 		AuthenticatorAttachment: c.AuthenticatorAttachment,
+		Discoverable:            c.Discoverable, PRFEnabled: c.PRFEnabled, CreatedConditionally: c.CreatedConditionally,
 	}
 	if r.Transports == nil {
 		r.Transports = []string{}

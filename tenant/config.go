@@ -77,7 +77,24 @@ type WebAuthnConfig struct {
 	Hints []string `json:"hints,omitempty"`
 	// AttestationPolicy says which authenticators passkeys may come from (nil: mode none).
 	AttestationPolicy *AttestationPolicy `json:"attestation_policy,omitempty"`
+	// ExtensionOutputs is the policy for client extension outputs (WebAuthn §5.9) of extensions the
+	// ceremony did not ask for, in every ceremony of the tenant (MFA too): "ignore" (the default,
+	// also when empty) accepts the response and drops them, "refuse" fails the ceremony. See
+	// ExtensionOutputPolicies.
+	ExtensionOutputs string `json:"extension_outputs,omitempty"`
 }
+
+// Policies for unsolicited client extension outputs (WebAuthnConfig.ExtensionOutputs). Ignore is the
+// default: a client may add outputs of its own (password managers add credProps), the server acts on
+// no output it did not ask for and hands none back, and refusing would lock such users out. Refuse
+// is for tenants that want any deviation from what they asked for to fail loudly.
+const (
+	ExtensionOutputsIgnore = "ignore"
+	ExtensionOutputsRefuse = "refuse"
+)
+
+// ExtensionOutputPolicies are the values of WebAuthnConfig.ExtensionOutputs.
+var ExtensionOutputPolicies = []string{ExtensionOutputsIgnore, ExtensionOutputsRefuse}
 
 // MFAConfig is the profile of second-factor ceremonies.
 type MFAConfig struct {
@@ -215,6 +232,9 @@ func (c *Config) Validate() error {
 	p.validateRelatedOrigins(c.WebAuthn.RelatedOrigins)
 	CheckHints(&p.Problems, "webauthn.hints", c.WebAuthn.Hints)
 	c.WebAuthn.AttestationPolicy.validate("webauthn.attestation_policy", &p)
+	if c.WebAuthn.ExtensionOutputs != "" {
+		p.enum("webauthn.extension_outputs", c.WebAuthn.ExtensionOutputs, ExtensionOutputPolicies)
+	}
 	if m := c.MFA; m != nil {
 		CheckHints(&p.Problems, "mfa.hints", m.Hints)
 		p.timeout("mfa.timeout", m.Timeout)
