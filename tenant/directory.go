@@ -150,6 +150,9 @@ type Directory struct {
 	// on) share one load from the store, so a burst, or the moment a rotated key takes over, costs one
 	// read per instance, not one per request.
 	loads singleflight.Group
+	// evictions counts Evict calls: a load that began before an Evict read the tenant before the
+	// change committed, so it answers its own requests but does not stay in the cache.
+	evictions atomic.Uint64
 
 	// poll serializes reads of the change feed; cursor is where the last one ended, and polled says
 	// whether there was one.
@@ -233,6 +236,7 @@ func (d *Directory) sharedLoad(ctx context.Context, id uuid.UUID) (*Snapshot, er
 }
 
 func (d *Directory) load(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
+	evictions := d.evictions.Load()
 	t, err := d.store.GetTenant(ctx, id)
 	if err != nil {
 		return nil, err
@@ -267,8 +271,14 @@ func (d *Directory) load(ctx context.Context, id uuid.UUID) (*Snapshot, error) {
 		if found && cur.Revision >= snap.Revision && !cur.stale(now) {
 			return cur, otter.CancelOp // another request loaded it meanwhile
 		}
+		if d.evictions.Load() != evictions {
+			return cur, otter.CancelOp // an Evict since the read: snap may predate the change
+		}
 		return snap, otter.WriteOp
 	})
+	if actual != snap && (actual == nil || actual.Revision < snap.Revision) {
+		actual = snap // not cached, but the freshest this request has
+	}
 	if actual == snap {
 		for _, k := range snap.keys {
 			d.keyTenants.Set([32]byte(k.Hash), id)
@@ -287,8 +297,11 @@ func (d *Directory) rememberKey(hash [32]byte, id uuid.UUID) {
 	d.keyTenants.Set(hash, id)
 }
 
-// Evict drops the tenant's snapshot; the next request loads the new revision.
+// Evict drops the tenant's snapshot; the next request loads the new revision. A load under way
+// keeps answering the requests waiting on it but is not cached, and later requests do not join it.
 func (d *Directory) Evict(id uuid.UUID) {
+	d.evictions.Add(1)
+	d.loads.Forget(id.String())
 	d.snapshots.Invalidate(id)
 }
 

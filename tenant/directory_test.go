@@ -334,3 +334,73 @@ func BenchmarkResolveCached(b *testing.B) {
 		}
 	})
 }
+
+// staleReadStore is the real tenant store whose GetTenant reads the tenant and then waits, while
+// pause is set: a load that read the tenant just before a change committed.
+type staleReadStore struct {
+	tenant.Store
+	pause, read chan struct{}
+}
+
+func (s *staleReadStore) GetTenant(ctx context.Context, id uuid.UUID) (tenant.Tenant, error) {
+	pause := s.pause
+	t, err := s.Store.GetTenant(ctx, id)
+	if pause != nil {
+		close(s.read)
+		<-pause
+	}
+	return t, err
+}
+
+// TestDirectoryEvictDuringLoad: a load that read a tenant before a change made on this instance
+// answers the request that waited on it, but the cache keeps the changed tenant: the next request
+// sees the change at once, not after the next read of the change feed.
+func TestDirectoryEvictDuringLoad(t *testing.T) {
+	d := dbtest.SQLite(t)
+	master := make([]byte, 32)
+	if _, err := rand.Read(master); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := signing.NewSealer(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &staleReadStore{Store: db.NewTenantStore(d)}
+	dir := tenant.NewDirectory(tenant.DirectoryOptions{Store: store, Sealer: sealer})
+	svc := tenant.NewService(tenant.Options{Store: db.NewTenantStore(d), Sealer: sealer, Directory: dir})
+	cfg := tenant.Config{
+		CORS: tenant.CORSConfig{AllowedOrigins: []string{dbtest.Origin}},
+		WebAuthn: tenant.WebAuthnConfig{
+			RelyingParty: tenant.RelyingParty{ID: "example.com", DisplayName: "T", Origins: []string{dbtest.Origin}},
+			Timeout:      60000,
+		},
+	}
+	tn, _, err := svc.Create(context.Background(), tenant.CreateInput{DisplayName: "Before", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pause := make(chan struct{})
+	store.pause, store.read = pause, make(chan struct{})
+	done := make(chan *tenant.Snapshot)
+	go func() {
+		snap, err := dir.Resolve(context.Background(), tn.ID)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- snap
+	}()
+	<-store.read // the load has read "Before"
+	if err := svc.Rename(context.Background(), tn.ID, "After"); err != nil {
+		t.Fatal(err)
+	}
+	store.pause = nil // the next load does not wait
+	close(pause)
+	<-done
+	snap, err := dir.Resolve(context.Background(), tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.DisplayName != "After" {
+		t.Fatalf("after a rename on this instance the directory serves %q, want \"After\"", snap.DisplayName)
+	}
+}
