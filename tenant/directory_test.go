@@ -34,11 +34,10 @@ func (s *slowStore) GetTenant(ctx context.Context, id uuid.UUID) (tenant.Tenant,
 	return s.Store.GetTenant(ctx, id)
 }
 
-// TestDirectorySharesLoads checks that concurrent requests for a tenant that is not cached share one
-// load from the store, and that a request that gives up (its client went away) does not fail the
-// others waiting on the same load.
-func TestDirectorySharesLoads(t *testing.T) {
-	d := dbtest.SQLite(t)
+// directoryOn returns a Directory that loads through store, the tenant service of d that evicts from
+// it, and a tenant created through that service.
+func directoryOn(t *testing.T, d *db.DB, store tenant.Store, name string) (*tenant.Directory, *tenant.Service, tenant.Tenant) {
+	t.Helper()
 	master := make([]byte, 32)
 	if _, err := rand.Read(master); err != nil {
 		t.Fatal(err)
@@ -47,7 +46,6 @@ func TestDirectorySharesLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &slowStore{Store: db.NewTenantStore(d)}
 	dir := tenant.NewDirectory(tenant.DirectoryOptions{Store: store, Sealer: sealer})
 	svc := tenant.NewService(tenant.Options{Store: db.NewTenantStore(d), Sealer: sealer, Directory: dir})
 	cfg := tenant.Config{
@@ -57,10 +55,20 @@ func TestDirectorySharesLoads(t *testing.T) {
 			Timeout:      60000,
 		},
 	}
-	tn, _, err := svc.Create(context.Background(), tenant.CreateInput{DisplayName: "T", Config: cfg})
+	tn, _, err := svc.Create(context.Background(), tenant.CreateInput{DisplayName: name, Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, svc, tn
+}
+
+// TestDirectorySharesLoads checks that concurrent requests for a tenant that is not cached share one
+// load from the store, and that a request that gives up (its client went away) does not fail the
+// others waiting on the same load.
+func TestDirectorySharesLoads(t *testing.T) {
+	d := dbtest.SQLite(t)
+	store := &slowStore{Store: db.NewTenantStore(d)}
+	dir, _, tn := directoryOn(t, d, store, "T")
 
 	store.release = make(chan struct{})
 	gone, cancel := context.WithCancel(context.Background())
@@ -357,28 +365,8 @@ func (s *staleReadStore) GetTenant(ctx context.Context, id uuid.UUID) (tenant.Te
 // sees the change at once, not after the next read of the change feed.
 func TestDirectoryEvictDuringLoad(t *testing.T) {
 	d := dbtest.SQLite(t)
-	master := make([]byte, 32)
-	if _, err := rand.Read(master); err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := signing.NewSealer(master)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := &staleReadStore{Store: db.NewTenantStore(d)}
-	dir := tenant.NewDirectory(tenant.DirectoryOptions{Store: store, Sealer: sealer})
-	svc := tenant.NewService(tenant.Options{Store: db.NewTenantStore(d), Sealer: sealer, Directory: dir})
-	cfg := tenant.Config{
-		CORS: tenant.CORSConfig{AllowedOrigins: []string{dbtest.Origin}},
-		WebAuthn: tenant.WebAuthnConfig{
-			RelyingParty: tenant.RelyingParty{ID: "example.com", DisplayName: "T", Origins: []string{dbtest.Origin}},
-			Timeout:      60000,
-		},
-	}
-	tn, _, err := svc.Create(context.Background(), tenant.CreateInput{DisplayName: "Before", Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, svc, tn := directoryOn(t, d, store, "Before")
 	pause := make(chan struct{})
 	store.pause, store.read = pause, make(chan struct{})
 	done := make(chan *tenant.Snapshot)
