@@ -117,7 +117,12 @@ func classify(err error) response {
 	}
 	for _, k := range errorTable {
 		if errors.Is(err, k.err) {
-			return response{status: k.status, code: k.err.Code, title: k.title, details: passkey.Details(err)}
+			r := response{status: k.status, code: k.err.Code, title: k.title, details: passkey.Details(err)}
+			var rt *retitled
+			if r.status < 500 && errors.As(err, &rt) {
+				r.title = rt.title
+			}
+			return r
 		}
 	}
 	var fe *fiber.Error
@@ -167,6 +172,16 @@ func ErrorCodes() []string {
 	sort.Strings(out)
 	return out
 }
+
+// retitled gives a client error the title of the operation that refused it, where the table's title
+// (Hanko's) names another one: a refused tenant creation says "unable to create tenant", not "unable to
+// update tenant config". The code stays the table's.
+type retitled struct {
+	error
+	title string
+}
+
+func (e *retitled) Unwrap() error { return e.error }
 
 // newErrorHandler returns the one error handler of both apps: it maps err through errorTable and
 // writes the JSON body; unknown errors become a 500 whose cause is logged here, once.
