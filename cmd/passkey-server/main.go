@@ -28,7 +28,10 @@ Usage:
   passkey-server healthcheck          exit 0 when the local admin API reports ready (for container health checks)
   passkey-server help                 this text
 
-Configuration comes from the environment only:
+`
+
+// usageConfig introduces the table of the server's environment variables.
+const usageConfig = `Configuration comes from the environment only:
 
 `
 
@@ -44,8 +47,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, cliUsage+"\n")
+		fmt.Fprint(stdout, usageConfig)
 		writeConfigHelp(stdout)
 		return 0
+	}
+	if cliCommands[cmd] {
+		// The admin commands are clients of a running server: its configuration is not theirs to check.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return runCLI(ctx, args, environment(), stdout, stderr)
 	}
 	cfg, err := loadConfig(environment())
 	if err != nil {
@@ -70,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "healthcheck":
 		err = healthcheck(ctx, cfg)
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s\n%s", cmd, usage, cliUsage)
 		return 2
 	}
 	if err != nil {
