@@ -42,6 +42,8 @@ var adminRoutes = []adminRoute{
 	{"GET", "/tenants/:tenant_id/users/:user_id", (*server).getUser},
 	{"DELETE", "/tenants/:tenant_id/users/:user_id", (*server).deleteUser},
 	{"GET", "/tenants/:tenant_id/audit_logs", (*server).adminAuditLogs},
+	{"GET", "/tenants/:tenant_id/export", (*server).exportTenant},
+	{"POST", "/tenants/:tenant_id/import", (*server).importTenant},
 	{"GET", "/audit_logs", (*server).deploymentAuditLogs},
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/archive"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/ratelimit"
@@ -63,6 +64,8 @@ var errorTable = []errorKind{
 	{transactions.ErrDataTooLarge, 413, "transaction_data is too large"},
 	{ratelimit.ErrRateLimited, 429, "Too Many Requests"},
 	{audit.ErrInvalidFilter, 400, "unable to list audit logs"},
+	{archive.ErrInvalid, 400, "unable to import tenant"},
+	{archive.ErrConflict, 409, "unable to import tenant"},
 	{errAdminUnauthorized, 401, "unauthorized"},
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/archive"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/metrics"
@@ -35,6 +36,7 @@ type Services struct {
 	Credentials  *credentials.Service
 	Transactions *transactions.Service
 	AuditLog     *audit.Log
+	Archive      *archive.Service
 	// Events receives the failure of a ceremony step that was refused before its service saw it (a
 	// missing API key, a malformed body, a rate limit); the services emit everything else.
 	Events passkey.Sink

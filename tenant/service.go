@@ -75,6 +75,9 @@ func (s *Service) Now() time.Time { return s.now() }
 
 // CreateInput is what a new tenant is made from.
 type CreateInput struct {
+	// ID is the new tenant's id; uuid.Nil makes a random one. An import gives the archive's, so that
+	// the tenant keeps its public URLs (/{tenant_id}/...) and tokens' iss.
+	ID          uuid.UUID
 	DisplayName string
 	Config      Config
 	// CreateAPIKey also makes a secret API key named "Initial API Key" and returns its secret.
@@ -110,7 +113,11 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Tenant, *CreatedK
 		return Tenant{}, nil, err
 	}
 	now := s.now().UTC()
-	t := Tenant{ID: uuid.New(), DisplayName: name, Config: in.Config, Revision: 1, CreatedAt: now, UpdatedAt: now}
+	id := in.ID
+	if id == uuid.Nil {
+		id = uuid.New()
+	}
+	t := Tenant{ID: id, DisplayName: name, Config: in.Config, Revision: 1, CreatedAt: now, UpdatedAt: now}
 	signingKey, err := signing.GenerateKey(t.ID, in.Config.SigningAlgorithm, s.sealer, now)
 	if err != nil {
 		return Tenant{}, nil, err

@@ -25,6 +25,7 @@ Usage:
   passkey-server migrate down [N]     roll back the last N migrations (default 1)
   passkey-server migrate status       list migrations and whether they are applied
   passkey-server dev-credentials      print the development tenant's id, keys and the admin token (embedded mode)
+  passkey-server import ndjson FILE   import a tenant's archive (GET /tenants/{id}/export); --dry-run, --on-conflict, --tenant
   passkey-server healthcheck          exit 0 when the local admin API reports ready (for container health checks)
   passkey-server help                 this text
 
@@ -80,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = printDevCredentials(cfg, stdout)
 	case "healthcheck":
 		err = healthcheck(ctx, cfg)
+	case "import":
+		err = importCommand(ctx, cfg, log, args[1:], stdout)
 	default:
 		fmt.Fprintf(stderr, "unknown command %q\n\n%s\n%s", cmd, usage, cliUsage)
 		return 2

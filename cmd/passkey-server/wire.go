@@ -6,6 +6,7 @@ import (
 	"time"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/archive"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
@@ -52,6 +53,7 @@ type services struct {
 	credentials  *credentials.Service
 	transactions *transactions.Service
 	auditLog     *audit.Log
+	archive      *archive.Service
 	// sweeper deletes the sessions of deleted tenants after the admin request has answered.
 	sweeper *credentials.SessionSweeper
 }
@@ -77,13 +79,14 @@ func newServices(in serviceInput) *services {
 		AAGUIDs: in.AAGUIDs, Events: s.bus, Logger: in.Logger})
 	s.transactions = transactions.NewService(db.NewTransactionStore(in.DB), s.credentials, time.Now)
 	s.auditLog = audit.NewLog(auditStore, s.tenants)
+	s.archive = archive.NewService(s.tenants, db.NewArchiveStore(in.DB))
 	return s
 }
 
 // http returns what the transport layer serves.
 func (s *services) http() httpapi.Services {
 	return httpapi.Services{Tenants: s.tenants, Directory: s.directory, Keys: s.keys, Credentials: s.credentials,
-		Transactions: s.transactions, AuditLog: s.auditLog, Events: s.bus}
+		Transactions: s.transactions, AuditLog: s.auditLog, Archive: s.archive, Events: s.bus}
 }
 
 // run runs the background work of the services until ctx ends (the directory's refresh, the API keys'
