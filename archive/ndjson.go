@@ -46,10 +46,10 @@ type userLine struct {
 
 // credentialLine is a credential record (WebAuthn §4): everything a later login verifies against.
 type credentialLine struct {
-	Type    string  `json:"type"`
-	ID      string  `json:"id"`
-	UserID  string  `json:"user_id"`
-	Name    *string `json:"name,omitempty"`
+	Type   string  `json:"type"`
+	ID     string  `json:"id"`
+	UserID string  `json:"user_id"`
+	Name   *string `json:"name,omitempty"`
 	// PublicKey is the COSE_Key, base64url without padding.
 	PublicKey               string     `json:"public_key"`
 	AttestationType         string     `json:"attestation_type"`
