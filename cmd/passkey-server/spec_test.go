@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -16,7 +17,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/gofiber/fiber/v2"
 
+	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/httpapi"
 )
 
@@ -40,7 +43,12 @@ func loadSpec(t testing.TB) (*openapi3.T, routers.Router) {
 		if spec.err = spec.doc.Validate(context.Background()); spec.err != nil {
 			return
 		}
-		spec.doc.Servers = nil // match paths on any host: the tests' requests go to example.com
+		// Match paths on any host: the tests' requests go to example.com. Every path also names its
+		// server (public or admin port), for generated clients.
+		spec.doc.Servers = nil
+		for _, item := range spec.doc.Paths.Map() {
+			item.Servers = nil
+		}
 		spec.router, spec.err = gorillamux.NewRouter(spec.doc)
 	})
 	if spec.err != nil {
@@ -149,5 +157,39 @@ func TestErrorCodesMatchSpec(t *testing.T) {
 	sort.Strings(inSpec)
 	if !slices.Equal(table, inSpec) {
 		t.Fatalf("error codes differ:\n table: %v\n spec:  %v", table, inSpec)
+	}
+}
+
+// TestEveryPathNamesItsServer: each path of openapi.yaml names the one server (port) whose app serves
+// it, so that a client generated from the spec sends every call to the right port.
+func TestEveryPathNamesItsServer(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile("../../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, dbtest.SQLite(t), newTestSealer(t))
+	served := func(app *fiber.App) map[string]bool {
+		m := map[string]bool{}
+		for _, r := range app.GetRoutes() {
+			m[r.Method+" "+r.Path] = true
+		}
+		return m
+	}
+	admin, public := served(s.admin), served(s.public)
+	param := regexp.MustCompile(`\{([a-z_]+)\}`)
+	for path, item := range doc.Paths.Map() {
+		if len(item.Servers) != 1 {
+			t.Errorf("%s names %d servers, want 1", path, len(item.Servers))
+			continue
+		}
+		port := item.Servers[0].Variables["port"].Default
+		route := param.ReplaceAllString(path, ":$1")
+		for method := range item.Operations() {
+			key := method + " " + route
+			switch {
+			case port == "8001" && !admin[key], port == "8000" && !public[key]:
+				t.Errorf("%s %s names the server on port %s, whose app does not serve it", method, path, port)
+			}
+		}
 	}
 }
