@@ -120,8 +120,7 @@ func (s *Service) Export(ctx context.Context, tenantID uuid.UUID, w io.Writer) e
 	}
 	if err := s.store.EachUser(ctx, tenantID, func(u credentials.User) error {
 		end.Users++
-		if err := enc.Encode(userLine{Type: "user", ID: u.Key, UserID: u.AppUserID, Name: u.Name, DisplayName: u.DisplayName, Icon: u.Icon,
-			CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}); err != nil {
+		if err := enc.Encode(userRecord(u)); err != nil {
 			return err
 		}
 		return flushEvery(end.Users)
@@ -130,15 +129,7 @@ func (s *Service) Export(ctx context.Context, tenantID uuid.UUID, w io.Writer) e
 	}
 	if err := s.store.EachCredential(ctx, tenantID, func(c credentials.Credential) error {
 		end.Credentials++
-		transports := c.Transports
-		if transports == nil {
-			transports = []string{}
-		}
-		if err := enc.Encode(credentialLine{Type: "credential", ID: c.ID, UserID: c.AppUserID, Name: c.Name, PublicKey: b64.EncodeToString(c.PublicKey),
-			AttestationType: c.AttestationType, AAGUID: c.AAGUID, SignCount: c.SignCount, CloneWarning: c.CloneWarning,
-			BackupEligible: c.BackupEligible, BackupState: c.BackupState, UserPresent: c.UserPresent, UserVerified: c.UserVerified,
-			Transports: transports, AuthenticatorAttachment: c.AuthenticatorAttachment, IsMFA: c.IsMFA,
-			CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), LastUsedAt: utc(c.LastUsedAt)}); err != nil {
+		if err := enc.Encode(credentialRecord(c)); err != nil {
 			return err
 		}
 		return flushEvery(end.Credentials)
@@ -147,9 +138,7 @@ func (s *Service) Export(ctx context.Context, tenantID uuid.UUID, w io.Writer) e
 	}
 	if err := s.store.EachTransaction(ctx, tenantID, func(t transactions.Transaction) error {
 		end.Transactions++
-		if err := enc.Encode(transactionLine{Type: "transaction", ID: t.ID, UserID: t.AppUserID, TransactionID: t.Identifier, Data: t.Data,
-			DataHash: b64.EncodeToString(t.DataHash), Challenge: t.Challenge, Status: string(t.Status), CredentialID: t.CredentialID,
-			CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), ConfirmedAt: utc(t.ConfirmedAt), ExpiresAt: t.ExpiresAt.UTC()}); err != nil {
+		if err := enc.Encode(transactionRecord(t)); err != nil {
 			return err
 		}
 		return flushEvery(end.Transactions)
@@ -160,6 +149,29 @@ func (s *Service) Export(ctx context.Context, tenantID uuid.UUID, w io.Writer) e
 		return err
 	}
 	return bw.Flush()
+}
+
+func userRecord(u credentials.User) userLine {
+	return userLine{Type: "user", ID: u.Key, UserID: u.AppUserID, Name: u.Name, DisplayName: u.DisplayName, Icon: u.Icon,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+}
+
+func credentialRecord(c credentials.Credential) credentialLine {
+	transports := c.Transports
+	if transports == nil {
+		transports = []string{}
+	}
+	return credentialLine{Type: "credential", ID: c.ID, UserID: c.AppUserID, Name: c.Name, PublicKey: b64.EncodeToString(c.PublicKey),
+		AttestationType: c.AttestationType, AAGUID: c.AAGUID, SignCount: c.SignCount, CloneWarning: c.CloneWarning,
+		BackupEligible: c.BackupEligible, BackupState: c.BackupState, UserPresent: c.UserPresent, UserVerified: c.UserVerified,
+		Transports: transports, AuthenticatorAttachment: c.AuthenticatorAttachment, IsMFA: c.IsMFA,
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), LastUsedAt: utc(c.LastUsedAt)}
+}
+
+func transactionRecord(t transactions.Transaction) transactionLine {
+	return transactionLine{Type: "transaction", ID: t.ID, UserID: t.AppUserID, TransactionID: t.Identifier, Data: t.Data,
+		DataHash: b64.EncodeToString(t.DataHash), Challenge: t.Challenge, Status: string(t.Status), CredentialID: t.CredentialID,
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), ConfirmedAt: utc(t.ConfirmedAt), ExpiresAt: t.ExpiresAt.UTC()}
 }
 
 func utc(t *time.Time) *time.Time {
@@ -174,6 +186,9 @@ func utc(t *time.Time) *time.Time {
 type ImportOptions struct {
 	OnConflict Conflict
 	DryRun     bool
+	// APIKeys are stored with a tenant the import creates (keys carried from another server, by their
+	// hashes); a tenant that exists keeps its own.
+	APIKeys []tenant.APIKey
 }
 
 // maxProblems bounds the problems an import reports: enough to fix a file, not a megabyte of text.
@@ -230,7 +245,7 @@ func (s *Service) Import(ctx context.Context, tenantID uuid.UUID, r io.Reader, o
 		}
 	}
 	if !exists && !opts.DryRun {
-		if _, _, err := s.tenants.Create(ctx, tenant.CreateInput{ID: tenantID, DisplayName: head.DisplayName, Config: head.Config}); err != nil {
+		if _, _, err := s.tenants.Create(ctx, tenant.CreateInput{ID: tenantID, DisplayName: head.DisplayName, Config: head.Config, APIKeys: opts.APIKeys}); err != nil {
 			return Summary{}, fmt.Errorf("create tenant: %w", err)
 		}
 	}

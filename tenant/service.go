@@ -82,6 +82,9 @@ type CreateInput struct {
 	Config      Config
 	// CreateAPIKey also makes a secret API key named "Initial API Key" and returns its secret.
 	CreateAPIKey bool
+	// APIKeys are stored as given (hash, kind, name): keys an import carries from another server, whose
+	// secrets the applications already hold.
+	APIKeys []APIKey
 }
 
 // CreatedKey is a freshly made API key with its secret, which is never retrievable again.
@@ -122,7 +125,11 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Tenant, *CreatedK
 	if err != nil {
 		return Tenant{}, nil, err
 	}
-	var keys []APIKey
+	keys := make([]APIKey, 0, len(in.APIKeys)+1)
+	for _, k := range in.APIKeys {
+		k.TenantID = t.ID
+		keys = append(keys, k)
+	}
 	var created *CreatedKey
 	if in.CreateAPIKey {
 		secret, k, err := NewAPIKey(t.ID, "Initial API Key", KindSecret, now, nil)

@@ -20,17 +20,23 @@ import (
 )
 
 const importUsage = `Usage: passkey-server import ndjson [--tenant ID] [--dry-run] [--on-conflict skip|replace|fail] FILE|-
-Imports a tenant's archive (GET /tenants/{tenant_id}/export) straight into the configured database,
-without the HTTP body limit: into the archive's tenant id unless --tenant names another. A tenant that
-does not exist is created (a new signing key; make API keys with passkey-server keys create).
+       passkey-server import hanko --from-database postgres://… [--tenant ID] [--dry-run]
+ndjson imports a tenant's archive (GET /tenants/{tenant_id}/export) straight into the configured
+database, without the HTTP body limit: into the archive's tenant id unless --tenant names another. A
+tenant that does not exist is created (a new signing key; make API keys with passkey-server keys create).
+hanko reads a Hanko Passkey API database (read only) and imports every tenant (or --tenant) with its
+config, API keys, users, credentials and transactions; a second run changes nothing.
 `
 
 // importCommand runs `passkey-server import ndjson`: the archive goes through the same archive.Service as
 // POST /tenants/{tenant_id}/import, on a database of its own (the running instances learn of the new
 // or changed tenant from the change feed).
 func importCommand(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "hanko" {
+		return importHanko(ctx, cfg, log, args[1:], stdout)
+	}
 	if len(args) == 0 || args[0] != "ndjson" {
-		return errors.New("import needs a format: ndjson (import from Hanko's database is not available yet)\n" + importUsage)
+		return errors.New("import needs a source: ndjson or hanko\n" + importUsage)
 	}
 	fs := flag.NewFlagSet("import ndjson", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -68,25 +74,11 @@ func importCommand(ctx context.Context, cfg Config, log *slog.Logger, args []str
 		return errors.New("no tenant id: give --tenant, or an archive whose first line is its tenant")
 	}
 
-	if cfg.Embedded() {
-		if err := ensureEmbeddedSecrets(&cfg, io.Discard); err != nil {
-			return err
-		}
-	}
-	sealer, err := newSealer(cfg)
+	svc, closeDB, err := importServices(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	d, err := openDatabase(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.MigrateUp(ctx); err != nil {
-		return err
-	}
-	svc := newServices(serviceInput{DB: d, Sessions: db.NewMemorySessions(time.Now), Sealer: sealer, PublicURL: cfg.PublicURL,
-		KeyOverlap: cfg.KeyOverlap, KeyActivation: cfg.KeyActivation, CacheRefresh: cfg.CacheRefresh, TenantCache: cfg.TenantCache, Logger: log})
+	defer closeDB()
 	sum, err := svc.archive.Import(ctx, tenantID, io.MultiReader(bytes.NewReader(first), br),
 		archive.ImportOptions{OnConflict: archive.Conflict(*onConflict), DryRun: *dryRun})
 	if err != nil {
@@ -103,4 +95,91 @@ func importCommand(ctx context.Context, cfg Config, log *slog.Logger, args []str
 
 func counts(c archive.Counts) string {
 	return fmt.Sprintf("%d created, %d replaced, %d skipped", c.Created, c.Replaced, c.Skipped)
+}
+
+// importServices opens and migrates the configured database and builds the services an import writes
+// through, as serve does (the embedded mode's generated master key included).
+func importServices(ctx context.Context, cfg Config, log *slog.Logger) (*services, func(), error) {
+	if cfg.Embedded() {
+		if err := ensureEmbeddedSecrets(&cfg, io.Discard); err != nil {
+			return nil, nil, err
+		}
+	}
+	sealer, err := newSealer(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := d.MigrateUp(ctx); err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	svc := newServices(serviceInput{DB: d, Sessions: db.NewMemorySessions(time.Now), Sealer: sealer, PublicURL: cfg.PublicURL,
+		KeyOverlap: cfg.KeyOverlap, KeyActivation: cfg.KeyActivation, CacheRefresh: cfg.CacheRefresh, TenantCache: cfg.TenantCache, Logger: log})
+	return svc, func() { d.Close() }, nil
+}
+
+// importHanko runs `passkey-server import hanko`: every tenant of a Hanko database, one after another,
+// a line of progress each, the rows left out listed under it. It fails (exit 1) when a tenant could
+// not be imported, after trying all of them.
+func importHanko(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("import hanko", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	from := fs.String("from-database", "", "the Hanko database, postgres://…")
+	only := fs.String("tenant", "", "import this tenant only")
+	dryRun := fs.Bool("dry-run", false, "check everything and write nothing")
+	if pos, err := cliFlags(fs, args); err != nil || len(pos) != 0 || *from == "" {
+		return errors.New("import hanko needs --from-database postgres://…\n" + importUsage)
+	}
+	var onlyID uuid.UUID
+	if *only != "" {
+		id, err := uuid.Parse(*only)
+		if err != nil {
+			return errors.New("--tenant must be a tenant id (a UUID)")
+		}
+		onlyID = id
+	}
+	src, err := db.OpenHanko(ctx, *from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	svc, closeDB, err := importServices(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	failed := 0
+	err = svc.archive.ImportFrom(ctx, src, onlyID, *dryRun, func(n, total int, r archive.SourceReport) {
+		if r.TenantID == uuid.Nil {
+			for _, p := range r.Problems {
+				fmt.Fprintf(stdout, "  left out: %s\n", p)
+			}
+			return
+		}
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(stdout, "[%d/%d] tenant %s: not imported: %v\n", n, total, r.TenantID, r.Err)
+		} else {
+			s := r.Summary
+			fmt.Fprintf(stdout, "[%d/%d] tenant %s (%s): users %s; credentials %s; transactions %s\n", n, total, r.TenantID, s.Tenant,
+				counts(s.Users), counts(s.Credentials), counts(s.Transactions))
+		}
+		for _, p := range r.Problems {
+			fmt.Fprintf(stdout, "  left out: %s\n", p)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if *dryRun {
+		fmt.Fprintln(stdout, "dry run: nothing was written")
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d tenant(s) not imported (see above)", failed)
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ Usage:
   passkey-server migrate status       list migrations and whether they are applied
   passkey-server dev-credentials      print the development tenant's id, keys and the admin token (embedded mode)
   passkey-server import ndjson FILE   import a tenant's archive (GET /tenants/{id}/export); --dry-run, --on-conflict, --tenant
+  passkey-server import hanko --from-database postgres://…   import every tenant of a Hanko Passkey API database; --dry-run, --tenant
   passkey-server healthcheck          exit 0 when the local admin API reports ready (for container health checks)
   passkey-server help                 this text
 
