@@ -17,7 +17,6 @@ package archive
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -110,10 +109,11 @@ type Store interface {
 type Service struct {
 	tenants *tenant.Service
 	store   Store
-	now     func() time.Time
+	events  passkey.Sink
 }
 
-// NewService returns the archive service over tenants (configs, creation) and store (records).
-func NewService(tenants *tenant.Service, store Store) *Service {
-	return &Service{tenants: tenants, store: store, now: time.Now}
+// NewService returns the archive service over tenants (configs, creation) and store (records); an
+// import that wrote something emits passkey.TenantImported to events.
+func NewService(tenants *tenant.Service, store Store, events passkey.Sink) *Service {
+	return &Service{tenants: tenants, store: store, events: events}
 }

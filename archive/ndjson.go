@@ -272,6 +272,13 @@ func (s *Service) Import(ctx context.Context, tenantID uuid.UUID, r io.Reader, o
 		}
 	}
 	sum.DryRun, sum.Tenant = opts.DryRun, tenantOutcome
+	if !opts.DryRun {
+		details := map[string]string{"on_conflict": string(opts.OnConflict), "tenant": tenantOutcome}
+		for kind, c := range map[string]Counts{"users": sum.Users, "credentials": sum.Credentials, "transactions": sum.Transactions} {
+			details[kind] = fmt.Sprintf("%d created, %d replaced, %d skipped", c.Created, c.Replaced, c.Skipped)
+		}
+		s.events.Emit(ctx, passkey.Event{Type: passkey.TenantImported, TenantID: tenantID, Details: details})
+	}
 	return sum, nil
 }
 

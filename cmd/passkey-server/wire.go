@@ -79,7 +79,7 @@ func newServices(in serviceInput) *services {
 		AAGUIDs: in.AAGUIDs, Events: s.bus, Logger: in.Logger})
 	s.transactions = transactions.NewService(db.NewTransactionStore(in.DB), s.credentials, time.Now)
 	s.auditLog = audit.NewLog(auditStore, s.tenants)
-	s.archive = archive.NewService(s.tenants, db.NewArchiveStore(in.DB))
+	s.archive = archive.NewService(s.tenants, db.NewArchiveStore(in.DB), s.bus)
 	return s
 }
 
