@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,7 +31,7 @@ const cliUsage = `Admin commands (they call a running server's admin API):
   passkey-server signing-keys list TENANT
   passkey-server signing-keys rotate TENANT [--overlap 24h] [--revoke-previous]
 Each takes --json to print the API's JSON instead of a table.
-  PASSKEY_ADMIN_URL    the admin API (default http://127.0.0.1:8001)
+  PASSKEY_ADMIN_URL    the admin API (default: PASSKEY_ADMIN_ADDRESS on this machine, else http://127.0.0.1:8001)
   PASSKEY_ADMIN_TOKEN  an admin token (default: the first of PASSKEY_ADMIN_TOKENS, else the embedded
                        mode's generated token in PASSKEY_DATA_DIR, ./data by default)
 `
@@ -50,7 +51,14 @@ type adminClient struct {
 func newAdminClient(environ map[string]string) (*adminClient, error) {
 	base := strings.TrimRight(environ["PASSKEY_ADMIN_URL"], "/")
 	if base == "" {
+		// Beside the server, its own listen address says where the admin API is.
 		base = "http://127.0.0.1:8001"
+		if host, port, err := net.SplitHostPort(environ["PASSKEY_ADMIN_ADDRESS"]); err == nil {
+			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+				host = "127.0.0.1"
+			}
+			base = "http://" + net.JoinHostPort(host, port)
+		}
 	}
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errors.New("PASSKEY_ADMIN_URL must be an http(s) URL such as http://127.0.0.1:8001")

@@ -15,7 +15,8 @@ func TestAdminCLI(t *testing.T) {
 	dir := t.TempDir()
 	cfg, _, stop := startServer(t, map[string]string{"PASSKEY_DATA_DIR": dir})
 	defer stop()
-	environ := map[string]string{"PASSKEY_ADMIN_URL": "http://" + cfg.AdminAddress, "PASSKEY_DATA_DIR": dir}
+	// The admin URL from the server's own listen address, as beside a server started with it.
+	environ := map[string]string{"PASSKEY_ADMIN_ADDRESS": cfg.AdminAddress, "PASSKEY_DATA_DIR": dir}
 	cli := func(wantCode int, args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer
