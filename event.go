@@ -36,6 +36,10 @@ const (
 	// CredentialBackupStateChanged: a login reported a backup state other than the stored one (a
 	// passkey was synced, or stopped being).
 	CredentialBackupStateChanged EventType = "credential.backup_state_changed"
+	// CredentialAuthenticatorStatusChanged: a login found that the FIDO Metadata Service now reports
+	// the credential's authenticator as REVOKED or compromised (Details: aaguid, previous_status,
+	// status, and action: flagged under a monitoring policy, refused under an enforced one).
+	CredentialAuthenticatorStatusChanged EventType = "credential.authenticator_status_changed"
 	// UserDeleted: a user was deleted with all its credentials and transactions.
 	UserDeleted EventType = "user.deleted"
 )

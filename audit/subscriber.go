@@ -56,7 +56,7 @@ func FromEvent(e passkey.Event) (Event, bool) {
 		for k, v := range e.Details {
 			out.Details[k] = v
 		}
-		if e.Type == passkey.CredentialRenamed || e.Type == passkey.CredentialDeleted {
+		if e.Type == passkey.CredentialRenamed || e.Type == passkey.CredentialDeleted || e.Type == passkey.CredentialAuthenticatorStatusChanged {
 			out.ActorUserID = e.AppUserID
 		}
 	} else {

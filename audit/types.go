@@ -40,17 +40,18 @@ var ceremonyStems = map[string]string{
 // changeTypes maps the events of changes to the type they are stored as: Hanko's for credentials, ours
 // for the admin API.
 var changeTypes = map[passkey.EventType]string{
-	passkey.CredentialRenamed:   "webauthn_credential_updated",
-	passkey.CredentialDeleted:   "webauthn_credential_deleted",
-	passkey.UserDeleted:         "user_deleted",
-	passkey.TenantCreated:       "tenant_created",
-	passkey.TenantRenamed:       "tenant_updated",
-	passkey.TenantConfigChanged: "tenant_config_updated",
-	passkey.TenantDeleted:       "tenant_deleted",
-	passkey.APIKeyCreated:       "api_key_created",
-	passkey.APIKeyRevoked:       "api_key_deleted",
-	passkey.SigningKeyRotated:   "signing_key_rotated",
-	passkey.TenantImported:      "tenant_imported",
+	passkey.CredentialRenamed:                    "webauthn_credential_updated",
+	passkey.CredentialDeleted:                    "webauthn_credential_deleted",
+	passkey.UserDeleted:                          "user_deleted",
+	passkey.CredentialAuthenticatorStatusChanged: "authenticator_status_changed",
+	passkey.TenantCreated:                        "tenant_created",
+	passkey.TenantRenamed:                        "tenant_updated",
+	passkey.TenantConfigChanged:                  "tenant_config_updated",
+	passkey.TenantDeleted:                        "tenant_deleted",
+	passkey.APIKeyCreated:                        "api_key_created",
+	passkey.APIKeyRevoked:                        "api_key_deleted",
+	passkey.SigningKeyRotated:                    "signing_key_rotated",
+	passkey.TenantImported:                       "tenant_imported",
 }
 
 // HankoTypes returns the event types of Hanko's passkey server, which clients may filter by whether or

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/attestation"
 )
 
 // User is a user of a tenant's application, known to us only by the application's opaque AppUserID.
@@ -50,10 +51,14 @@ type Credential struct {
 	Transports              []string
 	AuthenticatorAttachment string
 	// IsMFA marks credentials registered as a second factor; plain login never accepts them.
-	IsMFA      bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
-	LastUsedAt *time.Time
+	IsMFA bool
+	// Attestation is the judgement of the credential's attestation at registration (verdict, root,
+	// MDS status and certification level, the policy rules it broke); its Status changes when a login
+	// finds the authenticator revoked since. The zero value: registered before attestation was judged.
+	Attestation attestation.Record
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	LastUsedAt  *time.Time
 }
 
 // user is the owner of c as a login knows it: the keys that identify the user (Key, AppUserID), read
@@ -71,6 +76,9 @@ type LoginUpdate struct {
 	BackupState    bool
 	UserVerified   bool
 	LastUsedAt     time.Time
+	// MDSStatus, when not empty, replaces the stored MDS status (Attestation.Status): a login found
+	// the authenticator's status changed and the tenant's policy only monitors.
+	MDSStatus string
 }
 
 // ListFilter selects and pages credentials of a tenant.

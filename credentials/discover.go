@@ -18,6 +18,10 @@ import (
 // assertion with discoverFailedDetails.
 var errNotDiscovered = errors.New("no usable credential matches the credential id and user handle")
 
+// errUnknownCredential is errNotDiscovered for a credential id the tenant does not have: answered with
+// the same detail, plus the signal that the browser may drop the credential (unknownCredential).
+var errUnknownCredential = fmt.Errorf("%w: the credential id is unknown", errNotDiscovered)
+
 // discoverFailedDetails is the one detail of every discoverable login that finds no usable credential.
 // One text for all of them, so that an unauthenticated caller, who can sign an assertion with a
 // throwaway key for any user handle, cannot tell an existing user from a missing one (issue 12,
@@ -39,7 +43,10 @@ const discoverFailedDetails = "no registered credential matches the credential I
 // other failure: a store that cannot answer is never an authentication failure.
 func (s *Service) discoverUser(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, rawID, handle []byte) (*webauthnUser, error) {
 	cred, err := s.store.Credential(ctx, snap.ID, encodeID(rawID))
-	if errors.Is(err, ErrCredentialNotFound) || (err == nil && !ceremony.accepts(cred)) {
+	if errors.Is(err, ErrCredentialNotFound) {
+		return nil, errUnknownCredential
+	}
+	if err == nil && !ceremony.accepts(cred) {
 		return nil, errNotDiscovered
 	}
 	if err != nil {

@@ -7,6 +7,8 @@ import passkey "github.com/passkey-server/passkey-server"
 var (
 	// ErrUserNotFound means the tenant has no user with the given id.
 	ErrUserNotFound = passkey.NewError("user_not_found", "user not found")
+	// ErrSignalsOff means the tenant has not turned the Signal API answers on (webauthn.signals).
+	ErrSignalsOff = passkey.NewError("signals_disabled", "the tenant has not turned on signals (webauthn.signals)")
 	// ErrCredentialNotFound means the tenant has no credential with the given id.
 	ErrCredentialNotFound = passkey.NewError("credential_not_found", "credential not found")
 	// ErrCredentialExists means a credential with the same id is already registered in the tenant.

@@ -19,7 +19,25 @@ import (
 // ("usernameless") login with an empty allowCredentials list; otherwise allowCredentials lists the
 // user's credentials that the ceremony accepts, with their transports.
 func (s *Service) BeginLogin(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string) (*protocol.CredentialAssertion, error) {
-	assertion, err := s.StartAssertion(ctx, snap, ceremony, appUserID, nil)
+	return s.BeginLoginWith(ctx, snap, ceremony, appUserID, AssertionOptions{})
+}
+
+// AssertionOptions are what a caller may add to the options of an assertion ceremony.
+type AssertionOptions struct {
+	// Hints replace the tenant's default hints (WebAuthn §5.8.7) when not nil; [] sends none.
+	Hints []string
+}
+
+// Validate checks the options and reports every problem at once.
+func (o AssertionOptions) Validate() error {
+	var p passkey.Problems
+	tenant.CheckHints(&p, "hints", o.Hints)
+	return p.Err(passkey.ErrInvalidRequest)
+}
+
+// BeginLoginWith is BeginLogin with options the caller chose.
+func (s *Service) BeginLoginWith(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string, o AssertionOptions) (*protocol.CredentialAssertion, error) {
+	assertion, err := s.startAssertion(ctx, snap, ceremony, appUserID, nil, o)
 	s.emitStep(ctx, snap, ceremony, passkey.StepInitialize, err, passkey.Event{AppUserID: appUserID})
 	return assertion, err
 }
@@ -39,12 +57,22 @@ func (s *Service) FinishLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 // that compose a ceremony of their own and emit its events (transactions). challenge is the challenge
 // to use; nil means a random one.
 func (s *Service) StartAssertion(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string, challenge []byte) (*protocol.CredentialAssertion, error) {
+	return s.startAssertion(ctx, snap, ceremony, appUserID, challenge, AssertionOptions{})
+}
+
+func (s *Service) startAssertion(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, appUserID string, challenge []byte, o AssertionOptions) (*protocol.CredentialAssertion, error) {
 	if appUserID == "" && ceremony.NamedUser {
 		return nil, passkey.Invalid("user_id is a required field")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	var opts []webauthn.LoginOption
 	if challenge != nil {
 		opts = append(opts, webauthn.WithChallenge(challenge))
+	}
+	if hints := hintsOf(o.Hints, snap.Config, ceremony); len(hints) > 0 {
+		opts = append(opts, webauthn.WithAssertionPublicKeyCredentialHints(hints))
 	}
 	rp, err := relyingParty(snap, ceremony)
 	if err != nil {
@@ -113,7 +141,11 @@ func (s *Service) namedUser(ctx context.Context, snap *tenant.Snapshot, ceremony
 		// that apps, metrics and lockout logic would count.
 		return nil, fmt.Errorf("load credential: %w", err)
 	}
-	if err != nil || cred.UserKey != state.UserKey || !ceremony.accepts(cred) ||
+	if err != nil {
+		// Unknown to the tenant: the browser may drop it (signalUnknownCredential).
+		return nil, unknownCredential(passkey.WithDetails(ErrAssertionFailed, notUsableDetails), snap, parsed.RawID)
+	}
+	if cred.UserKey != state.UserKey || !ceremony.accepts(cred) ||
 		!slices.ContainsFunc(state.WebAuthn.AllowedCredentialIDs, func(id []byte) bool { return bytes.Equal(id, parsed.RawID) }) {
 		return nil, passkey.WithDetails(ErrAssertionFailed, notUsableDetails)
 	}
@@ -184,6 +216,11 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 			return wu, nil
 		}, state.WebAuthn, parsed)
 		if err != nil {
+			if errors.Is(lookupErr, errUnknownCredential) {
+				// The same generic detail as every other not-found case; the signal names only the
+				// credential id the caller sent (see unknownCredential).
+				return Result{}, unknownCredential(discoverFailed(lookupErr), snap, parsed.RawID)
+			}
 			if lookupErr != nil {
 				return Result{}, discoverFailed(lookupErr)
 			}
@@ -202,6 +239,10 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 		BackupState:    wc.Flags.BackupState,
 		UserVerified:   wc.Flags.UserVerified,
 		LastUsedAt:     now,
+	}
+	cred.AppUserID = wu.user.AppUserID
+	if update.MDSStatus, err = s.checkStatus(ctx, snap, ceremony, cred); err != nil {
+		return Result{User: wu.user, Credential: cred}, err
 	}
 	changed := passkey.Event{TenantID: snap.ID, AppUserID: wu.user.AppUserID, CredentialID: id}
 	// WebAuthn §7.2 (the signature counter step): a counter that did not grow may mean a cloned
@@ -232,5 +273,8 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 	}
 	cred.SignCount, cred.CloneWarning, cred.LastUsedAt = update.SignCount, cred.CloneWarning || update.CloneWarning, &now
 	cred.BackupEligible, cred.BackupState, cred.UserVerified = update.BackupEligible, update.BackupState, update.UserVerified
+	if update.MDSStatus != "" {
+		cred.Attestation.Status = update.MDSStatus
+	}
 	return Result{Credential: cred, User: wu.user}, nil
 }

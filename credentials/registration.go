@@ -27,6 +27,8 @@ type RegistrationRequest struct {
 	Username    string  `json:"username"`
 	DisplayName *string `json:"display_name"`
 	Icon        *string `json:"icon"`
+	// Hints replace the tenant's default hints (WebAuthn §5.8.7) when present; [] sends none.
+	Hints []string `json:"hints,omitempty"`
 }
 
 // Validate checks the request and reports every problem at once.
@@ -55,6 +57,7 @@ func (r *RegistrationRequest) Validate() error {
 	if r.Icon != nil && !passkey.IconURL(*r.Icon) {
 		p.Add("icon must be a valid URL (http, https or a data: image)")
 	}
+	tenant.CheckHints(&p, "hints", r.Hints)
 	return p.Err(passkey.ErrInvalidRequest)
 }
 
@@ -90,7 +93,11 @@ func (s *Service) beginRegistration(ctx context.Context, snap *tenant.Snapshot, 
 		return nil, err
 	}
 	wu := &webauthnUser{user: user, creds: existing}
-	creation, data, err := rp.BeginRegistration(wu, webauthn.WithExclusions(webauthn.Credentials(wu.WebAuthnCredentials()).CredentialDescriptors()))
+	opts := []webauthn.RegistrationOption{webauthn.WithExclusions(webauthn.Credentials(wu.WebAuthnCredentials()).CredentialDescriptors())}
+	if hints := hintsOf(req.Hints, snap.Config, ceremony); len(hints) > 0 {
+		opts = append(opts, webauthn.WithPublicKeyCredentialHints(hints))
+	}
+	creation, data, err := rp.BeginRegistration(wu, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("begin registration: %w", err)
 	}
@@ -160,8 +167,10 @@ func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot,
 	if id, err := uuid.FromBytes(wc.Authenticator.AAGUID); err == nil {
 		cred.AAGUID = id
 	}
-	if a, ok := s.aaguids.Lookup(cred.AAGUID); ok {
-		cred.Name = &a.Name
+	// The tenant's attestation policy (WebAuthn §7.1 steps 21-22: the trust path, and whether the RP
+	// accepts it), before the one write, so that a refused registration stores nothing.
+	if err := s.judgeRegistration(snap, ceremony, evidence(parsed, wc, cred.AAGUID), &cred); err != nil {
+		return Result{User: user}, err
 	}
 	for _, t := range wc.Transport {
 		cred.Transports = append(cred.Transports, string(t))

@@ -18,15 +18,21 @@ type profile struct {
 	attachment       string
 	attestation      string
 	residentKey      string
+	// hints are the profile's default hints (WebAuthn §5.8.7); a request's own replace them.
+	hints []string
 }
 
 func profileOf(c tenant.Config, mfa bool) profile {
 	if mfa && c.MFA != nil {
 		m := c.MFA
-		return profile{time.Duration(m.Timeout) * time.Millisecond, m.UserVerification, m.Attachment, m.AttestationPreference, m.ResidentKeyRequirement}
+		hints := m.Hints
+		if hints == nil { // stored before hints existed (tenant.MFAConfig.Hints)
+			hints = tenant.DefaultMFAHints
+		}
+		return profile{time.Duration(m.Timeout) * time.Millisecond, m.UserVerification, m.Attachment, m.AttestationPreference, m.ResidentKeyRequirement, hints}
 	}
 	w := c.WebAuthn
-	p := profile{time.Duration(w.Timeout) * time.Millisecond, w.UserVerification, "", w.AttestationPreference, w.ResidentKeyRequirement}
+	p := profile{time.Duration(w.Timeout) * time.Millisecond, w.UserVerification, "", w.AttestationPreference, w.ResidentKeyRequirement, w.Hints}
 	if w.Attachment != nil {
 		p.attachment = *w.Attachment
 	}
@@ -66,6 +72,13 @@ func newRelyingParty(c tenant.Config, mfa bool) (*webauthn.WebAuthn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relying party of tenant config: %w", err)
 	}
+	// Related origins (WebAuthn §5.11) are accepted like the tenant's own origins. They are added after
+	// New on purpose: with an opaque origin (android:apk-key-hash:...) configured, go-webauthn's
+	// validation holds RPOrigins to the related-origins label budget counted naively (the label left of
+	// the last dot, so example.co.uk counts as "co"), and would refuse, at the first ceremony, a list
+	// the tenant's validation accepted with the public-suffix list (tenant/related.go). The budget is
+	// checked there, exactly, when the config is saved.
+	w.Config.RPOrigins = append(w.Config.RPOrigins, c.WebAuthn.RelatedOrigins...)
 	return w, nil
 }
 
@@ -146,4 +159,18 @@ func (c Credential) webauthn() (webauthn.Credential, error) {
 			Attachment: protocol.AuthenticatorAttachment(c.AuthenticatorAttachment),
 		},
 	}, nil
+}
+
+// hintsOf returns the hints of a ceremony's options (WebAuthn §5.8.7): the request's when it names
+// any (an empty list included, which sends none), else the tenant profile's default.
+func hintsOf(requested []string, c tenant.Config, ceremony Ceremony) []protocol.PublicKeyCredentialHints {
+	hints := requested
+	if hints == nil {
+		hints = profileOf(c, ceremony.SecondFactor).hints
+	}
+	out := make([]protocol.PublicKeyCredentialHints, len(hints))
+	for i, h := range hints {
+		out[i] = protocol.PublicKeyCredentialHints(h)
+	}
+	return out
 }

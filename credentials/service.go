@@ -6,6 +6,7 @@ import (
 	"time"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/attestation"
 )
 
 // Options configure a Service.
@@ -14,6 +15,9 @@ type Options struct {
 	Sessions SessionStore
 	// AAGUIDs names new credentials (nil: no names).
 	AAGUIDs *AAGUIDTable
+	// Metadata is the FIDO metadata that registrations are judged against and logins checked with
+	// (nil: none; attestations are still judged, without it).
+	Metadata *attestation.Source
 	// Events receives the ceremony steps and changes; nil drops them.
 	Events passkey.Sink
 	// Now is the clock; time.Now when nil.
@@ -26,6 +30,7 @@ type Service struct {
 	store    Store
 	sessions SessionStore
 	aaguids  *AAGUIDTable
+	metadata *attestation.Source
 	events   passkey.Sink
 	now      func() time.Time
 	log      *slog.Logger
@@ -42,7 +47,7 @@ func NewService(o Options) *Service {
 	if o.Events == nil {
 		o.Events = passkey.SinkFunc(func(context.Context, passkey.Event) {})
 	}
-	return &Service{store: o.Store, sessions: o.Sessions, aaguids: o.AAGUIDs, events: o.Events, now: o.Now, log: o.Logger}
+	return &Service{store: o.Store, sessions: o.Sessions, aaguids: o.AAGUIDs, metadata: o.Metadata, events: o.Events, now: o.Now, log: o.Logger}
 }
 
 // Now is the service's clock.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
@@ -21,6 +20,7 @@ import (
 type AuditStore struct {
 	db *bun.DB
 	bound
+	hot
 	now func() time.Time
 }
 
@@ -28,7 +28,7 @@ var _ audit.Store = (*AuditStore)(nil)
 
 // NewAuditStore returns the audit log store of d.
 func NewAuditStore(d *DB) *AuditStore {
-	return &AuditStore{db: d.bun, bound: d.bound, now: time.Now}
+	return &AuditStore{db: d.bun, bound: d.bound, hot: newHot(d), now: time.Now}
 }
 
 // auditDeleteChunk is how many rows one DELETE of DeleteBefore removes, so that retention never
@@ -74,10 +74,10 @@ func (s *AuditStore) Insert(ctx context.Context, events []audit.Event) (err erro
 		}
 		rows = append(rows, row)
 	}
-	if s.db.Dialect().Name() == dialect.PG {
+	if s.db.Dialect().Name() == dialect.PG && s.cached {
 		err = s.insertPostgres(ctx, rows)
 	} else {
-		err = s.insertSQLite(ctx, rows)
+		err = s.insertLookedUp(ctx, rows)
 	}
 	if err != nil {
 		return fmt.Errorf("insert %d audit events: %w", len(rows), translate(err))
@@ -128,21 +128,27 @@ func (s *AuditStore) insertPostgres(ctx context.Context, rows []auditLogRow) err
 		requestIDs[i], sourceIPs[i], userAgents[i] = r.RequestID, r.SourceIP, r.UserAgent
 		actors[i], transactionIDs[i], details[i], createdAt[i] = r.ActorUserID, r.TransactionID, r.Details, r.CreatedAt
 	}
-	// The one statement kept prepared: the connections' default is the simple protocol (openPostgres),
-	// which would parse and plan it for every batch.
-	_, err := s.db.DB.ExecContext(ctx, auditInsertPostgres, pgx.QueryExecModeCacheStatement, tenantIDs, ids, types, ceremonies, errs, requestIDs,
-		sourceIPs, userAgents, actors, transactionIDs, details, createdAt, batchTenants(rows))
+	// Kept prepared like the hot path's statements (hot.go): the connections' default is the simple
+	// protocol (openPostgres), which would parse and plan it for every batch.
+	_, err := s.db.DB.ExecContext(ctx, auditInsertPostgres, s.modeArgs([]any{tenantIDs, ids, types, ceremonies, errs, requestIDs,
+		sourceIPs, userAgents, actors, transactionIDs, details, createdAt, batchTenants(rows)})...)
 	return err
 }
 
-// insertSQLite stores rows with one multi-row INSERT, after one lookup of the batch's tenants, both
-// in one transaction (which holds SQLite's write lock, so no tenant is deleted in between).
-func (s *AuditStore) insertSQLite(ctx context.Context, rows []auditLogRow) error {
+// insertLookedUp stores rows with one multi-row INSERT, after one lookup of the batch's tenants, both
+// in one transaction: SQLite's (which holds its write lock, so no tenant is deleted in between), and
+// PostgreSQL's when its statements cannot be kept prepared (DB.prepared), with the lookup taking FOR
+// KEY SHARE as insertPostgres does. (auditInsertPostgres's array parameters need the extended protocol.)
+func (s *AuditStore) insertLookedUp(ctx context.Context, rows []auditLogRow) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		exists := map[uuid.UUID]bool{deploymentTenant: true}
 		if tenants := batchTenants(rows); len(tenants) > 0 {
 			var existing []uuid.UUID
-			err := tx.NewSelect().TableExpr("tenants").Column("id").Where("id IN (?)", bun.In(tenants)).Scan(ctx, &existing)
+			q := tx.NewSelect().TableExpr("tenants").Column("id").Where("id IN (?)", bun.In(tenants))
+			if s.bind {
+				q = q.For("KEY SHARE")
+			}
+			err := q.Scan(ctx, &existing)
 			if err != nil {
 				return fmt.Errorf("find tenants of audit events: %w", err)
 			}

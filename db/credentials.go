@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/tenant"
 )
@@ -37,7 +38,7 @@ var _ credentials.Store = (*CredentialStore)(nil)
 
 // NewCredentialStore returns the credential store of d.
 func NewCredentialStore(d *DB) *CredentialStore {
-	s := &CredentialStore{db: d.bun, bound: d.bound, hot: hot{db: d.bun, dialect: d.dialect, statements: &d.statements}, now: time.Now}
+	s := &CredentialStore{db: d.bun, bound: d.bound, hot: newHot(d), now: time.Now}
 	s.insertUser, s.userValues = insertOf[userRow](d.bun, " ON CONFLICT (tenant_id, user_id) DO UPDATE SET "+
 		"name = EXCLUDED.name, display_name = EXCLUDED.display_name, icon = EXCLUDED.icon, updated_at = EXCLUDED.updated_at "+
 		"RETURNING "+userColumns)
@@ -53,6 +54,7 @@ const (
 	credentialColumns = "c.tenant_id, c.id, c.user_id, c.name, c.public_key, c.attestation_type, c.aaguid, " +
 		"c.sign_count, c.clone_warning, c.backup_eligible, c.backup_state, c.user_present, c.user_verified, " +
 		"c.transports, c.authenticator_attachment, c.is_mfa, c.created_at, c.updated_at, c.last_used_at, " +
+		"c.attestation_verdict, c.attestation_root, c.mds_status, c.certification_level, c.attestation_violations, " +
 		"u.user_id AS app_user_id"
 	// credentialJoin matches on the tenant as well as the id, as the composite foreign key does.
 	credentialJoin = "JOIN users AS u ON u.tenant_id = c.tenant_id AND u.id = c.user_id"
@@ -67,7 +69,8 @@ var (
 		" WHERE c.tenant_id = ? AND c.user_id = ? ORDER BY c.created_at ASC, c.id ASC")
 	recordLogin = newHotQuery("UPDATE credentials SET sign_count = CASE WHEN sign_count < ? THEN ? ELSE sign_count END, " +
 		"clone_warning = (clone_warning OR ?), backup_eligible = ?, backup_state = ?, user_verified = ?, last_used_at = ?, " +
-		"updated_at = ? WHERE tenant_id = ? AND id = ?")
+		// An empty MDS status leaves the stored one (LoginUpdate.MDSStatus): one text for both cases.
+		"mds_status = COALESCE(NULLIF(?, ''), mds_status), updated_at = ? WHERE tenant_id = ? AND id = ?")
 )
 
 // UpsertUser creates the user (u.TenantID, u.AppUserID) or, when the tenant already has it, updates its
@@ -149,7 +152,9 @@ var loginUser = newHotQuery("SELECT u.id AS u_id, u.tenant_id AS u_tenant_id, u.
 	"c.clone_warning AS c_clone_warning, c.backup_eligible AS c_backup_eligible, c.backup_state AS c_backup_state, " +
 	"c.user_present AS c_user_present, c.user_verified AS c_user_verified, c.transports AS c_transports, " +
 	"c.authenticator_attachment AS c_authenticator_attachment, c.is_mfa AS c_is_mfa, c.created_at AS c_created_at, " +
-	"c.updated_at AS c_updated_at, c.last_used_at AS c_last_used_at " +
+	"c.updated_at AS c_updated_at, c.last_used_at AS c_last_used_at, c.attestation_verdict AS c_attestation_verdict, " +
+	"c.attestation_root AS c_attestation_root, c.mds_status AS c_mds_status, c.certification_level AS c_certification_level, " +
+	"c.attestation_violations AS c_attestation_violations " +
 	"FROM users AS u LEFT JOIN credentials AS c ON c.tenant_id = u.tenant_id AND c.user_id = u.id " +
 	"WHERE u.tenant_id = ? AND u.user_id = ? ORDER BY c.created_at ASC, c.id ASC")
 
@@ -299,7 +304,7 @@ func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, i
 	defer done()
 	at := dbTime(u.LastUsedAt)
 	res, err := s.exec(ctx, recordLogin, int64(u.SignCount), int64(u.SignCount), u.CloneWarning, u.BackupEligible,
-		u.BackupState, u.UserVerified, at, at, tenantID, id)
+		u.BackupState, u.UserVerified, at, u.MDSStatus, at, tenantID, id)
 	if err == nil {
 		err = oneRowAffected(res, credentials.ErrCredentialNotFound)
 	}
@@ -411,6 +416,14 @@ func newCredentialRow(c credentials.Credential) (credentialRow, error) {
 	if c.AuthenticatorAttachment != "" {
 		attachment = &c.AuthenticatorAttachment
 	}
+	violations := c.Attestation.Violations
+	if violations == nil {
+		violations = []string{}
+	}
+	encodedViolations, err := json.Marshal(violations)
+	if err != nil {
+		return credentialRow{}, fmt.Errorf("encode attestation violations: %w", err)
+	}
 	var created, updated time.Time
 	if !c.CreatedAt.IsZero() {
 		created = dbTime(c.CreatedAt)
@@ -438,6 +451,11 @@ func newCredentialRow(c credentials.Credential) (credentialRow, error) {
 		CreatedAt:               created,
 		UpdatedAt:               updated,
 		LastUsedAt:              dbTimePtr(c.LastUsedAt),
+		AttestationVerdict:      string(c.Attestation.Verdict),
+		AttestationRoot:         optionalText(c.Attestation.Root),
+		MDSStatus:               optionalText(c.Attestation.Status),
+		CertificationLevel:      optionalText(c.Attestation.CertificationLevel),
+		AttestationViolations:   string(encodedViolations),
 	}, nil
 }
 
@@ -454,6 +472,12 @@ func (r credentialRow) credential() (credentials.Credential, error) {
 	var attachment string
 	if r.AuthenticatorAttachment != nil {
 		attachment = *r.AuthenticatorAttachment
+	}
+	var violations []string
+	if r.AttestationViolations != "" && r.AttestationViolations != "[]" {
+		if err := json.Unmarshal([]byte(r.AttestationViolations), &violations); err != nil {
+			return credentials.Credential{}, fmt.Errorf("decode attestation violations of credential %s: %w", shortCredentialID(r.ID), err)
+		}
 	}
 	if r.SignCount < 0 || r.SignCount > math.MaxUint32 {
 		return credentials.Credential{}, fmt.Errorf("credential %s has sign count %d, outside uint32", shortCredentialID(r.ID), r.SignCount)
@@ -479,6 +503,8 @@ func (r credentialRow) credential() (credentials.Credential, error) {
 		CreatedAt:               r.CreatedAt.UTC(),
 		UpdatedAt:               r.UpdatedAt.UTC(),
 		LastUsedAt:              utcPtr(r.LastUsedAt),
+		Attestation: attestation.Record{Verdict: attestation.Verdict(r.AttestationVerdict), Root: deref(r.AttestationRoot),
+			Status: deref(r.MDSStatus), CertificationLevel: deref(r.CertificationLevel), Violations: violations},
 	}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
@@ -73,6 +74,8 @@ func credNew(u credentials.User, id string, at time.Time) credentials.Credential
 		CreatedAt:               at,
 		UpdatedAt:               at,
 		LastUsedAt:              &last,
+		Attestation: attestation.Record{Verdict: attestation.Verified, Root: "CN=Test Root,O=Test Alliance",
+			Status: "FIDO_CERTIFIED_L2", CertificationLevel: "FIDO_CERTIFIED_L2", Violations: []string{"backup_eligible"}},
 	}
 }
 
@@ -442,6 +445,14 @@ func TestCredentialStoreRecordLogin(t *testing.T) {
 		}
 		if got := credGet(t, s, tenantID, c.ID).SignCount; got != 1<<32-1 {
 			t.Errorf("SignCount = %d, want %d", got, uint32(1<<32-1))
+		}
+
+		// A login under a monitoring attestation policy records a changed MDS status; the others keep it.
+		if err := s.RecordLogin(ctx, tenantID, c.ID, credentials.LoginUpdate{SignCount: 1<<32 - 1, LastUsedAt: at3, MDSStatus: "REVOKED"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := credGet(t, s, tenantID, c.ID).Attestation; got.Status != "REVOKED" || got.Verdict != attestation.Verified {
+			t.Errorf("attestation after a login that saw REVOKED = %+v", got)
 		}
 
 		mustBe(t, "RecordLogin of a missing credential",

@@ -91,6 +91,10 @@ type DB struct {
 	bound
 	// statements is set by RecordStatements (tests).
 	statements atomic.Pointer[StatementLog]
+	// prepared is whether the hot path's statements (hot.go) may be kept prepared on the connections:
+	// PostgreSQL, unless the URL chose an exec mode or turned pgx's statement cache off (as behind
+	// PgBouncer in transaction mode, where a prepared statement does not survive the transaction).
+	prepared bool
 }
 
 // bound is what every store call gets: a deadline of its own, and its failures marked as
@@ -181,9 +185,11 @@ func openPostgres(url string, o Options) (*DB, error) {
 	// per call and held megabytes of statement texts per connection (issue 11). Statements without
 	// parameters need none of the extended protocol: the simple protocol sends each in one message.
 	// A default_query_exec_mode in the URL takes precedence.
-	if !strings.Contains(url, "default_query_exec_mode") {
+	urlMode := strings.Contains(url, "default_query_exec_mode")
+	if !urlMode {
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	}
+	prepared := !urlMode && cfg.StatementCacheCapacity > 0
 	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok {
 		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
@@ -192,7 +198,7 @@ func openPostgres(url string, o Options) (*DB, error) {
 	sqldb.SetMaxIdleConns(postgresMaxIdleConns)
 	sqldb.SetConnMaxLifetime(postgresConnMaxLifetime)
 	sqldb.SetConnMaxIdleTime(postgresConnMaxIdleTime)
-	return &DB{bun: bun.NewDB(sqldb, pgdialect.New()), dialect: DialectPostgres}, nil
+	return &DB{bun: bun.NewDB(sqldb, pgdialect.New()), dialect: DialectPostgres, prepared: prepared}, nil
 }
 
 // noReplayConnector makes pgx connections whose statements database/sql never sends twice. pgx's

@@ -41,23 +41,27 @@ func newHotQuery(q string) hotQuery {
 
 // hot runs the statements of the hot path for a store.
 type hot struct {
-	db      *bun.DB
-	dialect string
+	db *bun.DB
+	// bind is whether the statements go to PostgreSQL with bind parameters ($n), and cached is
+	// whether pgx may keep them prepared (DB.prepared); without it pgx puts the values into the text
+	// itself, as behind PgBouncer in transaction mode.
+	bind, cached bool
 	// statements is where RecordStatements records what the prepared statements run (Bun's hook sees
 	// only what Bun runs).
 	statements *atomic.Pointer[StatementLog]
 }
 
-// prepared reports whether the statements run with bind parameters (PostgreSQL).
-func (h hot) prepared() bool { return h.dialect == DialectPostgres }
+func newHot(d *DB) hot {
+	return hot{db: d.bun, bind: d.dialect == DialectPostgres, cached: d.prepared, statements: &d.statements}
+}
 
 // scan runs q with args and scans its rows into dest (a pointer to a slice of row structs).
 func (h hot) scan(ctx context.Context, q hotQuery, dest any, args ...any) error {
-	if !h.prepared() {
+	if !h.bind {
 		return h.db.NewRaw(q.bun, args...).Scan(ctx, dest)
 	}
 	h.record(ctx, q.pg)
-	rows, err := h.db.DB.QueryContext(ctx, q.pg, withCachedStatement(args)...)
+	rows, err := h.db.DB.QueryContext(ctx, q.pg, h.modeArgs(args)...)
 	if err != nil {
 		return err
 	}
@@ -66,11 +70,11 @@ func (h hot) scan(ctx context.Context, q hotQuery, dest any, args ...any) error 
 
 // exec runs q with args.
 func (h hot) exec(ctx context.Context, q hotQuery, args ...any) (sql.Result, error) {
-	if !h.prepared() {
+	if !h.bind {
 		return h.db.NewRaw(q.bun, args...).Exec(ctx)
 	}
 	h.record(ctx, q.pg)
-	return h.db.DB.ExecContext(ctx, q.pg, withCachedStatement(args)...)
+	return h.db.DB.ExecContext(ctx, q.pg, h.modeArgs(args)...)
 }
 
 func (h hot) record(ctx context.Context, query string) {
@@ -79,9 +83,13 @@ func (h hot) record(ctx context.Context, query string) {
 	}
 }
 
-// withCachedStatement puts pgx's per-query mode first: the connections' default is the simple
-// protocol (openPostgres), right for Bun's statements, whose texts never repeat.
-func withCachedStatement(args []any) []any {
+// modeArgs puts pgx's per-query mode first when the statement may be kept prepared: the
+// connections' default is the simple protocol (openPostgres), right for Bun's statements, whose texts
+// never repeat.
+func (h hot) modeArgs(args []any) []any {
+	if !h.cached {
+		return args
+	}
 	return append([]any{pgx.QueryExecModeCacheStatement}, args...)
 }
 

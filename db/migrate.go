@@ -41,8 +41,11 @@ type MigrationState struct {
 // nothing to do.
 func (d *DB) MigrateUp(ctx context.Context) error {
 	err := d.withMigrator(ctx, func(m *migrate.Migrator) error {
-		_, err := m.Migrate(ctx)
-		return err
+		if _, err := m.Migrate(ctx); err != nil {
+			return err
+		}
+		// River's tables (the webhook queue) come after ours, under the same lock.
+		return d.migrateRiver(ctx)
 	})
 	if err != nil {
 		return fmt.Errorf("migrate up: %w", err)

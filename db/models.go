@@ -185,6 +185,13 @@ type credentialRow struct {
 	CreatedAt               time.Time  `bun:"created_at"`
 	UpdatedAt               time.Time  `bun:"updated_at"`
 	LastUsedAt              *time.Time `bun:"last_used_at"`
+	// The judgement of the attestation (migrations/*/..._credential_attestation.tx.up.sql);
+	// AttestationViolations is a JSON array of strings, "[]" when there are none.
+	AttestationVerdict    string  `bun:"attestation_verdict"`
+	AttestationRoot       *string `bun:"attestation_root"`
+	MDSStatus             *string `bun:"mds_status"`
+	CertificationLevel    *string `bun:"certification_level"`
+	AttestationViolations string  `bun:"attestation_violations"`
 	// AppUserID is the owning user's users.user_id. It is no column of credentials: reads fill it
 	// from a join with users, and writes leave it out.
 	AppUserID string `bun:"app_user_id,scanonly"`

@@ -156,9 +156,20 @@ func dumpTables(t *testing.T, d *db.DB) map[string][]map[string]any {
 		if err := d.Bun().NewSelect().TableExpr(table).OrderExpr("id").Scan(context.Background(), &rows); err != nil {
 			t.Fatalf("read %s: %v", table, err)
 		}
+		for _, row := range rows {
+			for _, column := range laterColumns[table] {
+				delete(row, column) // present only once the migrations after 000006 ran
+			}
+		}
 		dump[table] = rows
 	}
 	return dump
+}
+
+// laterColumns are the columns that migrations after 20260101000006 add, which dumpTables leaves out
+// so that its dumps compare across those migrations.
+var laterColumns = map[string][]string{
+	"credentials": {"attestation_verdict", "attestation_root", "mds_status", "certification_level", "attestation_violations"},
 }
 
 // TestMigrateTenantFirstKeys migrates a database with data in it from 20260101000005 up through

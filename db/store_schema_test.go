@@ -204,7 +204,7 @@ var keyExceptions = map[string]string{
 }
 
 // uniqueKeys returns every primary key and unique index of the schema as "table(col, ...)", the
-// migrator's own tables left out.
+// migrator's own tables and River's (the webhook queue: migrations River owns) left out.
 func uniqueKeys(t *testing.T, d *db.DB) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -222,7 +222,8 @@ func uniqueKeys(t *testing.T, d *db.DB) []string {
 			FROM pg_index x
 			JOIN pg_class c ON c.oid = x.indrelid
 			JOIN pg_namespace ns ON ns.oid = c.relnamespace
-			WHERE ns.nspname = current_schema() AND x.indisunique AND c.relname NOT LIKE 'bun\_%'`).Scan(ctx, &rows)
+			WHERE ns.nspname = current_schema() AND x.indisunique AND c.relname NOT LIKE 'bun\_%'
+			AND c.relname NOT LIKE 'river\_%'`).Scan(ctx, &rows)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +234,7 @@ func uniqueKeys(t *testing.T, d *db.DB) []string {
 	}
 	var tables []string
 	err := d.Bun().NewRaw(`SELECT name FROM sqlite_master WHERE type = 'table'
-		AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT LIKE 'bun\_%' ESCAPE '\'`).Scan(ctx, &tables)
+		AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT LIKE 'bun\_%' ESCAPE '\' AND name NOT LIKE 'river\_%' ESCAPE '\'`).Scan(ctx, &tables)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,8 @@ func TestSchemaKeysLeadWithTenant(t *testing.T) {
 		// Every table of the schema has a key of its tenant, among them these.
 		for _, k := range []string{"users(tenant_id, id)", "users(tenant_id, user_id)", "credentials(tenant_id, id)",
 			"transactions(tenant_id, id)", "transactions(tenant_id, identifier)", "api_keys(tenant_id, id)",
-			"api_keys(tenant_id, name)", "signing_keys(tenant_id, id)", "audit_logs(tenant_id, id)"} {
+			"api_keys(tenant_id, name)", "signing_keys(tenant_id, id)", "audit_logs(tenant_id, id)",
+			"webhook_endpoints(tenant_id, id)", "webhook_deliveries(tenant_id, id)"} {
 			if !seen[k] {
 				t.Errorf("no primary key or unique index %s; have %v", k, keys)
 			}

@@ -45,11 +45,24 @@ var adminRoutes = []adminRoute{
 	{"GET", "/tenants/:tenant_id/export", (*server).exportTenant},
 	{"POST", "/tenants/:tenant_id/import", (*server).importTenant},
 	{"GET", "/audit_logs", (*server).deploymentAuditLogs},
+	// Webhooks (httpapi/webhooks.go).
+	{"GET", "/tenants/:tenant_id/webhooks", (*server).listWebhooks},
+	{"POST", "/tenants/:tenant_id/webhooks", (*server).createWebhook},
+	{"GET", "/tenants/:tenant_id/webhooks/:webhook_id", (*server).getWebhook},
+	{"PATCH", "/tenants/:tenant_id/webhooks/:webhook_id", (*server).updateWebhook},
+	{"DELETE", "/tenants/:tenant_id/webhooks/:webhook_id", (*server).deleteWebhook},
+	{"POST", "/tenants/:tenant_id/webhooks/:webhook_id/rotate_secret", (*server).rotateWebhookSecret},
+	{"POST", "/tenants/:tenant_id/webhooks/:webhook_id/test", (*server).testWebhook},
+	{"GET", "/tenants/:tenant_id/webhooks/:webhook_id/deliveries", (*server).listWebhookDeliveries},
+	{"POST", "/tenants/:tenant_id/webhooks/:webhook_id/deliveries/:delivery_id/redeliver", (*server).redeliverWebhook},
+	{"GET", "/metadata", (*server).getMetadata},
+	{"GET", "/metadata/:aaguid", (*server).getMetadataEntry},
 }
 
 func (s *server) registerAdmin(app *fiber.App) {
 	app.Get("/health/alive", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"alive": true}) })
-	app.Get("/health/ready", s.notDraining, Readiness(s.Ready))
+	app.Get("/health/ready", s.notDraining, s.readiness())
+	s.registerConsole(app) // its own sign-in: before the token check below
 	admin := app.Group("/", requireAdminToken(s.AdminTokens))
 	if s.Metrics != nil {
 		admin.Get("/metrics", adaptor.HTTPHandler(s.Metrics.Handler()))
@@ -68,6 +81,23 @@ func (s *server) notDraining(c *fiber.Ctx) error {
 	}
 	return c.Next()
 }
+
+// readiness is Readiness with the FIDO metadata's state as details when metadata is configured: a
+// failed refresh shows there but does not fail readiness, since the previous blob stays in use and
+// tenants without an enforced attestation policy do not need one at all.
+func (s *server) readiness() fiber.Handler {
+	ready := Readiness(s.Ready)
+	if !s.Metadata.Configured() {
+		return ready
+	}
+	return func(c *fiber.Ctx) error {
+		c.Locals(readinessDetailsKey{}, fiber.Map{"metadata": metadataState(s.Metadata, time.Now())})
+		return ready(c)
+	}
+}
+
+// readinessDetailsKey holds the details readiness adds to its answer.
+type readinessDetailsKey struct{}
 
 // ReadinessTimeout is how long readiness waits for each dependency.
 const ReadinessTimeout = 2 * time.Second
@@ -112,10 +142,15 @@ func Readiness(deps map[string]Pinger) fiber.Handler {
 				clear(pending)
 			}
 		}
+		answer := fiber.Map{"ready": true}
 		if len(failed) > 0 {
-			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"ready": false, "failed": failed})
+			answer = fiber.Map{"ready": false, "failed": failed}
+			c.Status(fiber.StatusServiceUnavailable)
 		}
-		return c.JSON(fiber.Map{"ready": true})
+		if details, ok := c.Locals(readinessDetailsKey{}).(fiber.Map); ok {
+			answer["details"] = details
+		}
+		return c.JSON(answer)
 	}
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"github.com/gofiber/fiber/v2"
 
 	passkey "github.com/passkey-server/passkey-server"
@@ -15,11 +16,35 @@ type handler func(s *server, c *fiber.Ctx) error
 // TokenResponse is the answer of every finalize call.
 type TokenResponse struct {
 	Token string `json:"token"`
+	// Signals are the user's signals for the browser's Signal API, only when the finalize was called
+	// with ?signals=true (they cost one more statement; README, "Signals").
+	Signals *credentials.Signals `json:"signals,omitempty"`
+}
+
+// finalizeResponse is the answer of a successful finalize: the token, and the user's signals when
+// the caller asked for them. The ceremony has succeeded by then, so a failure to read the signals is
+// logged and leaves them out rather than losing the token.
+func (s *server) finalizeResponse(c *fiber.Ctx, res credentials.Result) error {
+	out := TokenResponse{Token: res.Token}
+	if c.QueryBool("signals") {
+		sig, err := s.Credentials.UserSignals(c.UserContext(), snapshotOf(c), res.User.AppUserID)
+		switch {
+		case errors.Is(err, credentials.ErrSignalsOff):
+			// Asked for, but the tenant has them off: the answer is the plain one.
+		case err != nil:
+			s.log.Warn("reading the signals of a finalize failed", "error", err)
+		default:
+			out.Signals = &sig
+		}
+	}
+	return c.JSON(out)
 }
 
 // LoginRequest is the optional body of login/initialize.
 type LoginRequest struct {
 	UserID *string `json:"user_id"`
+	// Hints replace the tenant's default hints when present (WebAuthn §5.8.7); [] sends none.
+	Hints []string `json:"hints"`
 }
 
 // registrationInitialize answers a registration initialize of the ceremony (RegistrationRequest body).
@@ -44,7 +69,7 @@ func registrationFinalize(ceremony credentials.Ceremony) handler {
 		if err != nil {
 			return err
 		}
-		return c.JSON(TokenResponse{Token: res.Token})
+		return s.finalizeResponse(c, res)
 	}
 }
 
@@ -69,7 +94,7 @@ func (s *server) loginInitialize(c *fiber.Ctx) error {
 		}
 		userID = *req.UserID
 	}
-	assertion, err := s.Credentials.BeginLogin(c.UserContext(), snapshotOf(c), credentials.Login, userID)
+	assertion, err := s.Credentials.BeginLoginWith(c.UserContext(), snapshotOf(c), credentials.Login, userID, credentials.AssertionOptions{Hints: req.Hints})
 	if err != nil {
 		return err
 	}
@@ -79,12 +104,13 @@ func (s *server) loginInitialize(c *fiber.Ctx) error {
 // mfaLoginInitialize starts an MFA login for the user named in the body.
 func (s *server) mfaLoginInitialize(c *fiber.Ctx) error {
 	var req struct {
-		UserID string `json:"user_id"`
+		UserID string   `json:"user_id"`
+		Hints  []string `json:"hints"`
 	}
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	assertion, err := s.Credentials.BeginLogin(c.UserContext(), snapshotOf(c), mfa.Login, req.UserID)
+	assertion, err := s.Credentials.BeginLoginWith(c.UserContext(), snapshotOf(c), mfa.Login, req.UserID, credentials.AssertionOptions{Hints: req.Hints})
 	if err != nil {
 		return err
 	}
@@ -98,6 +124,20 @@ func loginFinalize(ceremony credentials.Ceremony) handler {
 		if err != nil {
 			return err
 		}
-		return c.JSON(TokenResponse{Token: res.Token})
+		return s.finalizeResponse(c, res)
 	}
+}
+
+// userSignals answers the signals of a user (credentials.Service.UserSignals), for applications that
+// send them after their own sign-in, a credential deletion or rename.
+func (s *server) userSignals(c *fiber.Ctx) error {
+	userID, err := pathParam(c, "user_id")
+	if err != nil {
+		return err
+	}
+	sig, err := s.Credentials.UserSignals(c.UserContext(), snapshotOf(c), userID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(sig)
 }

@@ -34,6 +34,20 @@ type CredentialResponse struct {
 	AuthenticatorName       string     `json:"authenticator_name,omitempty"`
 	IconLight               string     `json:"icon_light,omitempty"`
 	IconDark                string     `json:"icon_dark,omitempty"`
+	// Attestation is the judgement of the attestation at registration; nil for credentials
+	// registered before attestation was judged.
+	Attestation *AttestationResponse `json:"attestation,omitempty"`
+}
+
+// AttestationResponse is a credential's attestation record on the wire (openapi.yaml
+// CredentialAttestation).
+type AttestationResponse struct {
+	Format             string   `json:"format"`
+	Verdict            string   `json:"verdict"`
+	Root               string   `json:"root,omitempty"`
+	MDSStatus          string   `json:"mds_status,omitempty"`
+	CertificationLevel string   `json:"certification_level,omitempty"`
+	PolicyViolations   []string `json:"policy_violations"`
 }
 
 func (s *server) credentialResponse(c credentials.Credential) CredentialResponse {
@@ -46,6 +60,13 @@ func (s *server) credentialResponse(c credentials.Credential) CredentialResponse
 	}
 	if r.Transports == nil {
 		r.Transports = []string{}
+	}
+	if a := c.Attestation; a.Verdict != "" {
+		r.Attestation = &AttestationResponse{Format: c.AttestationType, Verdict: string(a.Verdict), Root: a.Root,
+			MDSStatus: a.Status, CertificationLevel: a.CertificationLevel, PolicyViolations: a.Violations}
+		if r.Attestation.PolicyViolations == nil {
+			r.Attestation.PolicyViolations = []string{}
+		}
 	}
 	if a, ok := s.Credentials.Authenticator(c); ok {
 		r.AuthenticatorName, r.IconLight, r.IconDark = a.Name, a.IconLight, a.IconDark

@@ -12,11 +12,13 @@ import (
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/archive"
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/ratelimit"
 	"github.com/passkey-server/passkey-server/tenant"
 	"github.com/passkey-server/passkey-server/transactions"
+	"github.com/passkey-server/passkey-server/webhooks"
 )
 
 // errAdminUnauthorized means an admin API call had no valid admin token.
@@ -50,6 +52,7 @@ var errorTable = []errorKind{
 	{credentials.ErrSessionNotFound, 400, "received challenge does not match with any stored one"},
 	{credentials.ErrLoginSessionNotFound, 401, "failed to get session data"},
 	{credentials.ErrUserNotFound, 404, "user not found"},
+	{credentials.ErrSignalsOff, 409, "signals are off"},
 	{credentials.ErrCredentialNotFound, 404, "credential not found"},
 	{credentials.ErrCredentialExists, 409, "credential already registered"},
 	{credentials.ErrInvalidAttestationResponse, 400, "unable to parse credential creation response"},
@@ -59,6 +62,14 @@ var errorTable = []errorKind{
 	{credentials.ErrAssertionFailed, 401, "failed to validate assertion"},
 	{credentials.ErrClonedAuthenticator, 401, "signature counter did not increase: possible cloned authenticator"},
 	{credentials.ErrNoCredentials, 400, "user has no suitable credentials for this operation"},
+	// Webhooks.
+	{webhooks.ErrInvalidEndpoint, 400, "invalid webhook endpoint"},
+	{webhooks.ErrNotFound, 404, "webhook not found"},
+	{webhooks.ErrDeliveryNotFound, 404, "webhook delivery not found"},
+	{attestation.ErrNotAllowed, 403, "the authenticator is not allowed by the attestation policy"},
+	{attestation.ErrRevoked, 403, "the authenticator has been revoked"},
+	{attestation.ErrMetadataUnavailable, 503, "the FIDO metadata is not loaded"},
+	{attestation.ErrUnknownAuthenticator, 404, "authenticator not found in the FIDO metadata"},
 	{transactions.ErrExists, 409, "transaction already exists"},
 	{transactions.ErrNotFound, 401, "failed to get session data"}, // Hanko's title; details say more
 	{transactions.ErrDataTooLarge, 413, "transaction_data is too large"},
@@ -100,6 +111,9 @@ type ErrorBody struct {
 	Status    int    `json:"status"`
 	Code      string `json:"code"`
 	RequestID string `json:"request_id,omitempty"`
+	// Signals are for the browser's Signal API: a login whose credential the tenant does not know
+	// carries signals.unknownCredential (credentials.Signals).
+	Signals *credentials.Signals `json:"signals,omitempty"`
 }
 
 // retryAfterUnavailable is the Retry-After of a 503 service_unavailable, in seconds: outages this
@@ -202,6 +216,10 @@ func newErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 		if c.Method() == fiber.MethodHead {
 			return nil
 		}
-		return c.JSON(ErrorBody{Title: r.title, Details: r.details, Status: r.status, Code: r.code, RequestID: reqID})
+		body := ErrorBody{Title: r.title, Details: r.details, Status: r.status, Code: r.code, RequestID: reqID}
+		if r.status < 500 {
+			body.Signals = credentials.SignalsOf(err)
+		}
+		return c.JSON(body)
 	}
 }

@@ -44,6 +44,7 @@ type route struct {
 // everything else needs a secret key.
 var publicRoutes = []route{
 	{method: "GET", hanko: "/.well-known/jwks.json", handle: (*server).jwks},
+	{method: "GET", hanko: "/.well-known/webauthn", handle: (*server).relatedOrigins},
 	{method: "GET", hanko: "/audit_logs", key: secretKey, handle: (*server).tenantAuditLogs},
 
 	{"POST", "/registration/initialize", "/credentials/register/initialize", secretKey, credentials.Registration, passkey.StepInitialize, registrationInitialize(credentials.Registration)},
@@ -64,11 +65,13 @@ var publicRoutes = []route{
 	{"POST", "/transaction/initialize", "/transaction/initialize", secretKey, transactions.Signing, passkey.StepInitialize, (*server).transactionInitialize},
 	{"POST", "/transaction/finalize", "/transaction/finalize", secretKey, transactions.Signing, passkey.StepFinalize, (*server).transactionFinalize},
 	{method: "GET", hanko: "/transaction/:user_id", keyed: "/transaction/:user_id", key: secretKey, handle: (*server).listTransactions},
+
+	{method: "GET", hanko: "/users/:user_id/signals", keyed: "/users/:user_id/signals", key: secretKey, handle: (*server).userSignals},
 }
 
 // keyedPrefixes are the first path segments of the key-scoped family. Its routes are registered before
 // Hanko's, whose first segment (a tenant id) would otherwise take them.
-var keyedPrefixes = []string{"/credentials", "/transaction"}
+var keyedPrefixes = []string{"/credentials", "/transaction", "/users"}
 
 // registerPublic registers the routes table on app. Each route runs its own chain: the ceremony step's
 // refusal event, the guard against clients whose lookups keep failing, the family's tenant resolution
@@ -102,6 +105,7 @@ func (s *server) registerPublic(app *fiber.App) {
 	// What no route matched: every key-scoped path needs a key, and under /credentials a secret one.
 	app.Use("/credentials", refusals, s.keyTenant, limit, s.requireSecret)
 	app.Use("/transaction", refusals, s.keyTenant, limit)
+	app.Use("/users", refusals, s.keyTenant, limit, s.requireSecret)
 	for _, p := range keyedPrefixes {
 		app.All(p+"/*", notFound)
 	}
@@ -115,6 +119,7 @@ func (s *server) registerPublic(app *fiber.App) {
 	app.Use("/:tenant_id", refusals, s.pathTenant, limit)
 	app.Use("/:tenant_id/credentials", s.requireSecret)
 	app.Use("/:tenant_id/mfa", s.requireSecret)
+	app.Use("/:tenant_id/users", s.requireSecret)
 }
 
 // add registers a route; a GET route answers HEAD too, as Fiber's app.Get does.

@@ -17,15 +17,18 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/archive"
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/metrics"
 	"github.com/passkey-server/passkey-server/ratelimit"
 	"github.com/passkey-server/passkey-server/tenant"
 	"github.com/passkey-server/passkey-server/transactions"
+	"github.com/passkey-server/passkey-server/webhooks"
 )
 
 // Services are the domain services the API serves.
@@ -36,7 +39,12 @@ type Services struct {
 	Credentials  *credentials.Service
 	Transactions *transactions.Service
 	AuditLog     *audit.Log
-	Archive      *archive.Service
+	// Webhooks manages webhook endpoints (admin API).
+	Webhooks *webhooks.Service
+	// Metadata is the FIDO metadata the admin API shows (nil: none configured).
+	Metadata *attestation.Source
+	// Archive exports and imports tenants (admin API).
+	Archive *archive.Service
 	// Events receives the failure of a ceremony step that was refused before its service saw it (a
 	// missing API key, a malformed body, a rate limit); the services emit everything else.
 	Events passkey.Sink
@@ -74,6 +82,10 @@ type Options struct {
 	// Drain, when started, makes /health/ready answer 503 and every response ask its client to close
 	// the connection, while requests are still served; nil never drains.
 	Drain *Drain
+
+	// PlaygroundTenant is the tenant GET /playground redirects to (the embedded mode's development
+	// tenant); uuid.Nil answers 404 there.
+	PlaygroundTenant uuid.UUID
 }
 
 // DefaultRequestTimeout is the deadline of a request when Options.RequestTimeout is zero.
@@ -253,6 +265,8 @@ func NewPublic(svc Services, o Options) *fiber.App {
 	app.Get("/", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"name": "passkey-server", "status": "ok"})
 	})
+	add(app, fiber.MethodGet, "/js/passkeys.js", browserHelper) // before the tenant routes, whose first segment would take "js"
+	s.registerPlayground(app)
 	s.registerPublic(app)
 	return app
 }

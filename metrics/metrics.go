@@ -40,6 +40,9 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 	requests   *prometheus.CounterVec
 	ceremonies *prometheus.CounterVec
+	// webhookAttempts: metrics/webhooks.go.
+	webhookAttempts *prometheus.CounterVec
+	webhookOnce     sync.Once
 
 	tenantLimit int
 	mu          sync.RWMutex

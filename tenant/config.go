@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -23,6 +24,10 @@ type Config struct {
 	// SigningAlgorithm is the JWT algorithm of the tenant's tokens: ES256 (default) or RS256. A change
 	// takes effect at the next signing key rotation.
 	SigningAlgorithm signing.Algorithm `json:"signing_algorithm,omitempty"`
+	// Playground serves the passkey playground at /{tenant_id}/playground on the public port: a page
+	// on which anyone can run every ceremony for users whose id starts with "playground:". Off by
+	// default; the embedded mode's development tenant has it on.
+	Playground bool `json:"playground,omitempty"`
 }
 
 // CORSConfig says which browser origins may call the tenant's public routes.
@@ -58,6 +63,20 @@ type WebAuthnConfig struct {
 	// AllowSignCountRegression accepts logins whose signature counter did not grow (WebAuthn §6.1.1).
 	// Off by default: such a login is refused and the credential marked with a clone warning.
 	AllowSignCountRegression bool `json:"allow_sign_count_regression,omitempty"`
+	// Signals turns on the answers for the browser's Signal API (credentials/signals.go). Off by
+	// default: a browser applies a signal to every passkey of the RP ID, so a tenant that shares its RP
+	// ID with another tenant, or with another passkey server (an application moving from Hanko's), would
+	// make authenticators drop passkeys that the other one still accepts (README, "Signals").
+	Signals bool `json:"signals,omitempty"`
+	// RelatedOrigins are origins outside the RP ID that may run ceremonies for it (WebAuthn §5.11,
+	// Related Origin Requests): served as the tenant's /.well-known/webauthn document and accepted in
+	// clientDataJSON. See related.go for their validation.
+	RelatedOrigins []string `json:"related_origins,omitempty"`
+	// Hints are the default hints of the tenant's passkey ceremonies (WebAuthn §5.8.7); a request's
+	// own hints replace them.
+	Hints []string `json:"hints,omitempty"`
+	// AttestationPolicy says which authenticators passkeys may come from (nil: mode none).
+	AttestationPolicy *AttestationPolicy `json:"attestation_policy,omitempty"`
 }
 
 // MFAConfig is the profile of second-factor ceremonies.
@@ -67,6 +86,11 @@ type MFAConfig struct {
 	Attachment             string `json:"attachment"`
 	AttestationPreference  string `json:"attestation_preference"`
 	ResidentKeyRequirement string `json:"resident_key_requirement"`
+	// Hints are the default hints of second-factor ceremonies (WebAuthn §5.8.7). Absent (a config stored
+	// before hints existed, or one that leaves them out) means ["security-key"]; [] means none.
+	Hints []string `json:"hints"`
+	// AttestationPolicy says which authenticators second factors may come from (nil: mode none).
+	AttestationPolicy *AttestationPolicy `json:"attestation_policy,omitempty"`
 }
 
 // Timeout bounds in milliseconds. Below ten seconds a person cannot finish a ceremony; above ten
@@ -84,7 +108,27 @@ var (
 	attachments       = []string{"platform", "cross-platform"}
 	attestations      = []string{"none", "indirect", "direct", "enterprise"}
 	residentKeys      = []string{"discouraged", "preferred", "required"}
+	// Hints are the values of WebAuthn §5.8.7 (PublicKeyCredentialHint).
+	Hints = []string{"security-key", "client-device", "hybrid"}
 )
+
+// DefaultMFAHints are the hints of an MFA profile that names none: a second factor is usually a
+// security key.
+var DefaultMFAHints = []string{"security-key"}
+
+// CheckHints adds a problem to p for every value of hints (the field named field) that is not a
+// WebAuthn hint or is given twice.
+func CheckHints(p *passkey.Problems, field string, hints []string) {
+	seen := map[string]bool{}
+	for _, h := range hints {
+		if !slices.Contains(Hints, h) {
+			p.Add("%s: %q is not a hint; hints are one of '%s'", field, h, strings.Join(Hints, " "))
+		} else if seen[h] {
+			p.Add("%s: %q is listed more than once", field, h)
+		}
+		seen[h] = true
+	}
+}
 
 // Normalize fills the defaults of docs/hanko-compatibility.md#tenant-config into empty optional fields:
 // user verification "required", attestation "direct", resident key "required", and an MFA profile
@@ -137,11 +181,19 @@ func (c *Config) Normalize() {
 	if m.ResidentKeyRequirement == "" {
 		m.ResidentKeyRequirement = "discouraged"
 	}
+	if m.Hints == nil {
+		m.Hints = slices.Clone(DefaultMFAHints)
+	}
 	if c.SigningAlgorithm == "" {
 		c.SigningAlgorithm = signing.ES256
 	}
+	w.AttestationPolicy.normalize()
+	m.AttestationPolicy.normalize()
 	for i, o := range w.RelyingParty.Origins {
 		w.RelyingParty.Origins[i] = strings.TrimRight(strings.TrimSpace(o), "/")
+	}
+	for i, o := range w.RelatedOrigins {
+		w.RelatedOrigins[i] = strings.TrimRight(strings.TrimSpace(o), "/")
 	}
 }
 
@@ -177,12 +229,17 @@ func (c *Config) Validate() error {
 	}
 	p.enum("webauthn.attestation_preference", c.WebAuthn.AttestationPreference, attestations)
 	p.enum("webauthn.resident_key_requirement", c.WebAuthn.ResidentKeyRequirement, residentKeys)
+	p.validateRelatedOrigins(c.WebAuthn.RelatedOrigins)
+	CheckHints(&p.Problems, "webauthn.hints", c.WebAuthn.Hints)
+	c.WebAuthn.AttestationPolicy.validate("webauthn.attestation_policy", &p)
 	if m := c.MFA; m != nil {
+		CheckHints(&p.Problems, "mfa.hints", m.Hints)
 		p.timeout("mfa.timeout", m.Timeout)
 		p.enum("mfa.user_verification", m.UserVerification, userVerifications)
 		p.enum("mfa.attachment", m.Attachment, attachments)
 		p.enum("mfa.attestation_preference", m.AttestationPreference, attestations)
 		p.enum("mfa.resident_key_requirement", m.ResidentKeyRequirement, residentKeys)
+		m.AttestationPolicy.validate("mfa.attestation_policy", &p)
 	}
 	if len(c.CORS.AllowedOrigins) == 0 {
 		p.add("cors.allowed_origins must have at least 1 entry")

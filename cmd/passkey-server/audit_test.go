@@ -241,6 +241,9 @@ func TestAuditEveryEventType(t *testing.T) {
 		expectStatus(t, s.adminCall("GET", "/audit_logs?type=nonsense", nil), 400, "invalid_filter")
 
 		for _, typ := range audit.Types() {
+			if typ == "authenticator_status_changed" {
+				continue // needs FIDO metadata that revokes a model: TestAttestationRevokedAtLogin records it
+			}
 			if _, ok := seen[typ]; !ok {
 				t.Errorf("no %s event was recorded", typ)
 			}

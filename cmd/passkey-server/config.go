@@ -16,6 +16,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/google/uuid"
 
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/httpapi"
 	"github.com/passkey-server/passkey-server/ratelimit"
@@ -65,6 +66,15 @@ type Config struct {
 	DBCallTimeout    time.Duration `env:"DATABASE_TIMEOUT" envDefault:"5s" help:"Longest time of one database call, waiting for a pool connection included."`
 	RedisTimeout     time.Duration `env:"REDIS_TIMEOUT" envDefault:"1s" help:"Longest time of one Redis session command, waiting for a pool connection included; session commands are never retried."`
 	StartupTimeout   time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s" help:"How long the start retries a database or Redis that does not answer (with backoff, each attempt logged) before it gives up."`
+
+	// Webhooks (issue 15).
+	WebhookAllowPrivate *bool         `env:"WEBHOOK_ALLOW_PRIVATE" help:"Let webhook deliveries connect to private, loopback and link-local addresses (checked on the resolved address of every connection). Default: on with SQLite (the embedded dev mode), off otherwise."`
+	WebhookAllowHTTP    *bool         `env:"WEBHOOK_ALLOW_HTTP" help:"Accept http:// webhook URLs (https only otherwise). Default: on with SQLite (the embedded dev mode), off otherwise."`
+	MDSFile             string        `env:"MDS_FILE" help:"Path of a FIDO Metadata Service (MDS3) blob, the JWT from https://mds3.fidoalliance.org/ (for air-gapped installs: replace the file, it is read again at each refresh). Empty: none."`
+	MDSURL              string        `env:"MDS_URL" help:"URL to fetch the MDS3 blob from, e.g. https://mds3.fidoalliance.org/. Empty (default): not fetched. With PASSKEY_MDS_FILE too, the newer blob wins."`
+	MDSRoot             string        `env:"MDS_ROOT_FILE,file" help:"Path of the trust anchor of the blob's signing chain, PEM or base64 DER. Empty: the FIDO Alliance's root (GlobalSign Root R46)."`
+	MDSMaxAge           time.Duration `env:"MDS_MAX_AGE" envDefault:"24h" help:"Longest time between two refreshes of a current blob; a refresh happens at the blob's nextUpdate or after this, whichever comes first."`
+	MDSRetry            time.Duration `env:"MDS_RETRY" envDefault:"1h" help:"Wait after a failed refresh (the previous blob stays in use)."`
 }
 
 // loadConfig reads the environment (lookup is os.Getenv-like, given for tests) and validates it,
@@ -113,6 +123,18 @@ func publicURLFor(addr string) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// webhookSettings returns the webhook settings of the configuration: both allowances default to on in
+// the embedded dev mode, where receivers run on the developer's machine, and off otherwise.
+func (c Config) webhookSettings() webhookSettings {
+	or := func(v *bool) bool {
+		if v == nil {
+			return c.Embedded()
+		}
+		return *v
+	}
+	return webhookSettings{AllowPrivate: or(c.WebhookAllowPrivate), AllowHTTP: or(c.WebhookAllowHTTP)}
 }
 
 // Embedded reports whether the server runs on SQLite, where missing secrets are generated into the
@@ -212,6 +234,22 @@ func (c Config) Validate() error {
 		if d.v < d.min || d.v > d.max {
 			add("%s must be between %s and %s", d.name, d.min, d.max)
 		}
+	}
+	if c.MDSURL != "" {
+		if u, err := url.Parse(c.MDSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("PASSKEY_MDS_URL must be an http(s) URL")
+		}
+	}
+	if c.MDSRoot != "" {
+		if err := attestation.CheckRoot(c.MDSRoot); err != nil {
+			add("PASSKEY_MDS_ROOT_FILE: %v", err)
+		}
+	}
+	if c.MDSMaxAge < time.Minute || c.MDSMaxAge > 30*24*time.Hour {
+		add("PASSKEY_MDS_MAX_AGE must be between 1m and 720h")
+	}
+	if c.MDSRetry < time.Second || c.MDSRetry > 24*time.Hour {
+		add("PASSKEY_MDS_RETRY must be between 1s and 24h")
 	}
 	if _, err := httpapi.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		add("PASSKEY_TRUSTED_PROXIES: %v", err)

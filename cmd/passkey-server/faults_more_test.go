@@ -494,7 +494,7 @@ func TestFaultAuditOutage(t *testing.T) {
 	pg, pgURL := startPostgres(t)
 	s := faultServer(t, pgURL)
 	m := metrics.New()
-	if err := registerCounters(m, s.audit, &storeErrors{}); err != nil {
+	if err := registerCounters(m, s.audit, &storeErrors{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	r := newRP(t, s, "example.com")

@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
@@ -161,20 +162,23 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	defer st.close()
 
-	svc := newServices(serviceInput{DB: st.db, Sessions: st.sessions, Sealer: sealer, AAGUIDs: aaguids, PublicURL: cfg.PublicURL,
-		KeyOverlap: cfg.KeyOverlap, KeyActivation: cfg.KeyActivation, CacheRefresh: cfg.CacheRefresh, TenantCache: cfg.TenantCache, Metrics: m, Logger: log})
+	mds := loadMetadata(ctx, cfg, log)
+	svc := newServices(serviceInput{DB: st.db, Sessions: st.sessions, Sealer: sealer, AAGUIDs: aaguids, Metadata: mds, PublicURL: cfg.PublicURL,
+		KeyOverlap: cfg.KeyOverlap, KeyActivation: cfg.KeyActivation, CacheRefresh: cfg.CacheRefresh, TenantCache: cfg.TenantCache, Metrics: m, Logger: log,
+		Webhooks: cfg.webhookSettings()})
 	if cfg.Embedded() {
 		if err := ensureDevTenant(ctx, cfg, svc.tenants, stdout); err != nil {
 			return err
 		}
 	}
-	if err := registerCounters(m, svc.audit, &st.limiterErrors); err != nil {
+	if err := registerCounters(m, svc.audit, &st.limiterErrors, mds); err != nil {
 		return err
 	}
 	proxies, _ := httpapi.ParseTrustedProxies(cfg.TrustedProxies) // validated with the config
 	opts := httpapi.Options{Logger: log, AdminTokens: cfg.AdminTokens, BodyLimit: cfg.BodyLimit, Metrics: m,
 		Limiter: st.limiter, Proxies: proxies, Ready: st.ready, RequestTimeout: cfg.RequestTimeout, PublicURL: cfg.PublicURL,
 		ReadTimeout: cfg.ReadTimeout, Drain: &httpapi.Drain{}}
+	opts.PlaygroundTenant = announcePages(ctx, cfg, svc.tenants, stdout)
 	public, admin := httpapi.NewPublic(svc.http(), opts), httpapi.NewAdmin(svc.http(), opts)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -237,6 +241,23 @@ func newSealer(cfg Config) (*signing.Sealer, error) {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
 	return signing.NewSealer(masterKey)
+}
+
+// loadMetadata builds the FIDO metadata source and loads its first blob. A blob that cannot be loaded
+// is reported (an error log line, the readiness details, GET /metadata and the failure counter) but
+// does not stop the start: tenants without an enforced attestation policy do not need it, and
+// enforcing tenants get 503 metadata_unavailable for registrations until a refresh succeeds.
+func loadMetadata(ctx context.Context, cfg Config, log *slog.Logger) *attestation.Source {
+	src := attestation.NewSource(attestation.SourceOptions{File: cfg.MDSFile, URL: cfg.MDSURL, Root: cfg.MDSRoot,
+		MaxAge: cfg.MDSMaxAge, RetryInterval: cfg.MDSRetry, Logger: log})
+	if !src.Configured() {
+		return src
+	}
+	if err := src.Refresh(ctx); err != nil {
+		log.Error("FIDO metadata could not be loaded at start; registrations of tenants that enforce an attestation policy are refused until a refresh succeeds",
+			"error", err, "retry_in", cfg.MDSRetry.String())
+	}
+	return src
 }
 
 // loadAAGUIDs returns the table of authenticator names: PASSKEY_AAGUID_FILE, or the embedded one.
@@ -320,11 +341,13 @@ func within[T any](d time.Duration, connect func(context.Context, string) (T, er
 }
 
 // registerCounters exports the counters other packages keep.
-func registerCounters(m *metrics.Metrics, rec *audit.Recorder, limiterErrors *storeErrors) error {
+func registerCounters(m *metrics.Metrics, rec *audit.Recorder, limiterErrors *storeErrors, mds *attestation.Source) error {
 	for _, c := range []struct {
 		name, help string
 		value      func() uint64
 	}{
+		{"passkey_mds_refreshes_total", "Refreshes of the FIDO metadata that loaded or confirmed a verified blob.", mds.Refreshes},
+		{"passkey_mds_refresh_failures_total", "Refreshes of the FIDO metadata that failed (unreadable, bad signature, stale or older blob); the previous blob stayed in use.", mds.Failures},
 		{"passkey_audit_events_dropped_total", "Audit events dropped because the database fell too far behind.", rec.Dropped},
 		{"passkey_audit_events_failed_total", "Audit events lost because the database refused to store them.", rec.Failed},
 		{"passkey_ratelimit_errors_total", "Rate limit checks that failed (Redis down or slow, or the in-process table full); the requests were let through, or limited by their tenant only.", limiterErrors.count.Load},
@@ -495,6 +518,7 @@ func createDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, s
 			RelyingParty: tenant.RelyingParty{ID: rpID, DisplayName: "Development", Origins: origins},
 			Timeout:      tenant.DefaultTimeout,
 		},
+		Playground: true,
 	}
 	t, key, err := tenants.Create(ctx, tenant.CreateInput{DisplayName: "Development", Config: cfgT, CreateAPIKey: true})
 	if err != nil {

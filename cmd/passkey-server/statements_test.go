@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -102,4 +103,34 @@ func queries(list []db.Statement) string {
 		b.WriteString("  " + q + "\n")
 	}
 	return b.String()
+}
+
+// TestCeremoniesWithoutStatementCache: behind PgBouncer in transaction mode a prepared statement does
+// not outlive its transaction, so operators turn pgx's statement cache off in the URL. The hot path's
+// statements then go with their values interpolated by pgx, and every ceremony and the audit log still
+// work.
+func TestCeremoniesWithoutStatementCache(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.PostgresURL(t) + "&statement_cache_capacity=0"
+	d, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	if err := d.MigrateUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, d, newTestSealer(t))
+	r := newRP(t, s, "example.com")
+	a := authenticatortest.New(authenticatortest.Options{})
+	r.register(a, "alice")
+	r.login(a, "alice")
+	r.login(a, "")
+	var types []string
+	for _, e := range r.auditLog("") {
+		types = append(types, e.Type)
+	}
+	if len(types) < 6 {
+		t.Errorf("audit log = %v, want the six ceremony steps", types)
+	}
 }

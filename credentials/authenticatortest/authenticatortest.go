@@ -114,6 +114,11 @@ type Options struct {
 	// ZeroCounter keeps the signature counter at 0, like synced passkeys (§6.1.1). By default the
 	// counter grows by one per assertion.
 	ZeroCounter bool
+	// AttestationKey and AttestationChain make "packed" attestation basic (full) attestation (§8.2,
+	// x5c present): the statement is signed with AttestationKey (an ECDSA P-256 key, alg ES256), and
+	// x5c is AttestationChain, DER, attestation certificate first (attestationtest issues them).
+	AttestationKey   crypto.Signer
+	AttestationChain [][]byte
 }
 
 // Tamper forges a response. The zero value changes nothing. Fields apply to Create and Get alike

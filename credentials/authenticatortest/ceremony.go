@@ -2,6 +2,8 @@ package authenticatortest
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
@@ -150,16 +152,31 @@ func (a *Authenticator) CreateWith(options []byte, origin string, t Tamper) ([]b
 	ad := authData(hashedRPID(rpID, t), a.flags(FlagAT, t), c.counter, attestedCredentialData(a.opts.AAGUID, c))
 	attStmt := map[string]any{}
 	if a.opts.Attestation == "packed" {
-		// §8.2 self attestation: sig over authenticatorData ‖ clientDataHash
-		// with the credential private key, alg equal to the credential's.
-		sig, err := c.sign(append(bytes.Clone(ad), cdh[:]...))
-		if err != nil {
-			return nil, fmt.Errorf("sign attestation: %w", err)
+		signed := append(bytes.Clone(ad), cdh[:]...)
+		if a.opts.AttestationKey != nil {
+			// §8.2 basic attestation: sig over authenticatorData ‖ clientDataHash with the
+			// attestation key, whose certificate chain is x5c.
+			h := sha256.Sum256(signed)
+			sig, err := a.opts.AttestationKey.Sign(rand.Reader, h[:], crypto.SHA256)
+			if err != nil {
+				return nil, fmt.Errorf("sign attestation: %w", err)
+			}
+			if t.CorruptSignature {
+				sig = corrupt(sig)
+			}
+			attStmt = map[string]any{"alg": int64(ES256), "sig": sig, "x5c": a.opts.AttestationChain}
+		} else {
+			// §8.2 self attestation: sig over authenticatorData ‖ clientDataHash
+			// with the credential private key, alg equal to the credential's.
+			sig, err := c.sign(signed)
+			if err != nil {
+				return nil, fmt.Errorf("sign attestation: %w", err)
+			}
+			if t.CorruptSignature {
+				sig = corrupt(sig)
+			}
+			attStmt = map[string]any{"alg": int64(c.alg), "sig": sig}
 		}
-		if t.CorruptSignature {
-			sig = corrupt(sig)
-		}
-		attStmt = map[string]any{"alg": int64(c.alg), "sig": sig}
 	}
 	attObj, err := webauthncbor.Marshal(map[string]any{"fmt": a.opts.Attestation, "attStmt": attStmt, "authData": ad})
 	if err != nil {

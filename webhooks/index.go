@@ -1,0 +1,141 @@
+package webhooks
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	passkey "github.com/passkey-server/passkey-server"
+)
+
+// DefaultRefresh is how often an Index reloads the subscriptions, to see endpoint changes made on
+// other instances.
+const DefaultRefresh = 5 * time.Second
+
+// enqueueTimeout bounds the insert of an event's deliveries.
+const enqueueTimeout = 5 * time.Second
+
+// Index knows, in memory, which enabled endpoints of which tenant subscribe to which event type, so
+// that an event of a tenant without a subscribed endpoint costs no query. It is also the event bus's
+// webhook subscriber (Emit). It reloads every refresh interval, and at once after a change made
+// through this instance's Service.
+type Index struct {
+	store   Store
+	log     *slog.Logger
+	refresh time.Duration
+
+	mu       sync.RWMutex
+	byTenant map[uuid.UUID]map[string][]uuid.UUID
+	loaded   atomic.Bool
+	loadMu   sync.Mutex
+
+	enqueued atomic.Uint64
+	failed   atomic.Uint64
+}
+
+// NewIndex returns an Index over store; refresh 0 means DefaultRefresh.
+func NewIndex(store Store, refresh time.Duration, log *slog.Logger) *Index {
+	if refresh <= 0 {
+		refresh = DefaultRefresh
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Index{store: store, log: log, refresh: refresh}
+}
+
+// Load reads every enabled endpoint's subscriptions.
+func (x *Index) Load(ctx context.Context) error {
+	x.loadMu.Lock()
+	defer x.loadMu.Unlock()
+	subs, err := x.store.Subscriptions(ctx)
+	if err != nil {
+		return err
+	}
+	m := make(map[uuid.UUID]map[string][]uuid.UUID)
+	for _, s := range subs {
+		byType := m[s.TenantID]
+		if byType == nil {
+			byType = map[string][]uuid.UUID{}
+			m[s.TenantID] = byType
+		}
+		for _, t := range s.Events {
+			byType[t] = append(byType[t], s.EndpointID)
+		}
+	}
+	x.mu.Lock()
+	x.byTenant = m
+	x.mu.Unlock()
+	x.loaded.Store(true)
+	return nil
+}
+
+// Run reloads the index every refresh interval until ctx ends.
+func (x *Index) Run(ctx context.Context) {
+	t := time.NewTicker(x.refresh)
+	defer t.Stop()
+	for {
+		if err := x.Load(ctx); err != nil && ctx.Err() == nil {
+			x.log.Warn("webhooks: reload subscriptions", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Endpoints returns the enabled endpoints of a tenant subscribed to an event type.
+func (x *Index) Endpoints(tenantID uuid.UUID, typ string) []uuid.UUID {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.byTenant[tenantID][typ]
+}
+
+// Enqueued returns how many deliveries events made; EnqueueFailed how many events' deliveries could
+// not be stored (they are lost: logged and counted).
+func (x *Index) Enqueued() uint64      { return x.enqueued.Load() }
+func (x *Index) EnqueueFailed() uint64 { return x.failed.Load() }
+
+// Emit stores the deliveries of a domain event for the tenant's subscribed endpoints, with their queue
+// jobs, in one transaction, before the request that caused it answers: when the API has answered, the
+// deliveries are durable. An event that no endpoint of its tenant subscribes to costs nothing but a
+// map lookup. A failure to store is logged and counted, never the request's failure.
+func (x *Index) Emit(ctx context.Context, e passkey.Event) {
+	typ := TypeOf(e)
+	if typ == "" || e.TenantID == uuid.Nil {
+		return
+	}
+	if !x.loaded.Load() {
+		if err := x.Load(ctx); err != nil {
+			x.failed.Add(1)
+			x.log.Error("webhooks: load subscriptions; event not sent", "error", err, "type", typ, "tenant", e.TenantID)
+			return
+		}
+	}
+	ids := x.Endpoints(e.TenantID, typ)
+	if len(ids) == 0 {
+		return
+	}
+	msg, err := NewMessage(typ, e)
+	if err != nil {
+		x.failed.Add(1)
+		x.log.Error("webhooks: build message", "error", err, "type", typ)
+		return
+	}
+	// The request may end (a client gone) while the insert runs; the event happened all the same.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
+	defer cancel()
+	ds, err := x.store.Enqueue(ctx, e.TenantID, ids, msg.Type, msg.Payload)
+	if err != nil {
+		x.failed.Add(1)
+		x.log.Error("webhooks: enqueue deliveries; event not sent", "error", err, "type", typ, "tenant", e.TenantID)
+		return
+	}
+	x.enqueued.Add(uint64(len(ds)))
+}
