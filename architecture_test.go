@@ -19,7 +19,7 @@ func TestDomainKnowsNoHTTP(t *testing.T) {
 		"": append(http, stores...), "/tenant": append(http, stores...), "/signing": append(http, stores...),
 		"/credentials": append(http, stores...), "/mfa": append(http, stores...),
 		"/transactions": append(http, stores...), "/audit": append(http, stores...),
-		"/attestation": append(http, stores...),
+		"/attestation": append(http, stores...), "/archive": append(http, stores...),
 		// Libraries the transport uses: no HTTP framework (the rate limiter keeps its counters in Redis).
 		"/metrics": http, "/ratelimit": http,
 	}

@@ -60,6 +60,9 @@ const (
 	APIKeyRevoked EventType = "api_key.revoked"
 	// SigningKeyRotated: a tenant has a new active signing key (Details: kid, algorithm).
 	SigningKeyRotated EventType = "signing_key.rotated"
+	// TenantImported: an archive or another server's tenant was imported (Details: on_conflict and the
+	// users, credentials and transactions created, replaced and skipped).
+	TenantImported EventType = "tenant.imported"
 )
 
 // Ceremony steps, as in Event.Step.

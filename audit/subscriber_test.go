@@ -280,7 +280,7 @@ func allEvents(tenantID uuid.UUID) []passkey.Event {
 		passkey.CredentialRenamed, passkey.CredentialDeleted, passkey.CredentialCloneFlagged,
 		passkey.CredentialBackupStateChanged, passkey.UserDeleted, passkey.TenantCreated, passkey.TenantRenamed,
 		passkey.TenantConfigChanged, passkey.TenantDeleted, passkey.APIKeyCreated, passkey.APIKeyRevoked,
-		passkey.SigningKeyRotated, passkey.CredentialAuthenticatorStatusChanged,
+		passkey.SigningKeyRotated, passkey.CredentialAuthenticatorStatusChanged, passkey.TenantImported,
 	} {
 		out = append(out, passkey.Event{Type: typ, TenantID: tenantID})
 	}
@@ -303,9 +303,9 @@ func TestTypes(t *testing.T) {
 			}
 		}
 	}
-	// 20 ceremony types and 11 changes.
-	if len(produced) != 31 {
-		t.Errorf("FromEvent produced %d types, want 31: %v", len(produced), produced)
+	// 20 ceremony types and 12 changes.
+	if len(produced) != 32 {
+		t.Errorf("FromEvent produced %d types, want 32: %v", len(produced), produced)
 	}
 	// Types() holds nothing else: every type a query may name is one the log can hold.
 	for _, typ := range types {

@@ -51,6 +51,7 @@ var changeTypes = map[passkey.EventType]string{
 	passkey.APIKeyCreated:                        "api_key_created",
 	passkey.APIKeyRevoked:                        "api_key_deleted",
 	passkey.SigningKeyRotated:                    "signing_key_rotated",
+	passkey.TenantImported:                       "tenant_imported",
 }
 
 // HankoTypes returns the event types of Hanko's passkey server, which clients may filter by whether or

@@ -483,14 +483,18 @@ export async function launchBrowser() {
 /**
  * openPage opens url in a new browser context; with authenticator (PLATFORM_AUTHENTICATOR,
  * ROAMING_AUTHENTICATOR or custom options) it adds a CDP virtual authenticator to the page.
- * Returns {context, page, cdp, authenticatorId}.
+ * expectCORSRefusal silences the console errors of a refused cross-origin fetch, which that page's test
+ * provokes. Returns {context, page, cdp, authenticatorId}.
  */
-export async function openPage(browser, url, { authenticator = PLATFORM_AUTHENTICATOR } = {}) {
+export async function openPage(browser, url, { authenticator = PLATFORM_AUTHENTICATOR, expectCORSRefusal = false } = {}) {
   const context = await browser.newContext();
   context.setDefaultTimeout(30_000);
   const page = await context.newPage();
   page.on('console', (msg) => {
-    if (msg.type() === 'error') process.stderr.write(`[page console] ${msg.text()}\n`);
+    if (msg.type() !== 'error') return;
+    // A page that tests a CORS refusal expects the browser's report of it; only other errors alarm.
+    if (expectCORSRefusal && /blocked by CORS policy|net::ERR_FAILED/.test(msg.text())) return;
+    process.stderr.write(`[page console] ${msg.text()}\n`);
   });
   await page.goto(url, { waitUntil: 'load', timeout: 30_000 });
   const cdp = await context.newCDPSession(page);

@@ -144,7 +144,7 @@ env.test('c1. the SDK lists the user\'s credential (P14) with its transports', a
 env.test('c2. CORS: a page on an origin the tenant does not allow cannot call the API', async () => {
   need(s.tenantA, 'tenant A (test a)');
   const other = await env.startOtherPageServer();
-  const { page } = await env.openPage({ url: other.url, authenticator: null });
+  const { page } = await env.openPage({ url: other.url, authenticator: null, expectCORSRefusal: true });
   const res = await browserFetch(page, tenantURL(s.tenantA, '/login/initialize'), { method: 'POST', body: {} });
   assert.ok(res.error, `a fetch from ${other.origin} should be refused by the browser, got ${res.status} ${res.text}`);
   // The same request from the allowed origin goes through.

@@ -42,6 +42,8 @@ var adminRoutes = []adminRoute{
 	{"GET", "/tenants/:tenant_id/users/:user_id", (*server).getUser},
 	{"DELETE", "/tenants/:tenant_id/users/:user_id", (*server).deleteUser},
 	{"GET", "/tenants/:tenant_id/audit_logs", (*server).adminAuditLogs},
+	{"GET", "/tenants/:tenant_id/export", (*server).exportTenant},
+	{"POST", "/tenants/:tenant_id/import", (*server).importTenant},
 	{"GET", "/audit_logs", (*server).deploymentAuditLogs},
 	// Webhooks (httpapi/webhooks.go).
 	{"GET", "/tenants/:tenant_id/webhooks", (*server).listWebhooks},
@@ -267,16 +269,17 @@ func (s *server) listTenants(c *fiber.Ctx) error {
 }
 
 func (s *server) createTenant(c *fiber.Ctx) error {
+	refused := func(err error) error { return &retitled{err, "unable to create tenant"} }
 	var req CreateTenantRequest
 	if err := decodeStrictJSON(c, &req); err != nil {
-		return err
+		return refused(err)
 	}
 	if req.Config == nil {
-		return passkey.Invalid("config is a required field")
+		return refused(passkey.Invalid("config is a required field"))
 	}
 	t, key, err := s.Tenants.Create(c.UserContext(), tenant.CreateInput{DisplayName: req.DisplayName, Config: *req.Config, CreateAPIKey: req.CreateAPIKey})
 	if err != nil {
-		return err
+		return refused(err)
 	}
 	resp := CreateTenantResponse{ID: t.ID}
 	if key != nil {

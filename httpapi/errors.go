@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/archive"
 	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
@@ -74,6 +75,8 @@ var errorTable = []errorKind{
 	{transactions.ErrDataTooLarge, 413, "transaction_data is too large"},
 	{ratelimit.ErrRateLimited, 429, "Too Many Requests"},
 	{audit.ErrInvalidFilter, 400, "unable to list audit logs"},
+	{archive.ErrInvalid, 400, "unable to import tenant"},
+	{archive.ErrConflict, 409, "unable to import tenant"},
 	{errAdminUnauthorized, 401, "unauthorized"},
 }
 
@@ -131,7 +134,12 @@ func classify(err error) response {
 	}
 	for _, k := range errorTable {
 		if errors.Is(err, k.err) {
-			return response{status: k.status, code: k.err.Code, title: k.title, details: passkey.Details(err)}
+			r := response{status: k.status, code: k.err.Code, title: k.title, details: passkey.Details(err)}
+			var rt *retitled
+			if r.status < 500 && errors.As(err, &rt) {
+				r.title = rt.title
+			}
+			return r
 		}
 	}
 	var fe *fiber.Error
@@ -181,6 +189,16 @@ func ErrorCodes() []string {
 	sort.Strings(out)
 	return out
 }
+
+// retitled gives a client error the title of the operation that refused it, where the table's title
+// (Hanko's) names another one: a refused tenant creation says "unable to create tenant", not "unable to
+// update tenant config". The code stays the table's.
+type retitled struct {
+	error
+	title string
+}
+
+func (e *retitled) Unwrap() error { return e.error }
 
 // newErrorHandler returns the one error handler of both apps: it maps err through errorTable and
 // writes the JSON body; unknown errors become a 500 whose cause is logged here, once.

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/archive"
 	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
@@ -42,6 +43,8 @@ type Services struct {
 	Webhooks *webhooks.Service
 	// Metadata is the FIDO metadata the admin API shows (nil: none configured).
 	Metadata *attestation.Source
+	// Archive exports and imports tenants (admin API).
+	Archive *archive.Service
 	// Events receives the failure of a ceremony step that was refused before its service saw it (a
 	// missing API key, a malformed body, a rate limit); the services emit everything else.
 	Events passkey.Sink

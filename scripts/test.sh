@@ -77,6 +77,9 @@ if [[ "$HAVE_E2E" -eq 1 ]]; then
 		fi
 	) || fail "e2e npm install"
 
+	section "openapi.yaml: Redocly (recommended) and Spectral (oas) lint"
+	(cd e2e && npm run lint:spec) || fail "openapi.yaml lint"
+
 	section "e2e: npm test"
 	(cd e2e && npm test) || fail "e2e tests"
 fi

@@ -115,6 +115,9 @@ type MFAConfig struct {
 const (
 	MinTimeout = 10_000
 	MaxTimeout = 600_000
+	// DefaultTimeout is the ceremony timeout of a config that gives none: five minutes, the lower end
+	// of the range WebAuthn recommends when the user is verified (§15.1), and the development tenant's.
+	DefaultTimeout = 300_000
 )
 
 var (
@@ -147,9 +150,17 @@ func CheckHints(p *passkey.Problems, field string, hints []string) {
 // Normalize fills the defaults of docs/hanko-compatibility.md#tenant-config into empty optional fields:
 // user verification "required", attestation "direct", resident key "required", and an MFA profile
 // (cross-platform, direct, discouraged, UV preferred, the WebAuthn timeout) when none is given; ES256
-// signing.
+// signing. Unlike Hanko, a missing timeout is DefaultTimeout and missing CORS origins are the relying
+// party's origins (the pages that run the ceremonies), so a first config names only its relying party;
+// a missing value is never reported as a wrong one.
 func (c *Config) Normalize() {
 	w := &c.WebAuthn
+	if w.Timeout == 0 {
+		w.Timeout = DefaultTimeout
+	}
+	if c.CORS.AllowedOrigins == nil {
+		c.CORS.AllowedOrigins = append([]string(nil), w.RelyingParty.Origins...)
+	}
 	if w.UserVerification == "" {
 		w.UserVerification = "required"
 	}
@@ -162,12 +173,18 @@ func (c *Config) Normalize() {
 	if w.Attachment != nil && *w.Attachment == "" {
 		w.Attachment = nil
 	}
+	// The MFA profile inherits the WebAuthn timeout only when that one is valid: a wrong
+	// webauthn.timeout is reported once, not again as mfa.timeout, which the request did not name.
+	inherited := w.Timeout
+	if inherited < MinTimeout || inherited > MaxTimeout {
+		inherited = DefaultTimeout
+	}
 	if c.MFA == nil {
-		c.MFA = &MFAConfig{Timeout: w.Timeout}
+		c.MFA = &MFAConfig{Timeout: inherited}
 	}
 	m := c.MFA
 	if m.Timeout == 0 {
-		m.Timeout = w.Timeout
+		m.Timeout = inherited
 	}
 	if m.UserVerification == "" {
 		m.UserVerification = "preferred"

@@ -75,10 +75,16 @@ func (s *Service) Now() time.Time { return s.now() }
 
 // CreateInput is what a new tenant is made from.
 type CreateInput struct {
+	// ID is the new tenant's id; uuid.Nil makes a random one. An import gives the archive's, so that
+	// the tenant keeps its public URLs (/{tenant_id}/...) and tokens' iss.
+	ID          uuid.UUID
 	DisplayName string
 	Config      Config
 	// CreateAPIKey also makes a secret API key named "Initial API Key" and returns its secret.
 	CreateAPIKey bool
+	// APIKeys are stored as given (hash, kind, name): keys an import carries from another server, whose
+	// secrets the applications already hold.
+	APIKeys []APIKey
 }
 
 // CreatedKey is a freshly made API key with its secret, which is never retrievable again.
@@ -110,12 +116,20 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Tenant, *CreatedK
 		return Tenant{}, nil, err
 	}
 	now := s.now().UTC()
-	t := Tenant{ID: uuid.New(), DisplayName: name, Config: in.Config, Revision: 1, CreatedAt: now, UpdatedAt: now}
+	id := in.ID
+	if id == uuid.Nil {
+		id = uuid.New()
+	}
+	t := Tenant{ID: id, DisplayName: name, Config: in.Config, Revision: 1, CreatedAt: now, UpdatedAt: now}
 	signingKey, err := signing.GenerateKey(t.ID, in.Config.SigningAlgorithm, s.sealer, now)
 	if err != nil {
 		return Tenant{}, nil, err
 	}
-	var keys []APIKey
+	keys := make([]APIKey, 0, len(in.APIKeys)+1)
+	for _, k := range in.APIKeys {
+		k.TenantID = t.ID
+		keys = append(keys, k)
+	}
 	var created *CreatedKey
 	if in.CreateAPIKey {
 		secret, k, err := NewAPIKey(t.ID, "Initial API Key", KindSecret, now, nil)

@@ -145,7 +145,8 @@ func TestTenantConfigValidation(t *testing.T) {
 				c["cors"] = map[string]any{"allowed_origins": []string{"https://app.example.com/login"}}
 			}), []string{"cors.allowed_origins"}, "invalid_config"},
 			{"bad algorithm", mutate(func(c map[string]any) { c["signing_algorithm"] = "HS256" }), []string{"signing_algorithm"}, "invalid_config"},
-			{"every problem at once", map[string]any{}, []string{"relying_party.id is a required field", "display_name is a required field", "origins must have at least 1", "webauthn.timeout", "cors.allowed_origins"}, "invalid_config"},
+			{"every problem at once", map[string]any{"webauthn": map[string]any{"timeout": 5}, "cors": map[string]any{"allowed_origins": []string{}}},
+				[]string{"relying_party.id is a required field", "display_name is a required field", "origins must have at least 1", "webauthn.timeout", "cors.allowed_origins"}, "invalid_config"},
 			{"wrong type", `{"webauthn":{"timeout":"soon"}}`, []string{"Unmarshal type error"}, "invalid_body"},
 			{"broken json", `{"webauthn":`, []string{"Syntax error"}, "invalid_body"},
 			{"two values", `{} {}`, []string{"exactly one JSON value"}, "invalid_body"},
@@ -173,6 +174,38 @@ func TestTenantConfigValidation(t *testing.T) {
 		expectStatus(t, s.adminCall("PUT", "/tenants/"+"00000000-0000-0000-0000-000000000000"+"/config", validConfig("example.com")), 404, "tenant_not_found")
 		if list := decode[[]httpapi.TenantSummary](t, s.adminCall("GET", "/tenants", nil)); len(list) != 1 {
 			t.Fatalf("a rejected create stored a tenant: %+v", list)
+		}
+	})
+}
+
+// TestCreateTenantWithDefaults: a config that names only its relying party is complete (timeout, CORS
+// origins, MFA profile get defaults); a refused create says so and names only what the request had
+// wrong, never a field it left out.
+func TestCreateTenantWithDefaults(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t))
+		rp := map[string]any{"id": "shop.example.com", "display_name": "Shop", "origins": []string{"https://shop.example.com"}}
+		resp := s.adminCall("POST", "/tenants", map[string]any{"display_name": "Shop", "config": map[string]any{"webauthn": map[string]any{"relying_party": rp}}})
+		expectStatus(t, resp, 201, "")
+		id := decode[httpapi.CreateTenantResponse](t, resp).ID.String()
+		got := decode[httpapi.TenantDetail](t, s.adminCall("GET", "/tenants/"+id, nil)).Config
+		if got.WebAuthn.Timeout != 300_000 || got.MFA == nil || got.MFA.Timeout != 300_000 || len(got.CORS.AllowedOrigins) != 1 || got.CORS.AllowedOrigins[0] != "https://shop.example.com" {
+			t.Fatalf("defaults: %+v", got)
+		}
+
+		e := expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"display_name": "Shop",
+			"config": map[string]any{"webauthn": map[string]any{"relying_party": rp, "timeout": 5}}}), 400, "invalid_config")
+		if e.Title != "unable to create tenant" || e.Details != "webauthn.timeout must be between 10000 and 600000 milliseconds" {
+			t.Fatalf("refused create: %+v", e)
+		}
+		e = expectStatus(t, s.adminCall("POST", "/tenants", map[string]any{"display_name": "Shop"}), 400, "invalid_request")
+		if e.Title != "unable to create tenant" {
+			t.Fatalf("create without config: %+v", e)
+		}
+		// PUT config keeps Hanko's title.
+		e = expectStatus(t, s.adminCall("PUT", "/tenants/"+id+"/config", map[string]any{"webauthn": map[string]any{"relying_party": rp, "timeout": 5}}), 400, "invalid_config")
+		if e.Title != "unable to update tenant config" {
+			t.Fatalf("refused update: %+v", e)
 		}
 	})
 }

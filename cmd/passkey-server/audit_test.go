@@ -202,6 +202,8 @@ func TestAuditEveryEventType(t *testing.T) {
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+r.id+"/secrets/api/"+k.ID.String(), nil), 204, "")
 		kid := decode[map[string]any](t, s.adminCall("POST", "/tenants/"+r.id+"/signing_keys", nil))["kid"]
 		r.register(authenticatortest.New(authenticatortest.Options{}), "carol/x")
+		dump := ndjsonCall(s, "GET", "/tenants/"+r.id+"/export", nil)
+		ndjsonCall(s, "POST", "/tenants/"+r.id+"/import?on_conflict=skip", dump)
 		expectStatus(t, s.adminCall("DELETE", "/tenants/"+r.id+"/users/"+url.PathEscape("carol/x"), nil), 204, "")
 		for _, e := range r.auditLog("?per_page=200") {
 			seen[e.Type] = e
@@ -211,6 +213,7 @@ func TestAuditEveryEventType(t *testing.T) {
 			"api_key_deleted":     {"secret_id": k.ID.String()},
 			"signing_key_rotated": {"kid": kid, "algorithm": "ES256"},
 			"user_deleted":        {"user_id": "carol/x"}, // decoded, as the handler reads it
+			"tenant_imported":     {"on_conflict": "skip", "tenant": "unchanged", "users": "0 created, 0 replaced, 1 skipped"},
 		}
 		for typ, details := range want {
 			for k, v := range details {

@@ -29,7 +29,7 @@ const envPrefix = "PASSKEY_"
 // variable in --help and is the source of the README's table.
 type Config struct {
 	PublicAddress   string        `env:"PUBLIC_ADDRESS" envDefault:":8000" help:"Listen address of the public API."`
-	AdminAddress    string        `env:"ADMIN_ADDRESS" envDefault:":8001" help:"Listen address of the admin API, /metrics and health checks."`
+	AdminAddress    string        `env:"ADMIN_ADDRESS" helpDefault:":8001" help:"Listen address of the admin API, /metrics and health checks. Default :8001, and 127.0.0.1:8001 in the embedded mode (SQLite), whose generated admin token is printed and kept in a file."`
 	DataDir         string        `env:"DATA_DIR" envDefault:"./data" help:"Directory for the embedded SQLite database and generated secrets."`
 	DatabaseURL     string        `env:"DATABASE_URL" help:"postgres://user:pass@host:5432/db?sslmode=... or sqlite://path/file.db. Default: SQLite in the data dir."`
 	RedisURL        string        `env:"REDIS_URL" help:"Redis for ceremony sessions and rate limits: redis://host:6379/0, redis+cluster://host1:6379,host2:6379 (Redis Cluster) or redis+sentinel://host1:26379,host2:26379/mymaster/0 (Sentinel); rediss… for TLS. Empty: an in-process store (one instance only)."`
@@ -47,7 +47,7 @@ type Config struct {
 	RateKey         string        `env:"RATE_LIMIT_KEY" envDefault:"6000/m" help:"Public requests per API key; off disables."`
 	RateOverrides   string        `env:"RATE_LIMIT_OVERRIDES" help:"Per-tenant limits as JSON: {\"<tenant id>\": {\"tenant\": \"60000/m\", \"tenant_public\": \"60000/m\", \"ip\": \"6000/m\", \"key\": \"60000/m\"}}."`
 	AuditRetention  time.Duration `env:"AUDIT_RETENTION" envDefault:"2160h" help:"How long audit events are kept (2160h = 90 days); older ones are deleted hourly. 0 keeps them forever."`
-	PublicURL       string        `env:"PUBLIC_URL" envDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}, and the public API's pagination links start with it."`
+	PublicURL       string        `env:"PUBLIC_URL" helpDefault:"http://localhost:8000" help:"Public base URL of this service; tokens carry iss = PUBLIC_URL/{tenant_id}, and the public API's pagination links start with it. Default: http://localhost:<port of PASSKEY_PUBLIC_ADDRESS> (its host when that names one that is not a loopback or wildcard address)."`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error."`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json" help:"json or text."`
 	BodyLimit       int           `env:"BODY_LIMIT" envDefault:"131072" help:"Largest accepted request body in bytes; larger bodies get 413."`
@@ -96,7 +96,33 @@ func loadConfig(environ map[string]string) (Config, error) {
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + strings.TrimRight(c.DataDir, "/") + "/passkey.db"
 	}
+	if c.AdminAddress == "" {
+		// The embedded mode is a developer's machine: its admin API, whose token sits in a file, is not
+		// for the network unless the operator says so.
+		c.AdminAddress = ":8001"
+		if c.Embedded() {
+			c.AdminAddress = "127.0.0.1:8001"
+		}
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = publicURLFor(c.PublicAddress)
+	}
 	return c, c.Validate()
+}
+
+// publicURLFor is the default PASSKEY_PUBLIC_URL of a listen address: what a browser on this machine
+// opens, so that tokens' iss and the development tenant's origins follow PASSKEY_PUBLIC_ADDRESS. A
+// loopback or wildcard host is localhost (a WebAuthn RP ID cannot be an IP address); an address that
+// is not host:port is left for Validate to report.
+func publicURLFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://localhost:8000"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // webhookSettings returns the webhook settings of the configuration: both allowances default to on in
@@ -246,6 +272,9 @@ func writeConfigHelp(w io.Writer) {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
 		def := f.Tag.Get("envDefault")
+		if def == "" {
+			def = f.Tag.Get("helpDefault") // derived from other variables; the help text says how
+		}
 		if def == "" {
 			def = "-"
 		}

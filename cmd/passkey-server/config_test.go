@@ -15,7 +15,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.PublicAddress != ":8000" || c.AdminAddress != ":8001" || c.DataDir != "./data" || !c.Embedded() || c.DatabaseURL != "sqlite://./data/passkey.db" {
+	if c.PublicAddress != ":8000" || c.AdminAddress != "127.0.0.1:8001" || c.PublicURL != "http://localhost:8000" || c.DataDir != "./data" || !c.Embedded() || c.DatabaseURL != "sqlite://./data/passkey.db" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if c.AuditRetention != 90*24*time.Hour {

@@ -25,10 +25,15 @@ Usage:
   passkey-server migrate down [N]     roll back the last N migrations (default 1)
   passkey-server migrate status       list migrations and whether they are applied
   passkey-server dev-credentials      print the development tenant's id, keys and the admin token (embedded mode)
+  passkey-server import ndjson FILE   import a tenant's archive (GET /tenants/{id}/export); --dry-run, --on-conflict, --tenant
+  passkey-server import hanko --from-database postgres://…   import every tenant of a Hanko Passkey API database; --dry-run, --tenant
   passkey-server healthcheck          exit 0 when the local admin API reports ready (for container health checks)
   passkey-server help                 this text
 
-Configuration comes from the environment only:
+`
+
+// usageConfig introduces the table of the server's environment variables.
+const usageConfig = `Configuration comes from the environment only:
 
 `
 
@@ -44,8 +49,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, cliUsage+"\n")
+		fmt.Fprint(stdout, usageConfig)
 		writeConfigHelp(stdout)
 		return 0
+	}
+	if cliCommands[cmd] {
+		// The admin commands are clients of a running server: its configuration is not theirs to check.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return runCLI(ctx, args, environment(), stdout, stderr)
 	}
 	cfg, err := loadConfig(environment())
 	if err != nil {
@@ -69,8 +82,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = printDevCredentials(cfg, stdout)
 	case "healthcheck":
 		err = healthcheck(ctx, cfg)
+	case "import":
+		err = importCommand(ctx, cfg, log, args[1:], stdout)
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s\n%s", cmd, usage, cliUsage)
 		return 2
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,6 +133,14 @@ func privateSQLite(url string) error {
 // connection), stop accepting, let in-flight requests finish (up to PASSKEY_SHUTDOWN_TIMEOUT; kept-alive
 // connections get "Connection: close"), stop background work, close the pools.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	// Both ports are bound first: a port in use is the commonest failure of a first start, and its
+	// error must come before any "listening" line, generated secret or development tenant.
+	publicLn, adminLn, err := bindListeners(cfg)
+	if err != nil {
+		return err
+	}
+	defer publicLn.Close() // closed already once Fiber served on it; these close them on an early return
+	defer adminLn.Close()
 	if cfg.Embedded() {
 		if err := ensureEmbeddedSecrets(&cfg, stdout); err != nil {
 			return err
@@ -177,8 +186,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	go svc.audit.RunRetention(bg, cfg.AuditRetention, time.Hour)
 
 	errs := make(chan error, 2)
-	go func() { errs <- listen(public, cfg.PublicAddress, cfg.MaxConnsPerIP) }()
-	go func() { errs <- listen(admin, cfg.AdminAddress, cfg.MaxConnsPerIP) }()
+	go func() { errs <- listen(public, publicLn, cfg.MaxConnsPerIP) }()
+	go func() { errs <- listen(admin, adminLn, cfg.MaxConnsPerIP) }()
 	log.Info("passkey-server listening", "public", cfg.PublicAddress, "admin", cfg.AdminAddress, "database", st.db.Dialect(), "redis", cfg.RedisURL != "")
 
 	var runErr error
@@ -372,13 +381,27 @@ func (s *storeErrors) record(log *slog.Logger, msg string) func(error) {
 	}
 }
 
-func listen(app *fiber.App, addr string, maxConnsPerIP int) error {
-	ln, err := net.Listen("tcp", addr)
+// bindListeners binds the public and the admin address. Its error names the variable to change.
+func bindListeners(cfg Config) (public, admin net.Listener, err error) {
+	public, err = net.Listen("tcp", cfg.PublicAddress)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, nil, bindError("PASSKEY_PUBLIC_ADDRESS", cfg.PublicAddress, err)
 	}
+	admin, err = net.Listen("tcp", cfg.AdminAddress)
+	if err != nil {
+		public.Close()
+		return nil, nil, bindError("PASSKEY_ADMIN_ADDRESS", cfg.AdminAddress, err)
+	}
+	return public, admin, nil
+}
+
+func bindError(variable, addr string, err error) error {
+	return fmt.Errorf("cannot listen on %s: set %s to a free host:port: %w", addr, variable, err)
+}
+
+func listen(app *fiber.App, ln net.Listener, maxConnsPerIP int) error {
 	if err := app.Listener(httpapi.LimitConnsPerIP(ln, maxConnsPerIP)); err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	}
 	return nil
 }
@@ -463,10 +486,17 @@ func ensureDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, s
 			return fmt.Errorf("read %s: %w", path, err)
 		}
 		id, _ := uuid.Parse(dc.TenantID)
-		if _, err := tenants.Get(ctx, id); errors.Is(err, tenant.ErrNotFound) {
+		t, err := tenants.Load(ctx, id)
+		if errors.Is(err, tenant.ErrNotFound) {
 			// The database was replaced: make a new development tenant below.
 			fmt.Fprintf(stdout, "The development tenant in %s no longer exists; making a new one.\n", path)
 			return createDevTenant(ctx, cfg, tenants, stdout, path)
+		}
+		if err != nil {
+			return fmt.Errorf("load development tenant: %w", err)
+		}
+		if err := followPublicURL(ctx, cfg, tenants, t, stdout); err != nil {
+			return err
 		}
 		tokenAt := filepath.Join(cfg.DataDir, adminTokenFile)
 		if generatedAdminToken(cfg) == "" {
@@ -481,11 +511,12 @@ func ensureDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, s
 
 // createDevTenant makes the development tenant, keeps its credentials at path and prints them.
 func createDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, stdout io.Writer, path string) error {
+	rpID, origins := devRelyingParty(cfg.PublicURL)
 	cfgT := tenant.Config{
-		CORS: tenant.CORSConfig{AllowedOrigins: []string{"http://localhost:8000", "http://localhost:3000"}},
+		CORS: tenant.CORSConfig{AllowedOrigins: origins},
 		WebAuthn: tenant.WebAuthnConfig{
-			RelyingParty: tenant.RelyingParty{ID: "localhost", DisplayName: "Development", Origins: []string{"http://localhost:8000", "http://localhost:3000"}},
-			Timeout:      300_000,
+			RelyingParty: tenant.RelyingParty{ID: rpID, DisplayName: "Development", Origins: origins},
+			Timeout:      tenant.DefaultTimeout,
 		},
 		Playground: true,
 	}
@@ -502,9 +533,45 @@ func createDevTenant(ctx context.Context, cfg Config, tenants *tenant.Service, s
 	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	fmt.Fprintln(stdout, "Created a development tenant (RP ID localhost, origins http://localhost:8000 and http://localhost:3000).")
+	fmt.Fprintf(stdout, "Created a development tenant (RP ID %s, origins %s).\n", rpID, strings.Join(origins, " and "))
 	writeDevCredentials(stdout, dc, generatedAdminToken(cfg))
 	fmt.Fprintf(stdout, "These are kept in %s; they are not printed again (passkey-server dev-credentials prints them).\n", cfg.DataDir)
+	return nil
+}
+
+// devRelyingParty is the relying party of the development tenant for the public URL in use: its host
+// (localhost when the URL names an IP address, which cannot be an RP ID), with the public URL's origin
+// and http://localhost:3000 (the usual port of a front-end dev server) when the RP ID is localhost.
+func devRelyingParty(publicURL string) (rpID string, origins []string) {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Hostname() == "" || net.ParseIP(u.Hostname()) != nil {
+		return "localhost", []string{"http://localhost:8000", "http://localhost:3000"}
+	}
+	rpID = u.Hostname()
+	origins = []string{u.Scheme + "://" + u.Host}
+	if rpID == "localhost" && u.Host != "localhost:3000" {
+		origins = append(origins, "http://localhost:3000")
+	}
+	return rpID, origins
+}
+
+// followPublicURL adds the public URL's origin to the development tenant's when a later start uses
+// another PASSKEY_PUBLIC_ADDRESS or PASSKEY_PUBLIC_URL on the same RP ID, so that the page this server
+// serves there may run ceremonies without editing the tenant by hand.
+func followPublicURL(ctx context.Context, cfg Config, tenants *tenant.Service, t tenant.Tenant, stdout io.Writer) error {
+	rpID, origins := devRelyingParty(cfg.PublicURL)
+	c := t.Config
+	if rpID != c.WebAuthn.RelyingParty.ID || slices.Contains(c.WebAuthn.RelyingParty.Origins, origins[0]) {
+		return nil
+	}
+	c.WebAuthn.RelyingParty.Origins = append(slices.Clone(c.WebAuthn.RelyingParty.Origins), origins[0])
+	if !slices.Contains(c.CORS.AllowedOrigins, "*") {
+		c.CORS.AllowedOrigins = append(slices.Clone(c.CORS.AllowedOrigins), origins[0])
+	}
+	if err := tenants.SetConfig(ctx, t.ID, c); err != nil {
+		return fmt.Errorf("add %s to the development tenant's origins: %w", origins[0], err)
+	}
+	fmt.Fprintf(stdout, "Added %s to the development tenant's origins.\n", origins[0])
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -16,7 +17,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/gofiber/fiber/v2"
 
+	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/httpapi"
 )
 
@@ -30,6 +33,8 @@ var spec struct {
 func loadSpec(t testing.TB) (*openapi3.T, routers.Router) {
 	t.Helper()
 	spec.once.Do(func() {
+		// A tenant's archive (export, import) is NDJSON: text, whose lines the archive tests check.
+		openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.PlainBodyDecoder)
 		loader := openapi3.NewLoader()
 		spec.doc, spec.err = loader.LoadFromFile("../../openapi.yaml")
 		if spec.err != nil {
@@ -38,7 +43,12 @@ func loadSpec(t testing.TB) (*openapi3.T, routers.Router) {
 		if spec.err = spec.doc.Validate(context.Background()); spec.err != nil {
 			return
 		}
-		spec.doc.Servers = nil // match paths on any host: the tests' requests go to example.com
+		// Match paths on any host: the tests' requests go to example.com. Every path also names its
+		// server (public or admin port), for generated clients.
+		spec.doc.Servers = nil
+		for _, item := range spec.doc.Paths.Map() {
+			item.Servers = nil
+		}
 		spec.router, spec.err = gorillamux.NewRouter(spec.doc)
 	})
 	if spec.err != nil {
@@ -147,5 +157,40 @@ func TestErrorCodesMatchSpec(t *testing.T) {
 	sort.Strings(inSpec)
 	if !slices.Equal(table, inSpec) {
 		t.Fatalf("error codes differ:\n table: %v\n spec:  %v", table, inSpec)
+	}
+}
+
+// TestEveryPathNamesItsServer: each path of openapi.yaml names the one server (port) whose app serves
+// it, so that a client generated from the spec sends every call to the right port.
+func TestEveryPathNamesItsServer(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile("../../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, dbtest.SQLite(t), newTestSealer(t))
+	constraint := regexp.MustCompile(`<[^>]*>`)
+	served := func(app *fiber.App) map[string]bool {
+		m := map[string]bool{}
+		for _, r := range app.GetRoutes() {
+			m[r.Method+" "+constraint.ReplaceAllString(r.Path, "")] = true // "/:tenant_id<guid>" is "/:tenant_id"
+		}
+		return m
+	}
+	admin, public := served(s.admin), served(s.public)
+	param := regexp.MustCompile(`\{([a-z_]+)\}`)
+	for path, item := range doc.Paths.Map() {
+		if len(item.Servers) != 1 {
+			t.Errorf("%s names %d servers, want 1", path, len(item.Servers))
+			continue
+		}
+		port := item.Servers[0].Variables["port"].Default
+		route := param.ReplaceAllString(path, ":$1")
+		for method := range item.Operations() {
+			key := method + " " + route
+			switch {
+			case port == "8001" && !admin[key], port == "8000" && !public[key]:
+				t.Errorf("%s %s names the server on port %s, whose app does not serve it", method, path, port)
+			}
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/archive"
 	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
@@ -79,6 +80,7 @@ type services struct {
 	credentials  *credentials.Service
 	transactions *transactions.Service
 	auditLog     *audit.Log
+	archive      *archive.Service
 	metadata     *attestation.Source
 	// sweeper deletes the sessions of deleted tenants after the admin request has answered.
 	sweeper *credentials.SessionSweeper
@@ -112,6 +114,7 @@ func newServices(in serviceInput) *services {
 		AAGUIDs: in.AAGUIDs, Metadata: in.Metadata, Events: s.bus, Logger: in.Logger})
 	s.transactions = transactions.NewService(db.NewTransactionStore(in.DB), s.credentials, time.Now)
 	s.auditLog = audit.NewLog(auditStore, s.tenants)
+	s.archive = archive.NewService(s.tenants, db.NewArchiveStore(in.DB), s.bus)
 	s.wireWebhooks(in)
 	return s
 }
@@ -156,7 +159,7 @@ func (t tenantExists) Exists(ctx context.Context, id uuid.UUID) error {
 // http returns what the transport layer serves.
 func (s *services) http() httpapi.Services {
 	return httpapi.Services{Tenants: s.tenants, Directory: s.directory, Keys: s.keys, Credentials: s.credentials,
-		Transactions: s.transactions, AuditLog: s.auditLog, Metadata: s.metadata, Events: s.bus, Webhooks: s.webhooks}
+		Transactions: s.transactions, AuditLog: s.auditLog, Metadata: s.metadata, Events: s.bus, Webhooks: s.webhooks, Archive: s.archive}
 }
 
 // run runs the background work of the services until ctx ends (the directory's refresh, the API keys'
