@@ -481,6 +481,22 @@ func (s *WebhookStore) RecordAttempt(ctx context.Context, tenantID, id uuid.UUID
 	return nil
 }
 
+// DeleteFinishedBefore implements webhooks.Store. Deployment-wide, like the audit log's retention.
+func (s *WebhookStore) DeleteFinishedBefore(ctx context.Context, before time.Time) (_ int64, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
+	res, err := s.db.NewDelete().Model((*webhookDeliveryRow)(nil)).
+		Where("status <> ? AND updated_at < ?", string(webhooks.StatusPending), dbTime(before)).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("delete old webhook deliveries: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete old webhook deliveries: %w", err)
+	}
+	return n, nil
+}
+
 // DisableEndpoint implements webhooks.Store.
 func (s *WebhookStore) DisableEndpoint(ctx context.Context, tenantID, id uuid.UUID, reason string) (_ bool, err error) {
 	ctx, done := s.call(ctx, &err)

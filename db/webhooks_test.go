@@ -143,3 +143,48 @@ func TestWebhookStore(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookStoreDeleteFinishedBefore: the retention deletes finished deliveries whose last attempt
+// is older than the cutoff, of every tenant, and never a pending one.
+func TestWebhookStoreDeleteFinishedBefore(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := newWebhookStore(t, d)
+		a := dbtest.Tenant(t, d, nil)
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ep := webhooks.Endpoint{ID: uuid.New(), TenantID: a.ID, URL: "https://example.com/hook", Events: []string{webhooks.LoginFailed},
+			Enabled: true, CreatedAt: now, UpdatedAt: now}
+		if err := s.CreateEndpoint(ctx, ep, webhooks.Secrets{Current: []byte("sealed")}); err != nil {
+			t.Fatal(err)
+		}
+		var ids []uuid.UUID
+		for range 4 {
+			ds, err := s.Enqueue(ctx, a.ID, []uuid.UUID{ep.ID}, webhooks.LoginFailed, []byte(`{}`))
+			if err != nil || len(ds) != 1 {
+				t.Fatalf("Enqueue = %v, %v", ds, err)
+			}
+			ids = append(ids, ds[0].ID)
+		}
+		old, recent := now.Add(-48*time.Hour), now.Add(-time.Hour)
+		for i, a2 := range []webhooks.Attempt{
+			{Status: webhooks.StatusSucceeded, Attempts: 1, StatusCode: 200, At: old},
+			{Status: webhooks.StatusFailed, Attempts: 10, StatusCode: 500, At: old},
+			{Status: webhooks.StatusSucceeded, Attempts: 1, StatusCode: 200, At: recent},
+		} {
+			if err := s.RecordAttempt(ctx, a.ID, ids[i], a2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// ids[3] stays pending, whatever its age.
+		n, err := s.DeleteFinishedBefore(ctx, now.Add(-24*time.Hour))
+		if err != nil || n != 2 {
+			t.Fatalf("DeleteFinishedBefore = %d, %v; want the 2 old finished deliveries", n, err)
+		}
+		for i, want := range []bool{false, false, true, true} {
+			_, err := s.GetDelivery(ctx, a.ID, ids[i])
+			if got := err == nil; got != want {
+				t.Errorf("delivery %d kept = %v (%v), want %v", i, got, err, want)
+			}
+		}
+	})
+}

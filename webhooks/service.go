@@ -344,3 +344,33 @@ func newID() uuid.UUID {
 	}
 	return id
 }
+
+// RunRetention deletes finished deliveries (succeeded, failed) whose last attempt is older than keep,
+// once at the start and then every every (an hour when zero), until ctx ends; keep 0 keeps them. Each
+// delivery holds its whole payload, so without it the table only grows; a pending one is never
+// deleted.
+func (s *Service) RunRetention(ctx context.Context, keep, every time.Duration) {
+	if keep <= 0 {
+		return
+	}
+	if every <= 0 {
+		every = time.Hour
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		cutoff := s.o.Now().Add(-keep)
+		n, err := s.o.Store.DeleteFinishedBefore(ctx, cutoff)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.o.Logger.Error("webhooks: delete old deliveries", "error", err, "before", cutoff)
+		case n > 0:
+			s.o.Logger.Info("webhooks: deleted old deliveries", "deliveries", n, "before", cutoff)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}

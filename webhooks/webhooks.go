@@ -162,6 +162,9 @@ type Store interface {
 	// the previous secret until previousUntil, in one write: of two rotations at once, each replaces
 	// the secret the other left, and no secret is lost without its overlap.
 	RotateSecret(ctx context.Context, tenantID, id uuid.UUID, current []byte, previousUntil time.Time) error
+	// DeleteFinishedBefore deletes the deliveries of every tenant that are no longer pending and whose
+	// last attempt was before before, and returns how many.
+	DeleteFinishedBefore(ctx context.Context, before time.Time) (int64, error)
 	// Subscriptions returns every enabled endpoint of every tenant.
 	Subscriptions(ctx context.Context) ([]Subscription, error)
 	// Enqueue stores one pending delivery of payload for each of endpointIDs that is still an

@@ -69,6 +69,7 @@ type Config struct {
 
 	// Webhooks (issue 15).
 	WebhookAllowPrivate *bool         `env:"WEBHOOK_ALLOW_PRIVATE" help:"Let webhook deliveries connect to private, loopback and link-local addresses (checked on the resolved address of every connection). Default: on with SQLite (the embedded dev mode), off otherwise."`
+	WebhookRetention    time.Duration `env:"WEBHOOK_RETENTION" envDefault:"720h" help:"How long finished webhook deliveries (with their payloads) are kept after their last attempt (720h = 30 days); older ones are deleted hourly. 0 keeps them forever."`
 	WebhookAllowHTTP    *bool         `env:"WEBHOOK_ALLOW_HTTP" help:"Accept http:// webhook URLs (https only otherwise). Default: on with SQLite (the embedded dev mode), off otherwise."`
 	MDSFile             string        `env:"MDS_FILE" help:"Path of a FIDO Metadata Service (MDS3) blob, the JWT from https://mds3.fidoalliance.org/ (for air-gapped installs: replace the file, it is read again at each refresh). Empty: none."`
 	MDSURL              string        `env:"MDS_URL" help:"URL to fetch the MDS3 blob from, e.g. https://mds3.fidoalliance.org/. Empty (default): not fetched. With PASSKEY_MDS_FILE too, the newer blob wins."`
@@ -198,6 +199,9 @@ func (c Config) Validate() error {
 	}
 	if c.AuditRetention < 0 {
 		add("PASSKEY_AUDIT_RETENTION must not be negative (0 keeps events forever)")
+	}
+	if c.WebhookRetention < 0 {
+		add("PASSKEY_WEBHOOK_RETENTION must not be negative (0 keeps deliveries forever)")
 	}
 	if c.KeyOverlap < 0 {
 		add("PASSKEY_SIGNING_KEY_OVERLAP must not be negative")

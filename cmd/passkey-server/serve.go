@@ -184,6 +184,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	bg, stopBackground := context.WithCancel(context.Background())
 	done := svc.run(bg)
 	go svc.audit.RunRetention(bg, cfg.AuditRetention, time.Hour)
+	go svc.webhooks.RunRetention(bg, cfg.WebhookRetention, time.Hour)
 
 	errs := make(chan error, 2)
 	go func() { errs <- listen(public, publicLn, cfg.MaxConnsPerIP) }()
