@@ -267,9 +267,6 @@ func TestDirectoryCacheIsBounded(t *testing.T) {
 // The bound checked here, on the heap that 500 snapshots keep alive, has room for the collector's
 // noise; BenchmarkManyTenants in cmd/passkey-server measures the whole instance.
 func TestDirectoryMemoryPerTenant(t *testing.T) {
-	if testing.Short() {
-		t.Skip("creates 500 tenants")
-	}
 	d := dbtest.SQLite(t)
 	ctx := context.Background()
 	sealer := newSealer(t)
