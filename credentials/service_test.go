@@ -5,12 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/credentials"
@@ -41,14 +38,8 @@ func newEnv(t *testing.T, edit func(*tenant.Config)) *env {
 	ctx := context.Background()
 	d := dbtest.SQLite(t)
 	snap := dbtest.Tenant(t, d, edit)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rec := &dbtest.Events{}
-	svc := credentials.NewService(credentials.Options{
-		Store:    db.NewCredentialStore(d),
-		Sessions: db.NewMemorySessions(time.Now),
-		Events:   rec,
-		Logger:   quiet,
-	})
+	svc := dbtest.Credentials(d, rec)
 	return &env{t: t, ctx: ctx, snap: snap, svc: svc, events: rec, db: d}
 }
 
@@ -59,14 +50,7 @@ func (e *env) with(t *testing.T) *env {
 	return &c
 }
 
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func mustJSON(t *testing.T, v any) []byte { return dbtest.JSON(t, v) }
 
 // registration starts a registration of userID and returns the creation options JSON.
 func (e *env) registration(c credentials.Ceremony, userID string) []byte {

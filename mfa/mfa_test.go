@@ -3,22 +3,17 @@ package mfa_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
-	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/mfa"
 	"github.com/passkey-server/passkey-server/tenant"
@@ -42,14 +37,8 @@ func newEnv(t *testing.T, mfaCfg *tenant.MFAConfig) *env {
 	ctx := context.Background()
 	d := dbtest.SQLite(t)
 	snap := dbtest.Tenant(t, d, func(c *tenant.Config) { c.MFA = mfaCfg })
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rec := &dbtest.Events{}
-	svc := credentials.NewService(credentials.Options{
-		Store:    db.NewCredentialStore(d),
-		Sessions: db.NewMemorySessions(time.Now),
-		Events:   rec,
-		Logger:   quiet,
-	})
+	svc := dbtest.Credentials(d, rec)
 	return &env{t: t, ctx: ctx, snap: snap, svc: svc, events: rec}
 }
 
@@ -60,14 +49,7 @@ func (e *env) with(t *testing.T) *env {
 	return &c
 }
 
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func mustJSON(t *testing.T, v any) []byte { return dbtest.JSON(t, v) }
 
 // beginRegistration starts a registration of the ceremony for userID.
 func (e *env) beginRegistration(c credentials.Ceremony, userID string) *protocol.CredentialCreation {

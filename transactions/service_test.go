@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -60,14 +58,8 @@ func newEnv(t *testing.T) *env {
 	ctx := context.Background()
 	d := dbtest.SQLite(t)
 	snap := dbtest.Tenant(t, d, func(c *tenant.Config) { c.WebAuthn.Timeout = int(timeout / time.Millisecond) })
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rec := &dbtest.Events{}
-	creds := credentials.NewService(credentials.Options{
-		Store:    db.NewCredentialStore(d),
-		Sessions: db.NewMemorySessions(time.Now),
-		Events:   rec,
-		Logger:   quiet,
-	})
+	creds := dbtest.Credentials(d, rec)
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	txs := transactions.NewService(db.NewTransactionStore(d), creds, clk.now)
 	return &env{t: t, ctx: ctx, snap: snap, creds: creds, txs: txs, clock: clk, events: rec}
@@ -80,14 +72,7 @@ func (e *env) with(t *testing.T) *env {
 	return &c
 }
 
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func mustJSON(t *testing.T, v any) []byte { return dbtest.JSON(t, v) }
 
 // register runs a whole registration of the ceremony with key and returns the credential id.
 func (e *env) register(c credentials.Ceremony, key *authenticatortest.Authenticator, userID string) string {

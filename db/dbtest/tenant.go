@@ -15,10 +15,32 @@ import (
 	"time"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/credentials"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/signing"
 	"github.com/passkey-server/passkey-server/tenant"
 )
+
+// Credentials returns a credentials service on d, with its sessions in memory, its events sent to
+// events and its log discarded: the service the domain packages' tests run ceremonies on.
+func Credentials(d *db.DB, events passkey.Sink) *credentials.Service {
+	return credentials.NewService(credentials.Options{
+		Store:    db.NewCredentialStore(d),
+		Sessions: db.NewMemorySessions(time.Now),
+		Events:   events,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+}
+
+// JSON is v as JSON; it fails the test when v does not encode.
+func JSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 // Origin is the only origin of the tenants Tenant makes; their RP ID is example.com.
 const Origin = "https://example.com"
