@@ -2,6 +2,7 @@ package passkey
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -152,24 +153,132 @@ type Sink interface {
 	Emit(ctx context.Context, e Event)
 }
 
+// Outbox is a subscriber that stores events in the transaction of the change that caused them, so
+// that the change and its record commit or roll back together (the webhook deliveries: a crash after
+// the change committed loses none, a change rolled back sends none). Its Emit takes the events that
+// are no change (a refused ceremony), in a transaction of their own.
+type Outbox interface {
+	Sink
+	// Wants reports, from memory and at once, whether Record would store anything for e: a change
+	// whose events no outbox wants runs without a transaction.
+	Wants(e Event) bool
+	// Record stores e with the transaction of ctx (Transactor.Atomically). An error rolls the change
+	// back.
+	Record(ctx context.Context, e Event) error
+}
+
+// Transactor runs a function as one database transaction: the store writes made with the context
+// fn is given commit together when fn returns nil, and roll back together otherwise. A call made
+// with a context that already carries a transaction joins it.
+type Transactor interface {
+	Atomically(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
 // Bus is the one sink services emit to: it stamps each event with its time and request and hands it
 // to every subscriber, in order. A nil *Bus drops events.
+//
+// Services report a change and the events it causes with Commit, and events that change nothing
+// (a refused or started ceremony) with Emit.
 type Bus struct {
 	subscribers []Sink
+	tx          Transactor
 	now         func() time.Time
 }
 
 // NewBus returns a Bus that hands events to subscribers.
 func NewBus(subscribers ...Sink) *Bus { return &Bus{subscribers: subscribers, now: time.Now} }
 
-// Subscribe adds a subscriber. Call it while wiring, before any event is emitted.
+// Subscribe adds a subscriber; an Outbox gets the events of a change in its transaction (Commit).
+// Call it while wiring, before any event is emitted.
 func (b *Bus) Subscribe(s Sink) { b.subscribers = append(b.subscribers, s) }
+
+// UseTransactions makes Commit run a change whose events an Outbox wants in one transaction of t.
+// Without it, an Outbox gets those events after the change, as every other subscriber does.
+func (b *Bus) UseTransactions(t Transactor) { b.tx = t }
 
 // Emit implements Sink.
 func (b *Bus) Emit(ctx context.Context, e Event) {
 	if b == nil {
 		return
 	}
+	e = b.stamp(ctx, e)
+	for _, s := range b.subscribers {
+		s.Emit(ctx, e)
+	}
+}
+
+// Commit makes one change, write, and reports the events it caused. When an Outbox wants one of the
+// events, write and the Outbox's records of them run in one transaction (UseTransactions), and an
+// error of either rolls both back; otherwise write runs alone, as cheap as without a bus. The other
+// subscribers get the events once the change committed. A failed change reports nothing: the
+// caller emits its failure, if it is one, with Emit. write may be nil (the events are the change).
+func (b *Bus) Commit(ctx context.Context, write func(ctx context.Context) error, events ...Event) error {
+	if b == nil {
+		if write == nil {
+			return nil
+		}
+		return write(ctx)
+	}
+	for i := range events {
+		events[i] = b.stamp(ctx, events[i])
+	}
+	var outboxes []Outbox
+	if b.tx != nil {
+		for _, s := range b.subscribers {
+			if o, ok := s.(Outbox); ok && wantsAny(o, events) {
+				outboxes = append(outboxes, o)
+			}
+		}
+	}
+	var err error
+	switch {
+	case len(outboxes) > 0:
+		err = b.tx.Atomically(ctx, func(ctx context.Context) error {
+			if write != nil {
+				if err := write(ctx); err != nil {
+					return err
+				}
+			}
+			for _, o := range outboxes {
+				for _, e := range events {
+					if !o.Wants(e) {
+						continue
+					}
+					if err := o.Record(ctx, e); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	case write != nil:
+		err = write(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	for _, s := range b.subscribers {
+		if o, ok := s.(Outbox); ok && slices.Contains(outboxes, o) {
+			continue
+		}
+		for _, e := range events {
+			s.Emit(ctx, e)
+		}
+	}
+	return nil
+}
+
+func wantsAny(o Outbox, events []Event) bool {
+	for _, e := range events {
+		if o.Wants(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// stamp sets the time (unless set) and the request of e, and marks the request as having emitted.
+func (b *Bus) stamp(ctx context.Context, e Event) Event {
 	if e.At.IsZero() {
 		e.At = b.now()
 	}
@@ -178,9 +287,7 @@ func (b *Bus) Emit(ctx context.Context, e Event) {
 		r.emitted.Store(true)
 	}
 	e.Request = r
-	for _, s := range b.subscribers {
-		s.Emit(ctx, e)
-	}
+	return e
 }
 
 // SinkFunc adapts a function to Sink.

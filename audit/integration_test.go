@@ -44,7 +44,7 @@ func TestRecorderSQLite(t *testing.T) {
 // tenantService returns a tenant service on d, built from the same pieces main wires: a Directory
 // and a Service over the database's tenant store. The service emits its changes to events (nil drops
 // them).
-func tenantService(t *testing.T, d *db.DB, events passkey.Sink) *tenant.Service {
+func tenantService(t *testing.T, d *db.DB, events *passkey.Bus) *tenant.Service {
 	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {

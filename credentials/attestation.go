@@ -1,7 +1,6 @@
 package credentials
 
 import (
-	"context"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -66,26 +65,27 @@ func (s *Service) judgeRegistration(snap *tenant.Snapshot, ceremony Ceremony, e 
 // authenticator now has a refused status and the ceremony's policy enforces, and the status a
 // monitoring policy records ("" for no change). A change of status is an event
 // (passkey.CredentialAuthenticatorStatusChanged), emitted once per change under monitor and at every
-// refused login under enforce (which writes nothing).
-func (s *Service) checkStatus(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, cred Credential) (string, error) {
+// refused login under enforce (which writes nothing). It returns that event, for the caller to commit
+// with the login's write (monitor) or to emit (enforce).
+func (s *Service) checkStatus(snap *tenant.Snapshot, ceremony Ceremony, cred Credential) (string, passkey.Event, error) {
 	policy := attestationPolicy(snap, ceremony)
 	mode := policy.ModeOf()
 	if mode == tenant.PolicyNone {
-		return "", nil
+		return "", passkey.Event{}, nil
 	}
 	status := s.metadata.Refused(cred.AAGUID)
 	if status == "" || status == cred.Attestation.Status {
-		return "", nil
+		return "", passkey.Event{}, nil
 	}
 	action := "flagged"
 	if mode == tenant.PolicyEnforce {
 		action = "refused"
 	}
-	s.events.Emit(ctx, passkey.Event{Type: passkey.CredentialAuthenticatorStatusChanged, TenantID: snap.ID,
+	e := passkey.Event{Type: passkey.CredentialAuthenticatorStatusChanged, TenantID: snap.ID,
 		AppUserID: cred.AppUserID, CredentialID: cred.ID, Details: map[string]string{
-			"credential_id": cred.ID, "aaguid": cred.AAGUID.String(), "previous_status": cred.Attestation.Status, "status": status, "action": action}})
+			"credential_id": cred.ID, "aaguid": cred.AAGUID.String(), "previous_status": cred.Attestation.Status, "status": status, "action": action}}
 	if mode == tenant.PolicyEnforce {
-		return "", passkey.WithDetails(attestation.ErrRevoked, "the FIDO Metadata Service reports the authenticator's status as "+status)
+		return "", e, passkey.WithDetails(attestation.ErrRevoked, "the FIDO Metadata Service reports the authenticator's status as "+status)
 	}
-	return status, nil
+	return status, e, nil
 }

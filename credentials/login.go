@@ -47,15 +47,44 @@ func (s *Service) BeginLoginWith(ctx context.Context, snap *tenant.Snapshot, cer
 	return assertion, err
 }
 
-// FinishLogin verifies an assertion (WebAuthn §7.2) for a live session of the ceremony, records the
-// new signature counter, flags and last use, and issues a token.
+// FinishLogin verifies an assertion (WebAuthn §7.2) for a live session of the ceremony, issues a
+// token, and records the new signature counter, flags and last use with the login's events (one
+// change: passkey.Bus.Commit).
 func (s *Service) FinishLogin(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
-	res, err := s.VerifyAssertion(ctx, snap, ceremony, body)
+	res, login, err := s.VerifyAssertion(ctx, snap, ceremony, body)
 	if err == nil {
 		res.Token, err = s.Token(snap, ceremony, res, nil)
 	}
-	s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.AppUserID, CredentialID: res.Credential.ID})
+	if err == nil {
+		done := s.stepEvent(snap, ceremony, passkey.StepFinalize, nil, passkey.Event{AppUserID: res.User.AppUserID, CredentialID: res.Credential.ID})
+		err = s.events.Commit(ctx, s.RecordLogin(login), append(login.Events, done)...)
+	}
+	if err != nil {
+		res.Token = ""
+		s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.AppUserID, CredentialID: res.Credential.ID})
+	}
 	return res, err
+}
+
+// LoginChange is what a verified assertion changes: the credential's signature counter, flags and last use
+// (Update), and the events that report changes of its state (a clone warning, a backup state, an
+// authenticator status). The caller commits it, with its own events, as one change:
+// Bus.Commit(ctx, s.RecordLogin(login), …).
+type LoginChange struct {
+	TenantID     uuid.UUID
+	CredentialID string
+	Update       LoginUpdate
+	Events       []passkey.Event
+}
+
+// RecordLogin returns the write of a login, for passkey.Bus.Commit.
+func (s *Service) RecordLogin(l LoginChange) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		if err := s.store.RecordLogin(ctx, l.TenantID, l.CredentialID, l.Update); err != nil {
+			return fmt.Errorf("record login: %w", err)
+		}
+		return nil
+	}
 }
 
 // StartAssertion is the initialize step of an assertion ceremony without its event, for services
@@ -174,26 +203,27 @@ func (s *Service) namedUser(ctx context.Context, snap *tenant.Snapshot, ceremony
 	return wu, nil
 }
 
-// VerifyAssertion is the finalize step of an assertion ceremony without its token and ceremony
-// event, for services that compose a ceremony of their own (transactions). It verifies the assertion
-// (WebAuthn §7.2) for a live session of the ceremony and records the new signature counter, flags and
-// last use.
+// VerifyAssertion is the finalize step of an assertion ceremony without its token, its ceremony event
+// and its write, for services that compose a ceremony of their own (transactions). It verifies the
+// assertion (WebAuthn §7.2) for a live session of the ceremony and returns the Login to record: the
+// new signature counter, flags and last use. An assertion refused for a counter that did not grow
+// records the clone warning itself.
 //
 // The user comes from the session when initialize named one (the assertion's userHandle is then not
 // needed, so non-resident credentials work); for a discoverable login it comes from the userHandle,
 // and the credential must belong to that user.
-func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
+func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, LoginChange, error) {
 	parsed, err := ParseAssertion(body)
 	if err != nil {
-		return Result{}, err
+		return Result{}, LoginChange{}, err
 	}
 	state, err := s.consume(ctx, snap, ceremony, parsed.Response.CollectedClientData.Challenge, ErrLoginSessionNotFound)
 	if err != nil {
-		return Result{}, err
+		return Result{}, LoginChange{}, err
 	}
 	rp, err := relyingParty(snap, ceremony)
 	if err != nil {
-		return Result{}, err
+		return Result{}, LoginChange{}, err
 	}
 	var (
 		wu *webauthnUser
@@ -203,7 +233,7 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 		if wu, err = s.namedUser(ctx, snap, ceremony, state, parsed); err != nil {
 			// The session's user: its key and its application id, the user handle that initialize
 			// named (WebAuthn §5.4.3), so that the failure is told of the user it was for.
-			return Result{User: User{Key: state.UserKey, TenantID: snap.ID, AppUserID: string(state.WebAuthn.UserID)}}, err
+			return Result{User: User{Key: state.UserKey, TenantID: snap.ID, AppUserID: string(state.WebAuthn.UserID)}}, LoginChange{}, err
 		}
 		// go-webauthn requires the user to own every credential of allowCredentials; namedUser has
 		// checked that the one credential answering is among them (WebAuthn §7.2 step 5) and loaded
@@ -215,7 +245,7 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 		}
 		wc, err = rp.ValidateLogin(wu, session, parsed)
 		if err != nil {
-			return Result{User: wu.user}, withProtocolDetails(ErrAssertionFailed, err)
+			return Result{User: wu.user}, LoginChange{}, withProtocolDetails(ErrAssertionFailed, err)
 		}
 	} else {
 		// go-webauthn turns the lookup's error into a protocol error whose text would reach the
@@ -236,12 +266,12 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 			if errors.Is(lookupErr, errUnknownCredential) {
 				// The same generic detail as every other not-found case; the signal names only the
 				// credential id the caller sent (see unknownCredential).
-				return Result{}, unknownCredential(discoverFailed(lookupErr), snap, parsed.RawID)
+				return Result{}, LoginChange{}, unknownCredential(discoverFailed(lookupErr), snap, parsed.RawID)
 			}
 			if lookupErr != nil {
-				return Result{}, discoverFailed(lookupErr)
+				return Result{}, LoginChange{}, discoverFailed(lookupErr)
 			}
-			return Result{}, withProtocolDetails(ErrAssertionFailed, err)
+			return Result{}, LoginChange{}, withProtocolDetails(ErrAssertionFailed, err)
 		}
 		wu = found.(*webauthnUser)
 	}
@@ -258,8 +288,15 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 		LastUsedAt:     now,
 	}
 	cred.AppUserID = wu.user.AppUserID
-	if update.MDSStatus, err = s.checkStatus(ctx, snap, ceremony, cred); err != nil {
-		return Result{User: wu.user, Credential: cred}, err
+	login := LoginChange{TenantID: snap.ID, CredentialID: id}
+	status, statusChanged, err := s.checkStatus(snap, ceremony, cred)
+	if err != nil {
+		s.events.Emit(ctx, statusChanged) // refused: the login changes nothing
+		return Result{User: wu.user, Credential: cred}, LoginChange{}, err
+	}
+	if status != "" {
+		update.MDSStatus = status
+		login.Events = append(login.Events, statusChanged)
 	}
 	changed := passkey.Event{TenantID: snap.ID, AppUserID: wu.user.AppUserID, CredentialID: id}
 	// WebAuthn §7.2 (the signature counter step): a counter that did not grow may mean a cloned
@@ -268,30 +305,31 @@ func (s *Service) VerifyAssertion(ctx context.Context, snap *tenant.Snapshot, ce
 	// the credential for good: a user whose two tabs finished out of order can log in again at once.
 	// The stored warning stays, for the operator to see.
 	if update.CloneWarning && !snap.Config.WebAuthn.AllowSignCountRegression {
-		if err := s.store.FlagCloneWarning(ctx, snap.ID, id); err != nil {
-			s.log.Warn("recording a clone warning failed", "error", err, "tenant", snap.ID)
-		} else if !cred.CloneWarning {
+		var flagged []passkey.Event
+		if !cred.CloneWarning {
 			changed.Type = passkey.CredentialCloneFlagged
-			s.events.Emit(ctx, changed)
+			flagged = append(flagged, changed)
 		}
-		return Result{User: wu.user, Credential: cred}, ErrClonedAuthenticator
-	}
-	if err := s.store.RecordLogin(ctx, snap.ID, id, update); err != nil {
-		return Result{User: wu.user}, fmt.Errorf("record login: %w", err)
+		err := s.events.Commit(ctx, func(ctx context.Context) error { return s.store.FlagCloneWarning(ctx, snap.ID, id) }, flagged...)
+		if err != nil {
+			s.log.Warn("recording a clone warning failed", "error", err, "tenant", snap.ID)
+		}
+		return Result{User: wu.user, Credential: cred}, LoginChange{}, ErrClonedAuthenticator
 	}
 	if update.CloneWarning && !cred.CloneWarning {
 		changed.Type = passkey.CredentialCloneFlagged
-		s.events.Emit(ctx, changed)
+		login.Events = append(login.Events, changed)
 	}
 	if update.BackupState != cred.BackupState {
 		changed.Type = passkey.CredentialBackupStateChanged
 		changed.Details = map[string]string{"backup_state": fmt.Sprint(update.BackupState)}
-		s.events.Emit(ctx, changed)
+		login.Events = append(login.Events, changed)
 	}
+	login.Update = update
 	cred.SignCount, cred.CloneWarning, cred.LastUsedAt = update.SignCount, cred.CloneWarning || update.CloneWarning, &now
 	cred.BackupEligible, cred.BackupState, cred.UserVerified = update.BackupEligible, update.BackupState, update.UserVerified
 	if update.MDSStatus != "" {
 		cred.Attestation.Status = update.MDSStatus
 	}
-	return Result{Credential: cred, User: wu.user, Extensions: extensionResults(parsed.ClientExtensionResults, state.WebAuthn.Extensions)}, nil
+	return Result{Credential: cred, User: wu.user, Extensions: extensionResults(parsed.ClientExtensionResults, state.WebAuthn.Extensions)}, login, nil
 }

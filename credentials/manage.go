@@ -50,11 +50,8 @@ func (s *Service) Rename(ctx context.Context, snap *tenant.Snapshot, id, name st
 	if err := p.Err(passkey.ErrInvalidRequest); err != nil {
 		return err
 	}
-	if err := s.store.RenameCredential(ctx, snap.ID, cred.ID, name); err != nil {
-		return err
-	}
-	s.emitChange(ctx, passkey.CredentialRenamed, snap, cred)
-	return nil
+	return s.events.Commit(ctx, func(ctx context.Context) error { return s.store.RenameCredential(ctx, snap.ID, cred.ID, name) },
+		changeEvent(passkey.CredentialRenamed, snap, cred))
 }
 
 // Delete removes a credential: it can never log in again.
@@ -63,18 +60,15 @@ func (s *Service) Delete(ctx context.Context, snap *tenant.Snapshot, id string) 
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteCredential(ctx, snap.ID, cred.ID); err != nil {
-		return err
-	}
-	s.emitChange(ctx, passkey.CredentialDeleted, snap, cred)
-	return nil
+	return s.events.Commit(ctx, func(ctx context.Context) error { return s.store.DeleteCredential(ctx, snap.ID, cred.ID) },
+		changeEvent(passkey.CredentialDeleted, snap, cred))
 }
 
-// emitChange emits a change of a credential; its owner is the event's user, so the user's audit trail
-// shows the renaming and deletion of their passkeys.
-func (s *Service) emitChange(ctx context.Context, typ passkey.EventType, snap *tenant.Snapshot, cred Credential) {
-	s.events.Emit(ctx, passkey.Event{Type: typ, TenantID: snap.ID, AppUserID: cred.AppUserID, CredentialID: cred.ID,
-		Details: map[string]string{"credential_id": cred.ID}})
+// changeEvent is the event of a change of a credential; its owner is the event's user, so the user's
+// audit trail shows the renaming and deletion of their passkeys.
+func changeEvent(typ passkey.EventType, snap *tenant.Snapshot, cred Credential) passkey.Event {
+	return passkey.Event{Type: typ, TenantID: snap.ID, AppUserID: cred.AppUserID, CredentialID: cred.ID,
+		Details: map[string]string{"credential_id": cred.ID}}
 }
 
 // Authenticator returns the name and icons of a credential's authenticator model, from the AAGUID table.

@@ -145,7 +145,9 @@ type Result struct {
 // stores the new credential and issues a token.
 func (s *Service) FinishRegistration(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, body []byte) (Result, error) {
 	res, err := s.finishRegistration(ctx, snap, ceremony, body)
-	s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.AppUserID, CredentialID: res.Credential.ID})
+	if err != nil {
+		s.emitStep(ctx, snap, ceremony, passkey.StepFinalize, err, passkey.Event{AppUserID: res.User.AppUserID, CredentialID: res.Credential.ID})
+	}
 	return res, err
 }
 
@@ -204,20 +206,27 @@ func (s *Service) finishRegistration(ctx context.Context, snap *tenant.Snapshot,
 	for _, t := range wc.Transport {
 		cred.Transports = append(cred.Transports, string(t))
 	}
-	if err := s.store.CreateCredential(ctx, cred); err != nil {
-		return Result{User: user}, err
-	}
+	// The token before the write: a registration that stored its credential has succeeded.
 	token, err := s.Token(snap, ceremony, Result{Credential: cred, User: user}, nil)
 	if err != nil {
+		return Result{User: user}, err
+	}
+	done := s.stepEvent(snap, ceremony, passkey.StepFinalize, nil, passkey.Event{AppUserID: user.AppUserID, CredentialID: cred.ID})
+	if err := s.events.Commit(ctx, func(ctx context.Context) error { return s.store.CreateCredential(ctx, cred) }, done); err != nil {
 		return Result{User: user}, err
 	}
 	return Result{Token: token, Credential: cred, User: user, Extensions: extensionResults(parsed.ClientExtensionResults, state.WebAuthn.Extensions)}, nil
 }
 
-// emitStep emits the success or failure of one ceremony step; e carries what the step knows about its
-// user, credential and transaction.
+// emitStep emits the start, or the failure, of one ceremony step; e carries what the step knows about
+// its user, credential and transaction. A finalize's success is the change it commits (stepEvent).
 func (s *Service) emitStep(ctx context.Context, snap *tenant.Snapshot, ceremony Ceremony, step string, err error, e passkey.Event) {
+	s.events.Emit(ctx, s.stepEvent(snap, ceremony, step, err, e))
+}
+
+// stepEvent returns the event of one ceremony step that ended with err.
+func (s *Service) stepEvent(snap *tenant.Snapshot, ceremony Ceremony, step string, err error, e passkey.Event) passkey.Event {
 	e.TenantID, e.Ceremony, e.Step, e.Err = snap.ID, ceremony.Name, step, err
 	e.Type = passkey.StepType(step, err)
-	s.events.Emit(ctx, e)
+	return e
 }

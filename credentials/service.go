@@ -1,7 +1,6 @@
 package credentials
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -18,8 +17,9 @@ type Options struct {
 	// Metadata is the FIDO metadata that registrations are judged against and logins checked with
 	// (nil: none; attestations are still judged, without it).
 	Metadata *attestation.Source
-	// Events receives the ceremony steps and changes; nil drops them.
-	Events passkey.Sink
+	// Events receives the ceremony steps and changes, each change with its events
+	// (passkey.Bus.Commit); nil drops them.
+	Events *passkey.Bus
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -31,7 +31,7 @@ type Service struct {
 	sessions SessionStore
 	aaguids  *AAGUIDTable
 	metadata *attestation.Source
-	events   passkey.Sink
+	events   *passkey.Bus
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -44,14 +44,11 @@ func NewService(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Events == nil {
-		o.Events = passkey.SinkFunc(func(context.Context, passkey.Event) {})
-	}
 	return &Service{store: o.Store, sessions: o.Sessions, aaguids: o.AAGUIDs, metadata: o.Metadata, events: o.Events, now: o.Now, log: o.Logger}
 }
 
 // Now is the service's clock.
 func (s *Service) Now() time.Time { return s.now() }
 
-// Events is the sink the service emits to, for services that compose its ceremonies (transactions).
-func (s *Service) Events() passkey.Sink { return s.events }
+// Events is the bus the service emits to, for services that compose its ceremonies (transactions).
+func (s *Service) Events() *passkey.Bus { return s.events }

@@ -100,10 +100,6 @@ func (s *Service) DeleteUser(ctx context.Context, snap *tenant.Snapshot, ref str
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteUser(ctx, snap.ID, u.Key); err != nil {
-		return err
-	}
-	s.events.Emit(ctx, passkey.Event{Type: passkey.UserDeleted, TenantID: snap.ID, AppUserID: u.AppUserID,
-		Details: map[string]string{"user_id": ref}})
-	return nil
+	return s.events.Commit(ctx, func(ctx context.Context) error { return s.store.DeleteUser(ctx, snap.ID, u.Key) },
+		passkey.Event{Type: passkey.UserDeleted, TenantID: snap.ID, AppUserID: u.AppUserID, Details: map[string]string{"user_id": ref}})
 }

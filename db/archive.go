@@ -40,7 +40,7 @@ func (s *ArchiveStore) EachUser(ctx context.Context, tenantID uuid.UUID, fn func
 	for {
 		var rows []userRow
 		if err := s.page(ctx, func(ctx context.Context) error {
-			return s.db.NewSelect().Model(&rows).Where("tenant_id = ? AND id > ?", tenantID, after).
+			return conn(ctx, s.db).NewSelect().Model(&rows).Where("tenant_id = ? AND id > ?", tenantID, after).
 				OrderExpr("id ASC").Limit(exportPage).Scan(ctx)
 		}); err != nil {
 			return err
@@ -63,7 +63,7 @@ func (s *ArchiveStore) EachCredential(ctx context.Context, tenantID uuid.UUID, f
 	for {
 		var rows []credentialRow
 		if err := s.page(ctx, func(ctx context.Context) error {
-			return s.credentials.selectCredentials(&rows).Where("c.tenant_id = ? AND c.id > ?", tenantID, after).
+			return s.credentials.selectCredentials(ctx, &rows).Where("c.tenant_id = ? AND c.id > ?", tenantID, after).
 				OrderExpr("c.id ASC").Limit(exportPage).Scan(ctx)
 		}); err != nil {
 			return err
@@ -90,7 +90,7 @@ func (s *ArchiveStore) EachTransaction(ctx context.Context, tenantID uuid.UUID, 
 	for {
 		var rows []transactionReadRow
 		if err := s.page(ctx, func(ctx context.Context) error {
-			return s.transactions.selectTransactions(&rows).Where("t.tenant_id = ? AND t.id > ?", tenantID, after).
+			return s.transactions.selectTransactions(ctx, &rows).Where("t.tenant_id = ? AND t.id > ?", tenantID, after).
 				OrderExpr("t.id ASC").Limit(exportPage).Scan(ctx)
 		}); err != nil {
 			return err
@@ -124,7 +124,7 @@ var errDryRun = errors.New("dry run")
 // import of many users takes longer than one call may): the caller's context bounds it.
 func (s *ArchiveStore) Import(ctx context.Context, p archive.Plan) (sum archive.Summary, err error) {
 	defer func() { err = unavailable(kindDatabase, err) }()
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		var problems passkey.Problems
 		conflict := func(line int, format string, args ...any) {
 			if len(problems) < 50 {

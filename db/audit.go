@@ -130,7 +130,7 @@ func (s *AuditStore) insertPostgres(ctx context.Context, rows []auditLogRow) err
 	}
 	// Kept prepared like the hot path's statements (hot.go): the connections' default is the simple
 	// protocol (openPostgres), which would parse and plan it for every batch.
-	_, err := s.db.DB.ExecContext(ctx, auditInsertPostgres, s.modeArgs([]any{tenantIDs, ids, types, ceremonies, errs, requestIDs,
+	_, err := sqlConn(ctx, s.db).ExecContext(ctx, auditInsertPostgres, s.modeArgs([]any{tenantIDs, ids, types, ceremonies, errs, requestIDs,
 		sourceIPs, userAgents, actors, transactionIDs, details, createdAt, batchTenants(rows)})...)
 	return err
 }
@@ -140,7 +140,7 @@ func (s *AuditStore) insertPostgres(ctx context.Context, rows []auditLogRow) err
 // PostgreSQL's when its statements cannot be kept prepared (DB.prepared), with the lookup taking FOR
 // KEY SHARE as insertPostgres does. (auditInsertPostgres's array parameters need the extended protocol.)
 func (s *AuditStore) insertLookedUp(ctx context.Context, rows []auditLogRow) error {
-	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		exists := map[uuid.UUID]bool{deploymentTenant: true}
 		if tenants := batchTenants(rows); len(tenants) > 0 {
 			var existing []uuid.UUID
@@ -189,7 +189,7 @@ func batchTenants(rows []auditLogRow) []uuid.UUID {
 func (s *AuditStore) List(ctx context.Context, f audit.Filter) (_ []audit.Event, _ int, err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	q := s.db.NewSelect().Model((*auditLogRow)(nil)).ColumnExpr(auditColumns).
+	q := conn(ctx, s.db).NewSelect().Model((*auditLogRow)(nil)).ColumnExpr(auditColumns).
 		Apply(auditFilter(f)).
 		OrderExpr("created_at DESC, id DESC")
 	list, total, err := listPage(ctx, q, f.Page, auditLogRow.event)
@@ -245,9 +245,9 @@ func (s *AuditStore) DeleteBefore(ctx context.Context, t time.Time) (_ int, err 
 	total := 0
 	for {
 		// By the whole key: an index on id alone does not exist.
-		sub := s.db.NewSelect().TableExpr("audit_logs").Column("tenant_id", "id").
+		sub := conn(ctx, s.db).NewSelect().TableExpr("audit_logs").Column("tenant_id", "id").
 			Where("created_at < ?", at).Limit(auditDeleteChunk)
-		res, err := s.db.NewDelete().TableExpr("audit_logs").Where("(tenant_id, id) IN (?)", sub).Exec(ctx)
+		res, err := conn(ctx, s.db).NewDelete().TableExpr("audit_logs").Where("(tenant_id, id) IN (?)", sub).Exec(ctx)
 		if err != nil {
 			return total, fmt.Errorf("delete audit events before %s: %w", at.Format(time.RFC3339), err)
 		}

@@ -112,7 +112,7 @@ func (s *CredentialStore) UserByAppID(ctx context.Context, tenantID uuid.UUID, u
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var row userRow
-	err = s.db.NewSelect().Model(&row).
+	err = conn(ctx, s.db).NewSelect().Model(&row).
 		Where("tenant_id = ? AND user_id = ?", tenantID, userID).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -130,7 +130,7 @@ func (s *CredentialStore) UserByKey(ctx context.Context, tenantID, id uuid.UUID)
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var row userRow
-	err = s.db.NewSelect().Model(&row).
+	err = conn(ctx, s.db).NewSelect().Model(&row).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -275,7 +275,7 @@ func (s *CredentialStore) ListCredentials(ctx context.Context, tenantID uuid.UUI
 	// A LEFT JOIN reads the same rows as selectCredentials' JOIN (the foreign key gives every
 	// credential its user), and lets PostgreSQL leave users out of the count when no condition
 	// reads u.
-	q := s.db.NewSelect().Model((*credentialRow)(nil)).
+	q := conn(ctx, s.db).NewSelect().Model((*credentialRow)(nil)).
 		ModelTableExpr(credentialTable).
 		ColumnExpr(credentialColumns).
 		Join("LEFT "+credentialJoin).
@@ -318,7 +318,7 @@ func (s *CredentialStore) RecordLogin(ctx context.Context, tenantID uuid.UUID, i
 // updateOne runs one UPDATE of the tenant's credential id with the columns set sets and updated_at,
 // and returns credentials.ErrCredentialNotFound when no row matched. what names the change in errors.
 func (s *CredentialStore) updateOne(ctx context.Context, tenantID uuid.UUID, id, what string, updatedAt time.Time, set func(*bun.UpdateQuery) *bun.UpdateQuery) error {
-	res, err := set(s.db.NewUpdate().Model((*credentialRow)(nil))).
+	res, err := set(conn(ctx, s.db).NewUpdate().Model((*credentialRow)(nil))).
 		Set("updated_at = ?", updatedAt).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
 		Exec(ctx)
@@ -357,7 +357,7 @@ func (s *CredentialStore) RenameCredential(ctx context.Context, tenantID uuid.UU
 func (s *CredentialStore) DeleteCredential(ctx context.Context, tenantID uuid.UUID, id string) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	res, err := s.db.NewDelete().Model((*credentialRow)(nil)).
+	res, err := conn(ctx, s.db).NewDelete().Model((*credentialRow)(nil)).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
 		Exec(ctx)
 	if err != nil {
@@ -371,8 +371,8 @@ func (s *CredentialStore) DeleteCredential(ctx context.Context, tenantID uuid.UU
 
 // selectCredentials starts a select of credentials joined with their users, scanning into model
 // (a *credentialRow or *[]credentialRow). Conditions must qualify columns with c. or u.
-func (s *CredentialStore) selectCredentials(model any) *bun.SelectQuery {
-	return s.db.NewSelect().Model(model).
+func (s *CredentialStore) selectCredentials(ctx context.Context, model any) *bun.SelectQuery {
+	return conn(ctx, s.db).NewSelect().Model(model).
 		ModelTableExpr(credentialTable).
 		ColumnExpr(credentialColumns).
 		Join(credentialJoin)

@@ -58,10 +58,10 @@ func newHot(d *DB) hot {
 // scan runs q with args and scans its rows into dest (a pointer to a slice of row structs).
 func (h hot) scan(ctx context.Context, q hotQuery, dest any, args ...any) error {
 	if !h.bind {
-		return h.db.NewRaw(q.bun, args...).Scan(ctx, dest)
+		return conn(ctx, h.db).NewRaw(q.bun, args...).Scan(ctx, dest)
 	}
 	h.record(ctx, q.pg)
-	rows, err := h.db.DB.QueryContext(ctx, q.pg, h.modeArgs(args)...)
+	rows, err := sqlConn(ctx, h.db).QueryContext(ctx, q.pg, h.modeArgs(args)...)
 	if err != nil {
 		return err
 	}
@@ -71,10 +71,10 @@ func (h hot) scan(ctx context.Context, q hotQuery, dest any, args ...any) error 
 // exec runs q with args.
 func (h hot) exec(ctx context.Context, q hotQuery, args ...any) (sql.Result, error) {
 	if !h.bind {
-		return h.db.NewRaw(q.bun, args...).Exec(ctx)
+		return conn(ctx, h.db).NewRaw(q.bun, args...).Exec(ctx)
 	}
 	h.record(ctx, q.pg)
-	return h.db.DB.ExecContext(ctx, q.pg, h.modeArgs(args)...)
+	return sqlConn(ctx, h.db).ExecContext(ctx, q.pg, h.modeArgs(args)...)
 }
 
 func (h hot) record(ctx context.Context, query string) {

@@ -61,7 +61,7 @@ func (s *TenantStore) CreateTenant(ctx context.Context, t tenant.Tenant, keys []
 		return fmt.Errorf("create tenant: signing key %s belongs to tenant %s, not %s", signingKey.ID, signingKey.TenantID, t.ID)
 	}
 
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
 			return fmt.Errorf("insert tenant: %w", translate(err))
 		}
@@ -88,7 +88,7 @@ func (s *TenantStore) GetTenant(ctx context.Context, id uuid.UUID) (_ tenant.Ten
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var row tenantRow
-	err = s.db.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
+	err = conn(ctx, s.db).NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
@@ -103,7 +103,7 @@ func (s *TenantStore) ListTenants(ctx context.Context) (_ []tenant.Tenant, err e
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var rows []tenantRow
-	if err := s.db.NewSelect().Model(&rows).Order("created_at", "id").Scan(ctx); err != nil {
+	if err := conn(ctx, s.db).NewSelect().Model(&rows).Order("created_at", "id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	tenants := make([]tenant.Tenant, 0, len(rows))
@@ -126,7 +126,7 @@ func (s *TenantStore) UpdateTenant(ctx context.Context, t tenant.Tenant) (err er
 	if err != nil {
 		return fmt.Errorf("update tenant: %w", err)
 	}
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewUpdate().Model((*tenantRow)(nil)).
 			Set("display_name = ?", row.DisplayName).
 			Set("config = ?", row.Config).
@@ -156,7 +156,7 @@ func (s *TenantStore) UpdateTenant(ctx context.Context, t tenant.Tenant) (err er
 func (s *TenantStore) DeleteTenant(ctx context.Context, id uuid.UUID) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewDelete().Model((*tenantRow)(nil)).Where("id = ?", id).Exec(ctx)
 		if err != nil {
 			return err
@@ -203,7 +203,7 @@ func (s *TenantStore) TenantChanges(ctx context.Context, since tenant.ChangeCurs
 	}
 	// The one-row table on the left gives the time of the read even when no change is new.
 	var rows []changeRow
-	err = s.db.NewRaw(`SELECT now.at, c.id, c.tenant_id, c.revision
+	err = conn(ctx, s.db).NewRaw(`SELECT now.at, c.id, c.tenant_id, c.revision
 		FROM (SELECT ? AS at) AS now
 		LEFT JOIN tenant_changes AS c ON c.id > ? OR c.changed_at > ?
 		ORDER BY c.id`, s.readClock(), since.ID, dbTime(replayFrom)).Scan(ctx, &rows)
@@ -272,7 +272,7 @@ func (s *TenantStore) recordChange(ctx context.Context, tx bun.Tx, tenantID uuid
 func (s *TenantStore) CreateAPIKey(ctx context.Context, k tenant.APIKey) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		// Bumping first also locks the tenant row, so concurrent creations in one tenant take turns
 		// and the name check below cannot race.
 		if err := bumpRevision(ctx, tx, k.TenantID, k.CreatedAt); err != nil {
@@ -304,7 +304,7 @@ func (s *TenantStore) ListAPIKeys(ctx context.Context, tenantID uuid.UUID) (_ []
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var rows []apiKeyRow
-	err = s.db.NewSelect().Model(&rows).
+	err = conn(ctx, s.db).NewSelect().Model(&rows).
 		Where("tenant_id = ?", tenantID).
 		Order("created_at", "id").
 		Scan(ctx)
@@ -323,7 +323,7 @@ func (s *TenantStore) ListAPIKeys(ctx context.Context, tenantID uuid.UUID) (_ []
 func (s *TenantStore) DeleteAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewDelete().Model((*apiKeyRow)(nil)).
 			Where("tenant_id = ? AND id = ?", tenantID, keyID).
 			Exec(ctx)
@@ -350,7 +350,7 @@ func (s *TenantStore) APIKeyByHash(ctx context.Context, hash []byte) (_ tenant.A
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var row apiKeyRow
-	err = s.db.NewSelect().Model(&row).Where("hash = ?", hash).Scan(ctx)
+	err = conn(ctx, s.db).NewSelect().Model(&row).Where("hash = ?", hash).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return tenant.APIKey{}, tenant.ErrAPIKeyNotFound
 	}
@@ -369,7 +369,7 @@ func (s *TenantStore) TouchAPIKeys(ctx context.Context, lastUsed map[tenant.APIK
 	if len(lastUsed) == 0 {
 		return nil
 	}
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		for key, at := range lastUsed {
 			at = dbTime(at)
 			_, err := tx.NewUpdate().Model((*apiKeyRow)(nil)).
@@ -395,7 +395,7 @@ func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) (
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var rows []signingKeyRow
-	err = s.db.NewSelect().Model(&rows).
+	err = conn(ctx, s.db).NewSelect().Model(&rows).
 		Where("tenant_id = ?", tenantID).
 		OrderExpr("created_at DESC, id DESC").
 		Scan(ctx)
@@ -416,7 +416,7 @@ func (s *TenantStore) ListSigningKeys(ctx context.Context, tenantID uuid.UUID) (
 func (s *TenantStore) RotateSigningKey(ctx context.Context, next signing.Key, r tenant.Retirement) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		if err := bumpRevision(ctx, tx, next.TenantID, next.CreatedAt); err != nil {
 			return err
 		}

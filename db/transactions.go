@@ -73,7 +73,7 @@ func (s *TransactionStore) Create(ctx context.Context, t transactions.Transactio
 	if row.UpdatedAt.IsZero() {
 		row.UpdatedAt = row.CreatedAt
 	}
-	if _, err := s.db.NewInsert().Model(&row).Exec(ctx); err != nil {
+	if _, err := conn(ctx, s.db).NewInsert().Model(&row).Exec(ctx); err != nil {
 		err = translate(err)
 		switch {
 		case errors.Is(err, errUniqueViolation):
@@ -94,7 +94,7 @@ func (s *TransactionStore) ByChallenge(ctx context.Context, tenantID uuid.UUID, 
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var row transactionReadRow
-	err = s.selectTransactions(&row).
+	err = s.selectTransactions(ctx, &row).
 		Where("t.tenant_id = ? AND t.challenge = ?", tenantID, challenge).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -129,7 +129,7 @@ func (s *TransactionStore) Finish(ctx context.Context, tenantID, id uuid.UUID, s
 		return fmt.Errorf("finish transaction %s of tenant %s: status %q is neither %q nor %q",
 			id, tenantID, status, transactions.StatusConfirmed, transactions.StatusFailed)
 	}
-	res, err := s.db.NewUpdate().Model((*transactionRow)(nil)).
+	res, err := conn(ctx, s.db).NewUpdate().Model((*transactionRow)(nil)).
 		Set("status = ?", string(status)).
 		Set("credential_id = ?", credentialID).
 		Set("confirmed_at = ?", confirmedAt).
@@ -153,7 +153,7 @@ func (s *TransactionStore) List(ctx context.Context, tenantID uuid.UUID, f trans
 	defer done()
 	// A LEFT JOIN reads the same rows as selectTransactions' JOIN (the foreign key gives every
 	// transaction its user), and lets PostgreSQL leave users out of the count.
-	q := s.db.NewSelect().Model((*transactionReadRow)(nil)).
+	q := conn(ctx, s.db).NewSelect().Model((*transactionReadRow)(nil)).
 		ModelTableExpr(transactionTable).
 		ColumnExpr(transactionColumns).
 		Join("LEFT "+transactionJoin).
@@ -170,8 +170,8 @@ func (s *TransactionStore) List(ctx context.Context, tenantID uuid.UUID, f trans
 
 // selectTransactions starts a select of transactions joined with their users, scanning into model
 // (a *transactionReadRow or *[]transactionReadRow). Conditions must qualify columns with t. or u.
-func (s *TransactionStore) selectTransactions(model any) *bun.SelectQuery {
-	return s.db.NewSelect().Model(model).
+func (s *TransactionStore) selectTransactions(ctx context.Context, model any) *bun.SelectQuery {
+	return conn(ctx, s.db).NewSelect().Model(model).
 		ModelTableExpr(transactionTable).
 		ColumnExpr(transactionColumns).
 		Join(transactionJoin)

@@ -32,7 +32,7 @@ func (s *CredentialStore) ListUsers(ctx context.Context, tenantID uuid.UUID, f c
 		// user_id is unique in the tenant, so it alone is a total order.
 		order = "user_id" + collate + " " + direction
 	}
-	q := s.db.NewSelect().Model((*userRow)(nil)).Where("tenant_id = ?", tenantID).OrderExpr(order)
+	q := conn(ctx, s.db).NewSelect().Model((*userRow)(nil)).Where("tenant_id = ?", tenantID).OrderExpr(order)
 	list, total, err := listPage(ctx, q, f.Page, func(r userRow) (credentials.User, error) { return r.user(), nil })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users of tenant %s: %w", tenantID, err)
@@ -47,7 +47,7 @@ func (s *CredentialStore) ListUsers(ctx context.Context, tenantID uuid.UUID, f c
 func (s *CredentialStore) DeleteUser(ctx context.Context, tenantID, id uuid.UUID) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	res, err := s.db.NewDelete().Model((*userRow)(nil)).
+	res, err := conn(ctx, s.db).NewDelete().Model((*userRow)(nil)).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
 		Exec(ctx)
 	if err != nil {

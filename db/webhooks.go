@@ -248,7 +248,7 @@ func (s *WebhookStore) CreateEndpoint(ctx context.Context, ep webhooks.Endpoint,
 	}
 	row := webhookEndpointRow{TenantID: ep.TenantID, ID: ep.ID, URL: ep.URL, Events: string(events), Description: ep.Description,
 		Enabled: ep.Enabled, DisabledReason: ep.DisabledReason, Secret: secrets.Current, CreatedAt: dbTime(ep.CreatedAt), UpdatedAt: dbTime(ep.UpdatedAt)}
-	if _, err := s.db.NewInsert().Model(&row).Exec(ctx); err != nil {
+	if _, err := conn(ctx, s.db).NewInsert().Model(&row).Exec(ctx); err != nil {
 		return fmt.Errorf("insert webhook endpoint: %w", translate(err))
 	}
 	return nil
@@ -259,7 +259,7 @@ func (s *WebhookStore) ListEndpoints(ctx context.Context, tenantID uuid.UUID) (_
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var rows []webhookEndpointRow
-	if err := s.db.NewSelect().Model(&rows).ExcludeColumn("secret", "previous_secret").
+	if err := conn(ctx, s.db).NewSelect().Model(&rows).ExcludeColumn("secret", "previous_secret").
 		Where("tenant_id = ?", tenantID).Order("created_at", "id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list webhook endpoints: %w", err)
 	}
@@ -276,7 +276,7 @@ func (s *WebhookStore) ListEndpoints(ctx context.Context, tenantID uuid.UUID) (_
 
 func (s *WebhookStore) endpointRow(ctx context.Context, tenantID, id uuid.UUID) (webhookEndpointRow, error) {
 	var row webhookEndpointRow
-	err := s.db.NewSelect().Model(&row).Where("tenant_id = ? AND id = ?", tenantID, id).Scan(ctx)
+	err := conn(ctx, s.db).NewSelect().Model(&row).Where("tenant_id = ? AND id = ?", tenantID, id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return row, webhooks.ErrNotFound
 	}
@@ -305,7 +305,7 @@ func (s *WebhookStore) UpdateEndpoint(ctx context.Context, ep webhooks.Endpoint)
 	if err != nil {
 		return err
 	}
-	res, err := s.db.NewUpdate().Model((*webhookEndpointRow)(nil)).
+	res, err := conn(ctx, s.db).NewUpdate().Model((*webhookEndpointRow)(nil)).
 		Set("url = ?", ep.URL).Set("events = ?", string(events)).Set("description = ?", ep.Description).
 		Set("enabled = ?", ep.Enabled).Set("disabled_reason = ?", ep.DisabledReason).Set("updated_at = ?", dbTime(ep.UpdatedAt)).
 		Where("tenant_id = ? AND id = ?", ep.TenantID, ep.ID).Exec(ctx)
@@ -316,7 +316,7 @@ func (s *WebhookStore) UpdateEndpoint(ctx context.Context, ep webhooks.Endpoint)
 func (s *WebhookStore) DeleteEndpoint(ctx context.Context, tenantID, id uuid.UUID) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	res, err := s.db.NewDelete().Model((*webhookEndpointRow)(nil)).Where("tenant_id = ? AND id = ?", tenantID, id).Exec(ctx)
+	res, err := conn(ctx, s.db).NewDelete().Model((*webhookEndpointRow)(nil)).Where("tenant_id = ? AND id = ?", tenantID, id).Exec(ctx)
 	return affectedOne(res, err, webhooks.ErrNotFound, "delete webhook endpoint")
 }
 
@@ -340,7 +340,7 @@ func (s *WebhookStore) EndpointSecrets(ctx context.Context, tenantID, id uuid.UU
 func (s *WebhookStore) RotateSecret(ctx context.Context, tenantID, id uuid.UUID, current []byte, previousUntil time.Time) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	res, err := s.db.NewUpdate().Model((*webhookEndpointRow)(nil)).
+	res, err := conn(ctx, s.db).NewUpdate().Model((*webhookEndpointRow)(nil)).
 		Set("previous_secret = secret").Set("previous_until = ?", dbTime(previousUntil)).Set("secret = ?", current).
 		Where("tenant_id = ? AND id = ?", tenantID, id).Exec(ctx)
 	return affectedOne(res, err, webhooks.ErrNotFound, "rotate webhook secret")
@@ -351,7 +351,7 @@ func (s *WebhookStore) Subscriptions(ctx context.Context) (_ []webhooks.Subscrip
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var rows []webhookEndpointRow
-	if err := s.db.NewSelect().Model(&rows).Column("tenant_id", "id", "events").Where("enabled").Scan(ctx); err != nil {
+	if err := conn(ctx, s.db).NewSelect().Model(&rows).Column("tenant_id", "id", "events").Where("enabled").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list webhook subscriptions: %w", err)
 	}
 	out := make([]webhooks.Subscription, 0, len(rows))
@@ -370,7 +370,7 @@ func (s *WebhookStore) Enqueue(ctx context.Context, tenantID uuid.UUID, endpoint
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var out []webhooks.Delivery
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		out, err = s.EnqueueTx(ctx, tx.Tx, tenantID, endpointIDs, eventType, payload)
 		return err
@@ -385,7 +385,7 @@ func (s *WebhookStore) EnqueueTx(ctx context.Context, tx *sql.Tx, tenantID uuid.
 		return nil, nil
 	}
 	var enabled []uuid.UUID
-	if err := s.db.NewSelect().Conn(tx).Model((*webhookEndpointRow)(nil)).Column("id").
+	if err := conn(ctx, s.db).NewSelect().Conn(tx).Model((*webhookEndpointRow)(nil)).Column("id").
 		Where("tenant_id = ? AND enabled AND id IN (?)", tenantID, bun.In(endpointIDs)).Scan(ctx, &enabled); err != nil {
 		return nil, fmt.Errorf("select webhook endpoints: %w", err)
 	}
@@ -402,7 +402,7 @@ func (s *WebhookStore) EnqueueTx(ctx context.Context, tx *sql.Tx, tenantID uuid.
 		params[i] = river.InsertManyParams{Args: deliveryArgs{TenantID: tenantID, DeliveryID: rows[i].ID}}
 		out[i] = rows[i].delivery()
 	}
-	if _, err := s.db.NewInsert().Conn(tx).Model(&rows).Exec(ctx); err != nil {
+	if _, err := conn(ctx, s.db).NewInsert().Conn(tx).Model(&rows).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("insert webhook deliveries: %w", translate(err))
 	}
 	if _, err := s.client.InsertManyTx(ctx, tx, params); err != nil {
@@ -416,7 +416,7 @@ func (s *WebhookStore) ListDeliveries(ctx context.Context, tenantID, endpointID 
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var rows []webhookDeliveryRow
-	if err := s.db.NewSelect().Model(&rows).Where("tenant_id = ? AND endpoint_id = ?", tenantID, endpointID).
+	if err := conn(ctx, s.db).NewSelect().Model(&rows).Where("tenant_id = ? AND endpoint_id = ?", tenantID, endpointID).
 		OrderExpr("created_at DESC, id DESC").Limit(int64(limit)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list webhook deliveries: %w", err)
 	}
@@ -432,7 +432,7 @@ func (s *WebhookStore) GetDelivery(ctx context.Context, tenantID, id uuid.UUID) 
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var row webhookDeliveryRow
-	err = s.db.NewSelect().Model(&row).Where("tenant_id = ? AND id = ?", tenantID, id).Scan(ctx)
+	err = conn(ctx, s.db).NewSelect().Model(&row).Where("tenant_id = ? AND id = ?", tenantID, id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return webhooks.Delivery{}, webhooks.ErrDeliveryNotFound
 	}
@@ -448,7 +448,7 @@ func (s *WebhookStore) Redeliver(ctx context.Context, tenantID, id uuid.UUID) (_
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var row webhookDeliveryRow
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewUpdate().Model((*webhookDeliveryRow)(nil)).
 			Set("status = ?", string(webhooks.StatusPending)).Set("attempts = 0").Set("updated_at = ?", dbTime(time.Now())).
 			Where("tenant_id = ? AND id = ? AND status <> ?", tenantID, id, string(webhooks.StatusPending)).Exec(ctx)
@@ -471,7 +471,7 @@ func (s *WebhookStore) Redeliver(ctx context.Context, tenantID, id uuid.UUID) (_
 func (s *WebhookStore) RecordAttempt(ctx context.Context, tenantID, id uuid.UUID, a webhooks.Attempt) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	_, err = s.db.NewUpdate().Model((*webhookDeliveryRow)(nil)).
+	_, err = conn(ctx, s.db).NewUpdate().Model((*webhookDeliveryRow)(nil)).
 		Set("status = ?", string(a.Status)).Set("attempts = ?", a.Attempts).Set("last_status_code = ?", a.StatusCode).
 		Set("last_error = ?", a.Error).Set("updated_at = ?", dbTime(a.At)).
 		Where("tenant_id = ? AND id = ?", tenantID, id).Exec(ctx)
@@ -485,7 +485,7 @@ func (s *WebhookStore) RecordAttempt(ctx context.Context, tenantID, id uuid.UUID
 func (s *WebhookStore) DeleteFinishedBefore(ctx context.Context, before time.Time) (_ int64, err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	res, err := s.db.NewDelete().Model((*webhookDeliveryRow)(nil)).
+	res, err := conn(ctx, s.db).NewDelete().Model((*webhookDeliveryRow)(nil)).
 		Where("status <> ? AND updated_at < ?", string(webhooks.StatusPending), dbTime(before)).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("delete old webhook deliveries: %w", err)
@@ -501,7 +501,7 @@ func (s *WebhookStore) DeleteFinishedBefore(ctx context.Context, before time.Tim
 func (s *WebhookStore) DisableEndpoint(ctx context.Context, tenantID, id uuid.UUID, reason string) (_ bool, err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	res, err := s.db.NewUpdate().Model((*webhookEndpointRow)(nil)).
+	res, err := conn(ctx, s.db).NewUpdate().Model((*webhookEndpointRow)(nil)).
 		Set("enabled = ?", false).Set("disabled_reason = ?", reason).Set("updated_at = ?", dbTime(time.Now())).
 		Where("tenant_id = ? AND id = ? AND enabled", tenantID, id).Exec(ctx)
 	if err != nil {
@@ -515,7 +515,7 @@ func (s *WebhookStore) DisableEndpoint(ctx context.Context, tenantID, id uuid.UU
 func (s *WebhookStore) SucceededSince(ctx context.Context, tenantID, endpointID uuid.UUID, since time.Time) (_ bool, err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	return s.db.NewSelect().Model((*webhookDeliveryRow)(nil)).
+	return conn(ctx, s.db).NewSelect().Model((*webhookDeliveryRow)(nil)).
 		Where("tenant_id = ? AND endpoint_id = ? AND status = ? AND updated_at > ?", tenantID, endpointID, string(webhooks.StatusSucceeded), dbTime(since)).
 		Exists(ctx)
 }
@@ -528,7 +528,7 @@ func (s *WebhookStore) QueueStats(ctx context.Context) (_ webhooks.QueueStats, e
 		N      int        `bun:"n"`
 		Oldest *time.Time `bun:"oldest"`
 	}
-	if err := s.db.NewSelect().Model((*webhookDeliveryRow)(nil)).ColumnExpr("count(*) AS n, min(created_at) AS oldest").
+	if err := conn(ctx, s.db).NewSelect().Model((*webhookDeliveryRow)(nil)).ColumnExpr("count(*) AS n, min(created_at) AS oldest").
 		Where("status = ?", string(webhooks.StatusPending)).Scan(ctx, &out); err != nil {
 		return webhooks.QueueStats{}, fmt.Errorf("webhook queue stats: %w", err)
 	}

@@ -18,8 +18,9 @@ type Options struct {
 	Store     Store
 	Sealer    *signing.Sealer
 	Directory *Directory
-	// Events receives what the service changes; nil drops them.
-	Events passkey.Sink
+	// Events receives what the service changes, each change with its events (passkey.Bus.Commit);
+	// nil drops them.
+	Events *passkey.Bus
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// RotationOverlap is how long a rotated-out signing key stays in the JWKS after it stops signing,
@@ -44,7 +45,7 @@ type Service struct {
 	store    Store
 	sealer   *signing.Sealer
 	dir      *Directory
-	events   passkey.Sink
+	events   *passkey.Bus
 	now      func() time.Time
 	overlap  time.Duration
 	activate time.Duration
@@ -62,9 +63,6 @@ func NewService(o Options) *Service {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.Events == nil {
-		o.Events = passkey.SinkFunc(func(context.Context, passkey.Event) {})
 	}
 	return &Service{store: o.Store, sealer: o.Sealer, dir: o.Directory, events: o.Events, now: o.Now,
 		overlap: o.RotationOverlap, activate: max(o.KeyActivation, 0), onDelete: o.OnDelete, log: o.Logger}
@@ -139,10 +137,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Tenant, *CreatedK
 		keys = append(keys, k)
 		created = &CreatedKey{Secret: secret, Key: k}
 	}
-	if err := s.store.CreateTenant(ctx, t, keys, signingKey); err != nil {
+	err = s.events.Commit(ctx, func(ctx context.Context) error {
+		return s.store.CreateTenant(ctx, t, keys, signingKey)
+	}, passkey.Event{Type: passkey.TenantCreated, TenantID: t.ID})
+	if err != nil {
 		return Tenant{}, nil, fmt.Errorf("create tenant: %w", err)
 	}
-	s.events.Emit(ctx, passkey.Event{Type: passkey.TenantCreated, TenantID: t.ID})
 	return t, created, nil
 }
 
@@ -178,11 +178,7 @@ func (s *Service) Rename(ctx context.Context, id uuid.UUID, displayName string) 
 	}
 	t.DisplayName = name
 	t.UpdatedAt = s.now().UTC()
-	if err := s.save(ctx, t); err != nil {
-		return err
-	}
-	s.events.Emit(ctx, passkey.Event{Type: passkey.TenantRenamed, TenantID: id})
-	return nil
+	return s.save(ctx, t, passkey.Event{Type: passkey.TenantRenamed, TenantID: id})
 }
 
 // SetConfig validates and replaces a tenant's whole config (omitted optional parts get their defaults,
@@ -198,15 +194,12 @@ func (s *Service) SetConfig(ctx context.Context, id uuid.UUID, c Config) error {
 	}
 	t.Config = c
 	t.UpdatedAt = s.now().UTC()
-	if err := s.save(ctx, t); err != nil {
-		return err
-	}
-	s.events.Emit(ctx, passkey.Event{Type: passkey.TenantConfigChanged, TenantID: id})
-	return nil
+	return s.save(ctx, t, passkey.Event{Type: passkey.TenantConfigChanged, TenantID: id})
 }
 
-func (s *Service) save(ctx context.Context, t Tenant) error {
-	if err := s.store.UpdateTenant(ctx, t); err != nil {
+// save stores t, the change that e reports.
+func (s *Service) save(ctx context.Context, t Tenant, e passkey.Event) error {
+	if err := s.events.Commit(ctx, func(ctx context.Context) error { return s.store.UpdateTenant(ctx, t) }, e); err != nil {
 		return fmt.Errorf("update tenant: %w", err)
 	}
 	s.dir.Evict(t.ID)
@@ -218,7 +211,9 @@ func (s *Service) save(ctx context.Context, t Tenant) error {
 // fail, the failure is logged and the delete still succeeds (what it leaves behind belongs to a tenant
 // that no request can reach any more, and expires).
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
-	if err := s.store.DeleteTenant(ctx, id); err != nil {
+	err := s.events.Commit(ctx, func(ctx context.Context) error { return s.store.DeleteTenant(ctx, id) },
+		passkey.Event{Type: passkey.TenantDeleted, TenantID: id})
+	if err != nil {
 		return err
 	}
 	s.dir.Evict(id)
@@ -227,7 +222,6 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 			s.log.WarnContext(ctx, "deleted tenant's data outside the database left to expire", "tenant", id, "err", err)
 		}
 	}
-	s.events.Emit(ctx, passkey.Event{Type: passkey.TenantDeleted, TenantID: id})
 	return nil
 }
 
@@ -261,12 +255,13 @@ func (s *Service) CreateAPIKey(ctx context.Context, tenantID uuid.UUID, name str
 	if err != nil {
 		return "", APIKey{}, err
 	}
-	if err := s.store.CreateAPIKey(ctx, k); err != nil {
+	err = s.events.Commit(ctx, func(ctx context.Context) error { return s.store.CreateAPIKey(ctx, k) },
+		passkey.Event{Type: passkey.APIKeyCreated, TenantID: tenantID,
+			Details: map[string]string{"api_key_id": k.ID.String(), "name": k.Name, "kind": string(k.Kind)}})
+	if err != nil {
 		return "", APIKey{}, err
 	}
 	s.dir.Evict(tenantID)
-	s.events.Emit(ctx, passkey.Event{Type: passkey.APIKeyCreated, TenantID: tenantID,
-		Details: map[string]string{"api_key_id": k.ID.String(), "name": k.Name, "kind": string(k.Kind)}})
 	return secret, k, nil
 }
 
@@ -281,12 +276,12 @@ func (s *Service) ListAPIKeys(ctx context.Context, tenantID uuid.UUID) ([]APIKey
 // DeleteAPIKey revokes an API key. Every instance stops accepting it within the Directory's refresh
 // interval.
 func (s *Service) DeleteAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) error {
-	if err := s.store.DeleteAPIKey(ctx, tenantID, keyID); err != nil {
+	err := s.events.Commit(ctx, func(ctx context.Context) error { return s.store.DeleteAPIKey(ctx, tenantID, keyID) },
+		passkey.Event{Type: passkey.APIKeyRevoked, TenantID: tenantID, Details: map[string]string{"secret_id": keyID.String()}})
+	if err != nil {
 		return err
 	}
 	s.dir.Evict(tenantID)
-	s.events.Emit(ctx, passkey.Event{Type: passkey.APIKeyRevoked, TenantID: tenantID,
-		Details: map[string]string{"secret_id": keyID.String()}})
 	return nil
 }
 
@@ -338,15 +333,16 @@ func (s *Service) RotateSigningKey(ctx context.Context, tenantID uuid.UUID, r Ro
 	if r.RevokePrevious {
 		retire = Retirement{At: now, ExpiresAt: now, Revoke: true}
 	}
-	if err := s.store.RotateSigningKey(ctx, next, retire); err != nil {
-		return signing.Key{}, err
-	}
-	s.dir.Evict(tenantID)
 	details := map[string]string{"kid": next.ID, "algorithm": string(next.Algorithm),
 		"activates_at": retire.At.Format(time.RFC3339)}
 	if r.RevokePrevious {
 		details["revoke_previous"] = "true"
 	}
-	s.events.Emit(ctx, passkey.Event{Type: passkey.SigningKeyRotated, TenantID: tenantID, Details: details})
+	err = s.events.Commit(ctx, func(ctx context.Context) error { return s.store.RotateSigningKey(ctx, next, retire) },
+		passkey.Event{Type: passkey.SigningKeyRotated, TenantID: tenantID, Details: details})
+	if err != nil {
+		return signing.Key{}, err
+	}
+	s.dir.Evict(tenantID)
 	return next, nil
 }

@@ -33,7 +33,7 @@ const maxIdentifierRunes = 128
 type Service struct {
 	store  Store
 	creds  *credentials.Service
-	events passkey.Sink
+	events *passkey.Bus
 	now    func() time.Time
 }
 
@@ -154,20 +154,28 @@ func jsonObject(raw json.RawMessage) bool {
 // caller can say which transaction failed.
 func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, Transaction, error) {
 	token, tx, err := s.finishBody(ctx, snap, body)
-	e := passkey.Event{AppUserID: tx.AppUserID, TransactionID: tx.Identifier}
-	if tx.CredentialID != nil {
-		e.CredentialID = *tx.CredentialID
+	if err != nil {
+		s.events.Emit(ctx, stepEvent(snap, passkey.StepFinalize, err, tx))
 	}
-	s.emit(ctx, snap, passkey.StepFinalize, err, e)
 	return token, tx, err
 }
 
-// emit emits the success or failure of one step of a transaction ceremony; e carries what the step
-// knows of its user, transaction and credential.
+// emit emits the start or failure of one step of a transaction ceremony; e carries what the step
+// knows of its user, transaction and credential. A finalize's success is the change it commits.
 func (s *Service) emit(ctx context.Context, snap *tenant.Snapshot, step string, err error, e passkey.Event) {
 	e.TenantID, e.Ceremony, e.Step, e.Err = snap.ID, Signing.Name, step, err
 	e.Type = passkey.StepType(step, err)
 	s.events.Emit(ctx, e)
+}
+
+// stepEvent returns the event of one step of tx's ceremony that ended with err.
+func stepEvent(snap *tenant.Snapshot, step string, err error, tx Transaction) passkey.Event {
+	e := passkey.Event{TenantID: snap.ID, Ceremony: Signing.Name, Step: step, Err: err, Type: passkey.StepType(step, err),
+		AppUserID: tx.AppUserID, TransactionID: tx.Identifier}
+	if tx.CredentialID != nil {
+		e.CredentialID = *tx.CredentialID
+	}
+	return e
 }
 
 func (s *Service) finishBody(ctx context.Context, snap *tenant.Snapshot, body []byte) (string, Transaction, error) {
@@ -192,7 +200,7 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx *Transac
 	if st := tx.EffectiveStatus(now); st != StatusPending {
 		return "", passkey.WithDetails(ErrNotFound, "the transaction is "+string(st))
 	}
-	res, err := s.creds.VerifyAssertion(ctx, snap, Signing, body)
+	res, login, err := s.creds.VerifyAssertion(ctx, snap, Signing, body)
 	if err != nil && !errors.Is(err, credentials.ErrAssertionFailed) && !errors.Is(err, credentials.ErrClonedAuthenticator) {
 		// The session was consumed by a concurrent finalize or expired, or the database or Redis
 		// failed: the user's assertion was not refused, so the transaction is not failed for it.
@@ -208,14 +216,28 @@ func (s *Service) finish(ctx context.Context, snap *tenant.Snapshot, tx *Transac
 	if res.User.Key != tx.UserKey {
 		return "", passkey.WithDetails(credentials.ErrAssertionFailed, "the transaction belongs to another user")
 	}
-	if err := s.store.Finish(ctx, snap.ID, tx.ID, StatusConfirmed, &res.Credential.ID, now); err != nil {
-		return "", err
-	}
-	tx.Status, tx.CredentialID, tx.ConfirmedAt, tx.UpdatedAt = StatusConfirmed, &res.Credential.ID, &now, now
-	return s.creds.Token(snap, Signing, res, func(c *signing.Claims) {
+	token, err := s.creds.Token(snap, Signing, res, func(c *signing.Claims) {
 		c.TransactionID = tx.Identifier
 		c.TransactionHash = base64.RawURLEncoding.EncodeToString(tx.DataHash)
 	})
+	if err != nil {
+		return "", err
+	}
+	// The login and the confirmation are one change, reported with the login's events and the
+	// signature's.
+	confirmed := *tx
+	confirmed.Status, confirmed.CredentialID, confirmed.ConfirmedAt, confirmed.UpdatedAt = StatusConfirmed, &res.Credential.ID, &now, now
+	err = s.events.Commit(ctx, func(ctx context.Context) error {
+		if err := s.creds.RecordLogin(login)(ctx); err != nil {
+			return err
+		}
+		return s.store.Finish(ctx, snap.ID, tx.ID, StatusConfirmed, &res.Credential.ID, now)
+	}, append(login.Events, stepEvent(snap, passkey.StepFinalize, nil, confirmed))...)
+	if err != nil {
+		return "", err
+	}
+	*tx = confirmed
+	return token, nil
 }
 
 // List returns one page of a user's transactions. The user is named by the application's user id or,

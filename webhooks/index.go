@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -102,40 +103,58 @@ func (x *Index) Endpoints(tenantID uuid.UUID, typ string) []uuid.UUID {
 func (x *Index) Enqueued() uint64      { return x.enqueued.Load() }
 func (x *Index) EnqueueFailed() uint64 { return x.failed.Load() }
 
-// Emit stores the deliveries of a domain event for the tenant's subscribed endpoints, with their queue
-// jobs, in one transaction, before the request that caused it answers: when the API has answered, the
-// deliveries are durable. An event that no endpoint of its tenant subscribes to costs nothing but a
-// map lookup. A failure to store is logged and counted, never the request's failure.
-func (x *Index) Emit(ctx context.Context, e passkey.Event) {
+// Wants implements passkey.Outbox: whether an enabled endpoint of e's tenant subscribes to e's type.
+// Before the first load it answers true, so that an event is never lost to a cold index (Record
+// loads it).
+func (x *Index) Wants(e passkey.Event) bool {
 	typ := TypeOf(e)
 	if typ == "" || e.TenantID == uuid.Nil {
-		return
+		return false
+	}
+	return !x.loaded.Load() || len(x.Endpoints(e.TenantID, typ)) > 0
+}
+
+// Record implements passkey.Outbox: it stores the deliveries of a domain event for the tenant's
+// subscribed endpoints, with their queue jobs, in the transaction of ctx (passkey.Bus.Commit): they
+// exist exactly when the change that caused the event committed.
+func (x *Index) Record(ctx context.Context, e passkey.Event) error {
+	typ := TypeOf(e)
+	if typ == "" || e.TenantID == uuid.Nil {
+		return nil
 	}
 	if !x.loaded.Load() {
 		if err := x.Load(ctx); err != nil {
-			x.failed.Add(1)
-			x.log.Error("webhooks: load subscriptions; event not sent", "error", err, "type", typ, "tenant", e.TenantID)
-			return
+			return fmt.Errorf("load webhook subscriptions: %w", err)
 		}
 	}
 	ids := x.Endpoints(e.TenantID, typ)
 	if len(ids) == 0 {
-		return
+		return nil
 	}
 	msg, err := NewMessage(typ, e)
 	if err != nil {
-		x.failed.Add(1)
-		x.log.Error("webhooks: build message", "error", err, "type", typ)
+		return fmt.Errorf("build webhook message: %w", err)
+	}
+	ds, err := x.store.Enqueue(ctx, e.TenantID, ids, msg.Type, msg.Payload)
+	if err != nil {
+		return fmt.Errorf("enqueue webhook deliveries: %w", err)
+	}
+	x.enqueued.Add(uint64(len(ds)))
+	return nil
+}
+
+// Emit implements passkey.Sink for the events that are no change (a refused login, a failed
+// transaction signature): it records them in a transaction of their own before the request that
+// caused them answers. A failure to store is logged and counted, never the request's failure.
+func (x *Index) Emit(ctx context.Context, e passkey.Event) {
+	if !x.Wants(e) {
 		return
 	}
 	// The request may end (a client gone) while the insert runs; the event happened all the same.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
 	defer cancel()
-	ds, err := x.store.Enqueue(ctx, e.TenantID, ids, msg.Type, msg.Payload)
-	if err != nil {
+	if err := x.Record(ctx, e); err != nil {
 		x.failed.Add(1)
-		x.log.Error("webhooks: enqueue deliveries; event not sent", "error", err, "type", typ, "tenant", e.TenantID)
-		return
+		x.log.Error("webhooks: event not sent", "error", err, "type", TypeOf(e), "tenant", e.TenantID)
 	}
-	x.enqueued.Add(uint64(len(ds)))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/attestation"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
@@ -86,6 +87,8 @@ type testOptions struct {
 	Webhooks webhookSettings
 	// Metadata is the FIDO metadata (serviceInput; none when nil).
 	Metadata *attestation.Source
+	// Subscribers join the event bus after those the instance wires.
+	Subscribers []passkey.Sink
 }
 
 // newTestServer builds an instance on d, with its sessions in Redis. Instances made with the same sealer
@@ -110,6 +113,9 @@ func newTestServer(t testing.TB, d *db.DB, sealer *signing.Sealer, options ...fu
 	svc := newServices(serviceInput{DB: d, Sessions: o.Sessions, Sealer: sealer, PublicURL: "http://localhost:8000", Metrics: m, Logger: log,
 		Now: o.Now, KeyActivation: o.KeyActivation, CacheRefresh: o.CacheRefresh, TenantCache: o.TenantCache, Webhooks: o.Webhooks,
 		Metadata: o.Metadata})
+	for _, sub := range o.Subscribers {
+		svc.bus.Subscribe(sub)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := svc.run(ctx) // the background work serve runs: directory refresh, key use, audit writes
 	t.Cleanup(func() { stop(); <-done })

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,4 +436,79 @@ func TestWebhooksRestart(t *testing.T) {
 	if got := rc.received()[0].Payload; got.Type != webhooks.TenantConfigChanged || got.Data["tenant_id"] != snap.ID.String() {
 		t.Errorf("got %+v", got)
 	}
+}
+
+// failingOutbox is an outbox subscriber that, while on, fails to record the events of the types it
+// wants, as a database that fails in the middle of a change would: the change must roll back with the
+// deliveries the webhook outbox recorded before it in the same transaction.
+type failingOutbox struct {
+	on    atomic.Bool
+	types []passkey.EventType
+	calls atomic.Int32
+}
+
+func (f *failingOutbox) Emit(context.Context, passkey.Event) {}
+
+func (f *failingOutbox) Wants(e passkey.Event) bool {
+	return f.on.Load() && slices.Contains(f.types, e.Type)
+}
+
+func (f *failingOutbox) Record(context.Context, passkey.Event) error {
+	f.calls.Add(1)
+	return fmt.Errorf("test outbox: %w", passkey.ErrUnavailable)
+}
+
+// TestWebhooksRolledBackChange: a change that rolls back after the webhook outbox recorded its
+// deliveries sends nothing and stores nothing (the credential, the API key, the delivery); the API
+// answers 503. The same changes commit with their deliveries once nothing fails.
+func TestWebhooksRolledBackChange(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		fail := &failingOutbox{types: []passkey.EventType{passkey.CeremonySucceeded, passkey.APIKeyCreated}}
+		s := newTestServer(t, d, newTestSealer(t), fastWebhooks, func(o *testOptions) {
+			o.Subscribers = append(o.Subscribers, fail)
+		})
+		r := newRP(t, s, "example.com")
+		rc := newReceiver(t, nil)
+		ep := s.createWebhook(r.id, rc, webhooks.PasskeyRegistered, webhooks.APIKeyCreated)
+		fail.on.Store(true)
+
+		a := authenticatortest.New(authenticatortest.Options{})
+		att, err := a.Create(r.registrationOptions("alice"), testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectStatus(t, r.registrationFinalize(att), 503, "service_unavailable")
+		expectStatus(t, s.adminCall("POST", "/tenants/"+r.id+"/secrets/api", map[string]any{"name": "rolled back"}), 503, "service_unavailable")
+		if fail.calls.Load() != 2 {
+			t.Fatalf("the failing outbox saw %d changes, want 2", fail.calls.Load())
+		}
+		if got := decode[[]map[string]any](t, r.get(r.path("/credentials?user_id=alice", "/credentials?user_id=alice"))); len(got) != 0 {
+			t.Errorf("credentials after the rolled-back registration: %v", got)
+		}
+		for _, k := range decode[[]httpapi.APIKeyDTO](t, s.adminCall("GET", "/tenants/"+r.id+"/secrets/api", nil)) {
+			if k.Name == "rolled back" {
+				t.Errorf("the rolled-back API key is stored: %+v", k)
+			}
+		}
+		if got := s.deliveries(r.id, ep); len(got) != 0 {
+			t.Errorf("deliveries of rolled-back changes: %+v", got)
+		}
+
+		// Nothing fails now: both changes commit, each with its one delivery, and only those arrive.
+		fail.on.Store(false)
+		r.register(a, "alice")
+		expectStatus(t, s.adminCall("POST", "/tenants/"+r.id+"/secrets/api", map[string]any{"name": "committed"}), 201, "")
+		waitFor(t, "the two committed changes' deliveries", func() bool { return len(rc.received()) >= 2 })
+		var types []string
+		for _, m := range rc.received() {
+			types = append(types, m.Payload.Type)
+		}
+		slices.Sort(types)
+		if want := []string{webhooks.APIKeyCreated, webhooks.PasskeyRegistered}; !slices.Equal(types, want) {
+			t.Errorf("received %v, want %v", types, want)
+		}
+		if got := s.deliveries(r.id, ep); len(got) != 2 {
+			t.Errorf("%d deliveries, want 2: %+v", len(got), got)
+		}
+	})
 }

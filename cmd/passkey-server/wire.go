@@ -101,6 +101,8 @@ func newServices(in serviceInput) *services {
 	auditStore := db.NewAuditStore(in.DB)
 	s := &services{audit: audit.NewRecorder(auditStore, in.Logger), metadata: in.Metadata, sweeper: credentials.NewSessionSweeper(in.Sessions, in.Logger, nil)}
 	s.bus = passkey.NewBus(s.audit)
+	// A change whose events the webhook outbox wants commits with its deliveries (passkey.Bus.Commit).
+	s.bus.UseTransactions(in.DB)
 	if in.Metrics != nil {
 		s.bus.Subscribe(in.Metrics)
 	}

@@ -22,12 +22,15 @@ import (
 )
 
 // Credentials returns a credentials service on d, with its sessions in memory, its events sent to
-// events and its log discarded: the service the domain packages' tests run ceremonies on.
+// events (on a bus whose changes are transactions of d) and its log discarded: the service the
+// domain packages' tests run ceremonies on.
 func Credentials(d *db.DB, events passkey.Sink) *credentials.Service {
+	bus := passkey.NewBus(events)
+	bus.UseTransactions(d)
 	return credentials.NewService(credentials.Options{
 		Store:    db.NewCredentialStore(d),
 		Sessions: db.NewMemorySessions(time.Now),
-		Events:   events,
+		Events:   bus,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 }
