@@ -9,6 +9,7 @@ import (
 	"github.com/passkey-server/passkey-server/credentials/authenticatortest"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
+	"github.com/passkey-server/passkey-server/webhooks"
 )
 
 // The benchmarks measure the full in-process HTTP path of one ceremony call (app.Test: Fiber, the
@@ -60,6 +61,37 @@ func BenchmarkLoginFinalize(b *testing.B) {
 			expectOK(b, resp)
 		}
 	})
+}
+
+// BenchmarkLoginFinalizeWebhook is BenchmarkLoginFinalize in a tenant with a webhook endpoint
+// subscribed to login.succeeded: the login's write and its delivery (a row and a River job) commit in
+// one transaction (passkey.Bus.Commit). The deliveries are sent meanwhile, to a receiver on loopback.
+func BenchmarkLoginFinalizeWebhook(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		open func(testing.TB) *db.DB
+	}{{"postgres", dbtest.Postgres}, {"sqlite", dbtest.SQLite}} {
+		s := newTestServer(b, c.open(b), newTestSealer(b), fastWebhooks)
+		b.Run(c.name, func(b *testing.B) {
+			r := newRP(b, s, "example.com")
+			s.createWebhook(r.id, newReceiver(b, nil), webhooks.LoginSucceeded)
+			a := authenticatortest.New(authenticatortest.Options{})
+			r.register(a, "bench-user")
+			path := "/" + r.id + "/login/finalize"
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				body, err := a.Get(r.loginOptions("bench-user"), testOrigin)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				_, resp := send(b, r.s.public, "POST", path, body)
+				expectOK(b, resp)
+			}
+		})
+	}
 }
 
 // BenchmarkLoginInitialize measures POST /{tenant}/login/initialize: for a known user (secret key,
