@@ -365,48 +365,46 @@ func (s *WebhookStore) Subscriptions(ctx context.Context) (_ []webhooks.Subscrip
 	return out, nil
 }
 
-// Enqueue implements webhooks.Store: the deliveries and their jobs in one transaction.
+// Enqueue implements webhooks.Store: the deliveries and their jobs in one transaction, the one of
+// ctx when it carries one (DB.Atomically: the change that caused the event), so that they exist, and
+// will be sent, exactly when it commits.
 func (s *WebhookStore) Enqueue(ctx context.Context, tenantID uuid.UUID, endpointIDs []uuid.UUID, eventType string, payload []byte) (_ []webhooks.Delivery, err error) {
+	if len(endpointIDs) == 0 {
+		return nil, nil
+	}
 	ctx, done := s.call(ctx, &err)
 	defer done()
 	var out []webhooks.Delivery
 	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		out, err = s.EnqueueTx(ctx, tx.Tx, tenantID, endpointIDs, eventType, payload)
-		return err
+		// The caller's list comes from its in-memory index, which may be a refresh interval old.
+		var enabled []uuid.UUID
+		if err := tx.NewSelect().Model((*webhookEndpointRow)(nil)).Column("id").
+			Where("tenant_id = ? AND enabled AND id IN (?)", tenantID, bun.In(endpointIDs)).Scan(ctx, &enabled); err != nil {
+			return fmt.Errorf("select webhook endpoints: %w", err)
+		}
+		if len(enabled) == 0 {
+			return nil
+		}
+		now := dbTime(time.Now())
+		rows := make([]webhookDeliveryRow, len(enabled))
+		params := make([]river.InsertManyParams, len(enabled))
+		out = make([]webhooks.Delivery, len(enabled))
+		for i, ep := range enabled {
+			rows[i] = webhookDeliveryRow{TenantID: tenantID, ID: newDeliveryID(), EndpointID: ep, EventType: eventType,
+				Payload: string(payload), Status: string(webhooks.StatusPending), CreatedAt: now, UpdatedAt: now}
+			params[i] = river.InsertManyParams{Args: deliveryArgs{TenantID: tenantID, DeliveryID: rows[i].ID}}
+			out[i] = rows[i].delivery()
+		}
+		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+			return fmt.Errorf("insert webhook deliveries: %w", translate(err))
+		}
+		if _, err := s.client.InsertManyTx(ctx, tx.Tx, params); err != nil {
+			return fmt.Errorf("queue webhook deliveries: %w", err)
+		}
+		return nil
 	})
-	return out, err
-}
-
-// EnqueueTx is Enqueue in the caller's transaction: the deliveries exist, and will be sent, exactly
-// when tx commits.
-func (s *WebhookStore) EnqueueTx(ctx context.Context, tx *sql.Tx, tenantID uuid.UUID, endpointIDs []uuid.UUID, eventType string, payload []byte) ([]webhooks.Delivery, error) {
-	if len(endpointIDs) == 0 {
-		return nil, nil
-	}
-	var enabled []uuid.UUID
-	if err := conn(ctx, s.db).NewSelect().Conn(tx).Model((*webhookEndpointRow)(nil)).Column("id").
-		Where("tenant_id = ? AND enabled AND id IN (?)", tenantID, bun.In(endpointIDs)).Scan(ctx, &enabled); err != nil {
-		return nil, fmt.Errorf("select webhook endpoints: %w", err)
-	}
-	if len(enabled) == 0 {
-		return nil, nil
-	}
-	now := dbTime(time.Now())
-	rows := make([]webhookDeliveryRow, len(enabled))
-	params := make([]river.InsertManyParams, len(enabled))
-	out := make([]webhooks.Delivery, len(enabled))
-	for i, ep := range enabled {
-		rows[i] = webhookDeliveryRow{TenantID: tenantID, ID: newDeliveryID(), EndpointID: ep, EventType: eventType,
-			Payload: string(payload), Status: string(webhooks.StatusPending), CreatedAt: now, UpdatedAt: now}
-		params[i] = river.InsertManyParams{Args: deliveryArgs{TenantID: tenantID, DeliveryID: rows[i].ID}}
-		out[i] = rows[i].delivery()
-	}
-	if _, err := conn(ctx, s.db).NewInsert().Conn(tx).Model(&rows).Exec(ctx); err != nil {
-		return nil, fmt.Errorf("insert webhook deliveries: %w", translate(err))
-	}
-	if _, err := s.client.InsertManyTx(ctx, tx, params); err != nil {
-		return nil, fmt.Errorf("queue webhook deliveries: %w", err)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

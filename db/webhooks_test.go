@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/uptrace/bun"
 
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
@@ -75,8 +74,8 @@ func TestWebhookStore(t *testing.T) {
 		}
 		// In a transaction that rolls back: neither delivery nor job.
 		errRollback := errors.New("rollback")
-		err = d.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			if _, err := s.EnqueueTx(ctx, tx.Tx, a.ID, []uuid.UUID{ep.ID}, webhooks.LoginFailed, []byte(`{}`)); err != nil {
+		err = d.Atomically(ctx, func(ctx context.Context) error {
+			if _, err := s.Enqueue(ctx, a.ID, []uuid.UUID{ep.ID}, webhooks.LoginFailed, []byte(`{}`)); err != nil {
 				return err
 			}
 			return errRollback
