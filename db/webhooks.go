@@ -49,7 +49,22 @@ func (deliveryArgs) InsertOpts() river.InsertOpts {
 // Attempter makes one attempt of a delivery (webhooks.Sender).
 type Attempter interface {
 	Attempt(ctx context.Context, tenantID, deliveryID uuid.UUID) (webhooks.Result, error)
-	Timeout() time.Duration
+}
+
+// WebhookRecordMargin is how long a delivery job may run beyond its attempt's timeout: reading the
+// delivery, its endpoint and secrets before the request, and recording the attempt after it.
+const WebhookRecordMargin = 15 * time.Second
+
+// DefaultWebhookRescueAfter is WebhookOptions.RescueAfter's default for an attempt timeout: the job
+// timeout (the attempt timeout + WebhookRecordMargin) + 1 min. A job still running after its timeout
+// belongs to an instance that died (SIGKILL, OOM, a lost machine) or stopped dead (frozen, cut off
+// from the database): a live instance cancels the attempt at the timeout and records it within the
+// margin. The minute is slack for what can delay a live instance past that without it being dead
+// (a stop-the-world pause, a slow database, clocks of the instances and the database that differ),
+// where a rescue would send the message twice; a dead instance's delivery waits that much longer
+// (and up to River's 30 s between two rescues), not River's default hour.
+func DefaultWebhookRescueAfter(attemptTimeout time.Duration) time.Duration {
+	return attemptTimeout + WebhookRecordMargin + time.Minute
 }
 
 // WebhookOptions configure the webhook store's queue. Zero values mean the defaults.
@@ -59,6 +74,13 @@ type WebhookOptions struct {
 	// PollInterval is how often an instance looks for jobs other instances inserted or whose time
 	// came (default 1 s; River's minimum is 1 ms). Jobs this instance inserts are fetched at once.
 	PollInterval time.Duration
+	// AttemptTimeout is the sender's bound of one attempt (webhooks.SenderOptions.Timeout; default
+	// webhooks.DefaultTimeout): a delivery job may run it + WebhookRecordMargin.
+	AttemptTimeout time.Duration
+	// RescueAfter is how long a delivery job may stay running before the queue's leader takes its
+	// instance for dead and schedules it again, for any instance (River's RescueStuckJobsAfter). It
+	// must exceed the job timeout (default DefaultWebhookRescueAfter(AttemptTimeout)).
+	RescueAfter time.Duration
 	// ID names this instance in River's tables (default: River's own, host name and time).
 	ID     string
 	Logger *slog.Logger
@@ -71,6 +93,8 @@ type WebhookStore struct {
 	client  *river.Client[*sql.Tx]
 	sender  atomic.Pointer[Attempter]
 	running atomic.Bool
+	// jobTimeout bounds a delivery job: the attempt timeout + WebhookRecordMargin.
+	jobTimeout time.Duration
 }
 
 // NewWebhookStore returns the webhook store of d with its River client. Nothing is delivered until
@@ -85,7 +109,19 @@ func NewWebhookStore(d *DB, o WebhookOptions) (*WebhookStore, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &WebhookStore{db: d.bun, bound: d.bound}
+	if o.AttemptTimeout <= 0 {
+		o.AttemptTimeout = webhooks.DefaultTimeout
+	}
+	if o.RescueAfter <= 0 {
+		o.RescueAfter = DefaultWebhookRescueAfter(o.AttemptTimeout)
+	}
+	jobTimeout := o.AttemptTimeout + WebhookRecordMargin
+	if o.RescueAfter <= jobTimeout {
+		// River's rescuer would retry jobs of live instances: every slow attempt sent twice.
+		return nil, fmt.Errorf("webhook queue: rescue after %s must exceed the job timeout %s (attempt timeout + %s)",
+			o.RescueAfter, jobTimeout, WebhookRecordMargin)
+	}
+	s := &WebhookStore{db: d.bun, bound: d.bound, jobTimeout: jobTimeout}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &deliveryWorker{store: s}); err != nil {
 		return nil, err
@@ -96,6 +132,13 @@ func NewWebhookStore(d *DB, o WebhookOptions) (*WebhookStore, error) {
 		Workers:           workers,
 		FetchPollInterval: o.PollInterval,
 		FetchCooldown:     min(o.PollInterval, river.FetchCooldownDefault),
+		// A job whose instance died while attempting it stays running until the leader's rescuer
+		// (every 30 s) finds it older than RescueStuckJobsAfter and schedules it again (River's
+		// default, an hour, held such a delivery that long). River requires it to be at least
+		// JobTimeout, and its rescuer skips jobs younger than their worker's Timeout: both are the
+		// job timeout here.
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: o.RescueAfter,
 		// River logs at info every start, stop and leader election: warnings are enough.
 		Logger: o.Logger.With("component", "river"),
 		// Finished jobs are kept a day (River's default); the deliveries table is the history.
@@ -113,7 +156,8 @@ func NewWebhookStore(d *DB, o WebhookOptions) (*WebhookStore, error) {
 	return s, nil
 }
 
-// SetSender sets what attempts the deliveries. Call it before Run.
+// SetSender sets what attempts the deliveries; its attempts must end within the options'
+// AttemptTimeout. Call it before Run.
 func (s *WebhookStore) SetSender(a Attempter) { s.sender.Store(&a) }
 
 // Run works the queue until ctx ends, then stops: it waits up to grace for the attempts under way and
@@ -161,12 +205,7 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[deliveryArgs])
 }
 
 // Timeout implements river.Worker: the attempt's own timeout and time to record it.
-func (w *deliveryWorker) Timeout(*river.Job[deliveryArgs]) time.Duration {
-	if a := w.store.sender.Load(); a != nil {
-		return (*a).Timeout() + 15*time.Second
-	}
-	return time.Minute
-}
+func (w *deliveryWorker) Timeout(*river.Job[deliveryArgs]) time.Duration { return w.store.jobTimeout }
 
 // migrateRiver applies River's own migrations (its job, leader and queue tables) after ours.
 func (d *DB) migrateRiver(ctx context.Context) error {

@@ -71,6 +71,8 @@ type Config struct {
 	WebhookAllowPrivate *bool         `env:"WEBHOOK_ALLOW_PRIVATE" help:"Let webhook deliveries connect to private, loopback and link-local addresses (checked on the resolved address of every connection). Default: on with SQLite (the embedded dev mode), off otherwise."`
 	WebhookRetention    time.Duration `env:"WEBHOOK_RETENTION" envDefault:"720h" help:"How long finished webhook deliveries (with their payloads) are kept after their last attempt (720h = 30 days); older ones are deleted hourly. 0 keeps them forever."`
 	WebhookAllowHTTP    *bool         `env:"WEBHOOK_ALLOW_HTTP" help:"Accept http:// webhook URLs (https only otherwise). Default: on with SQLite (the embedded dev mode), off otherwise."`
+	WebhookTimeout      time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"10s" help:"Longest time of one webhook attempt: connecting, sending and reading the answer (1s to 5m)."`
+	WebhookRescueAfter  time.Duration `env:"WEBHOOK_RESCUE_AFTER" helpDefault:"timeout + 75s" help:"How long an attempt whose instance died (killed, lost) holds its delivery before the queue's leader schedules it again for any instance (checked every 30s); more than PASSKEY_WEBHOOK_TIMEOUT + 15s, or a slow attempt of a live instance is sent twice. Default: PASSKEY_WEBHOOK_TIMEOUT + 75s (85s)."`
 	MDSFile             string        `env:"MDS_FILE" help:"Path of a FIDO Metadata Service (MDS3) blob, the JWT from https://mds3.fidoalliance.org/ (for air-gapped installs: replace the file, it is read again at each refresh). Empty: none."`
 	MDSURL              string        `env:"MDS_URL" help:"URL to fetch the MDS3 blob from, e.g. https://mds3.fidoalliance.org/. Empty (default): not fetched. With PASSKEY_MDS_FILE too, the newer blob wins."`
 	MDSRoot             string        `env:"MDS_ROOT_FILE,file" help:"Path of the trust anchor of the blob's signing chain, PEM or base64 DER. Empty: the FIDO Alliance's root (GlobalSign Root R46)."`
@@ -135,7 +137,8 @@ func (c Config) webhookSettings() webhookSettings {
 		}
 		return *v
 	}
-	return webhookSettings{AllowPrivate: or(c.WebhookAllowPrivate), AllowHTTP: or(c.WebhookAllowHTTP)}
+	return webhookSettings{AllowPrivate: or(c.WebhookAllowPrivate), AllowHTTP: or(c.WebhookAllowHTTP),
+		Timeout: c.WebhookTimeout, RescueAfter: c.WebhookRescueAfter}
 }
 
 // Embedded reports whether the server runs on SQLite, where missing secrets are generated into the
@@ -202,6 +205,12 @@ func (c Config) Validate() error {
 	}
 	if c.WebhookRetention < 0 {
 		add("PASSKEY_WEBHOOK_RETENTION must not be negative (0 keeps deliveries forever)")
+	}
+	if c.WebhookTimeout < time.Second || c.WebhookTimeout > 5*time.Minute {
+		add("PASSKEY_WEBHOOK_TIMEOUT must be between 1s and 5m")
+	}
+	if jobTimeout := c.WebhookTimeout + db.WebhookRecordMargin; c.WebhookRescueAfter != 0 && c.WebhookRescueAfter <= jobTimeout {
+		add("PASSKEY_WEBHOOK_RESCUE_AFTER must be more than PASSKEY_WEBHOOK_TIMEOUT + %s (%s)", db.WebhookRecordMargin, jobTimeout)
 	}
 	if c.KeyOverlap < 0 {
 		add("PASSKEY_SIGNING_KEY_OVERLAP must not be negative")

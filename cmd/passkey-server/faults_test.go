@@ -38,13 +38,15 @@ import (
 	"github.com/passkey-server/passkey-server/metrics"
 )
 
-// faultProcess is a redis-server or postgres this test started.
+// faultProcess is a redis-server, postgres or passkey-server this test started.
 type faultProcess struct {
 	t    testing.TB
 	name string
-	// argv starts the process; cred runs it as another user (PostgreSQL refuses to run as root).
+	// argv starts the process; cred runs it as another user (PostgreSQL refuses to run as root); env
+	// is added to the test's environment.
 	argv []string
 	cred *syscall.Credential
+	env  []string
 	// ready reports whether the process answers.
 	ready func() bool
 	// stopSignal stops it: SIGKILL for Redis, SIGQUIT (immediate shutdown, which also ends the
@@ -64,6 +66,9 @@ func (p *faultProcess) start() {
 	defer p.mu.Unlock()
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if p.env != nil {
+		cmd.Env = append(os.Environ(), p.env...) // the last of a duplicated variable wins
+	}
 	// Pdeathsig: the process dies with the test binary, even one killed at its timeout (PostgreSQL's
 	// backends end when they see their postmaster gone).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -512,3 +512,35 @@ func TestWebhooksRolledBackChange(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookRescueSettings: an attempt whose instance died holds its delivery the attempt timeout +
+// 75 s by default, and a rescue threshold within the job timeout (the attempt timeout + 15 s), where a
+// live instance's slow attempt would be sent again, is refused.
+func TestWebhookRescueSettings(t *testing.T) {
+	c, err := loadConfig(map[string]string{})
+	if w := c.webhookSettings(); err != nil || w.Timeout != webhooks.DefaultTimeout || w.RescueAfter != 0 {
+		t.Fatalf("defaults %+v, %v", w, err)
+	}
+	if got := db.DefaultWebhookRescueAfter(webhooks.DefaultTimeout); got != 85*time.Second {
+		t.Errorf("default rescue after %s, want 85s", got)
+	}
+	for _, tc := range []struct {
+		timeout, rescue string
+		ok              bool
+	}{
+		{"10s", "25s", false}, {"10s", "26s", true}, {"1s", "16s", false}, {"1s", "17s", true},
+		{"10s", "-1s", false}, {"500ms", "", false}, {"6m", "", false},
+	} {
+		_, err := loadConfig(map[string]string{"PASSKEY_WEBHOOK_TIMEOUT": tc.timeout, "PASSKEY_WEBHOOK_RESCUE_AFTER": tc.rescue})
+		if tc.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "PASSKEY_WEBHOOK_") {
+			t.Errorf("timeout %s, rescue after %s: %v", tc.timeout, tc.rescue, err)
+		}
+	}
+	d := dbtest.SQLite(t)
+	if _, err := db.NewWebhookStore(d, db.WebhookOptions{AttemptTimeout: time.Second, RescueAfter: 16 * time.Second}); err == nil {
+		t.Error("the store takes a rescue threshold equal to the job timeout")
+	}
+	if _, err := db.NewWebhookStore(d, db.WebhookOptions{AttemptTimeout: time.Second, RescueAfter: 17 * time.Second}); err != nil {
+		t.Error(err)
+	}
+}

@@ -57,9 +57,13 @@ type webhookSettings struct {
 	// AllowPrivate and AllowHTTP: PASSKEY_WEBHOOK_ALLOW_PRIVATE and PASSKEY_WEBHOOK_ALLOW_HTTP.
 	AllowPrivate bool
 	AllowHTTP    bool
-	// Timeout bounds one attempt; Schedule is the wait before each attempt (tests shorten both).
+	// Timeout bounds one attempt (PASSKEY_WEBHOOK_TIMEOUT); Schedule is the wait before each attempt
+	// (tests shorten both).
 	Timeout  time.Duration
 	Schedule []time.Duration
+	// RescueAfter: PASSKEY_WEBHOOK_RESCUE_AFTER, how long an attempt whose instance died holds its
+	// delivery (zero: db.DefaultWebhookRescueAfter of Timeout).
+	RescueAfter time.Duration
 	// TLS is the delivery client's TLS configuration (tests trust their receiver's certificate).
 	TLS *tls.Config
 	// PollInterval: how often the queue looks for jobs; Refresh: how often the subscriptions reload.
@@ -128,9 +132,10 @@ func (s *services) wireWebhooks(in serviceInput) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	store, err := db.NewWebhookStore(in.DB, db.WebhookOptions{PollInterval: w.PollInterval, ID: w.InstanceID, Logger: in.Logger})
+	store, err := db.NewWebhookStore(in.DB, db.WebhookOptions{PollInterval: w.PollInterval, AttemptTimeout: w.Timeout,
+		RescueAfter: w.RescueAfter, ID: w.InstanceID, Logger: in.Logger})
 	if err != nil {
-		panic(err) // only a River configuration this code makes can fail
+		panic(err) // only a River configuration this code makes can fail (the settings are validated)
 	}
 	s.webhookStore = store
 	s.webhookIndex = webhooks.NewIndex(store, w.Refresh, in.Logger)
