@@ -44,23 +44,26 @@ func expectOK(b *testing.B, resp *http.Response) {
 // the session in Redis, load the user and credentials, verify the assertion, record the login, sign
 // the token.
 func BenchmarkLoginFinalize(b *testing.B) {
-	benchEachDB(b, func(b *testing.B, r *rp) {
-		a := authenticatortest.New(authenticatortest.Options{})
-		r.register(a, "bench-user")
-		path := "/" + r.id + "/login/finalize"
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			b.StopTimer()
-			body, err := a.Get(r.loginOptions("bench-user"), testOrigin)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			_, resp := send(b, r.s.public, "POST", path, body)
-			expectOK(b, resp)
+	benchEachDB(b, benchLoginFinalize)
+}
+
+// benchLoginFinalize times known-user login finalizes of r.
+func benchLoginFinalize(b *testing.B, r *rp) {
+	a := authenticatortest.New(authenticatortest.Options{})
+	r.register(a, "bench-user")
+	path := "/" + r.id + "/login/finalize"
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		body, err := a.Get(r.loginOptions("bench-user"), testOrigin)
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
+		b.StartTimer()
+		_, resp := send(b, r.s.public, "POST", path, body)
+		expectOK(b, resp)
+	}
 }
 
 // BenchmarkLoginFinalizeWebhook is BenchmarkLoginFinalize in a tenant with a webhook endpoint
@@ -75,21 +78,7 @@ func BenchmarkLoginFinalizeWebhook(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			r := newRP(b, s, "example.com")
 			s.createWebhook(r.id, newReceiver(b, nil), webhooks.LoginSucceeded)
-			a := authenticatortest.New(authenticatortest.Options{})
-			r.register(a, "bench-user")
-			path := "/" + r.id + "/login/finalize"
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				b.StopTimer()
-				body, err := a.Get(r.loginOptions("bench-user"), testOrigin)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				_, resp := send(b, r.s.public, "POST", path, body)
-				expectOK(b, resp)
-			}
+			benchLoginFinalize(b, r)
 		})
 	}
 }
