@@ -289,6 +289,26 @@ func TestWebhookDeliveryPolicy(t *testing.T) {
 			t.Errorf("delivery %+v, %d requests", ds[0], rc.hits.Load())
 		}
 		expectStatus(t, s.adminCall("POST", base+ep.ID.String()+"/test", nil), 400, "invalid_webhook")
+
+		// The audit log records it, with the endpoint's id and the reason, not its URL; the tenant
+		// reads it with its secret key too.
+		var entries []httpapi.AuditEntry
+		waitFor(t, "the audit entry", func() bool {
+			entries = r.auditLog("?type=webhook_endpoint_disabled")
+			return len(entries) > 0
+		})
+		e := entries[0]
+		if len(entries) != 1 || e.Details["webhook_id"] != ep.ID.String() || e.Details["reason"] != webhooks.DisabledGone ||
+			len(e.Details) != 2 || e.TenantID == nil || e.TenantID.String() != r.id {
+			t.Errorf("audit entries %+v, want one with webhook_id %s and reason gone", entries, ep.ID)
+		}
+		if raw := mustJSON(t, entries); strings.Contains(raw, rc.srv.URL) {
+			t.Errorf("the audit entry holds the endpoint's URL: %s", raw)
+		}
+		admin := decode[[]httpapi.AuditEntry](t, s.adminCall("GET", "/tenants/"+r.id+"/audit_logs?type=webhook_endpoint_disabled", nil))
+		if len(admin) != 1 || admin[0].ID != e.ID {
+			t.Errorf("admin audit log: %+v", admin)
+		}
 	})
 
 	t.Run("a hanging receiver is cut at the timeout", func(t *testing.T) {
