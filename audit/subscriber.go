@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -53,8 +54,11 @@ func FromEvent(e passkey.Event) (Event, bool) {
 	} else if typ, ok := changeTypes[e.Type]; ok {
 		out.Type = typ
 		out.Details = map[string]any{}
+		keep, only := onlyDetails[e.Type]
 		for k, v := range e.Details {
-			out.Details[k] = v
+			if !only || slices.Contains(keep, k) {
+				out.Details[k] = v
+			}
 		}
 		if e.Type == passkey.CredentialRenamed || e.Type == passkey.CredentialDeleted || e.Type == passkey.CredentialAuthenticatorStatusChanged {
 			out.ActorUserID = e.AppUserID

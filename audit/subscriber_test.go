@@ -3,6 +3,7 @@ package audit_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/audit"
 	"github.com/passkey-server/passkey-server/credentials"
+	"github.com/passkey-server/passkey-server/webhooks"
 )
 
 // ceremonyTypes are the Hanko type stems of each ceremony name (docs/hanko-compatibility.md#audit-log-types),
@@ -175,6 +177,7 @@ func TestFromEventChanges(t *testing.T) {
 		{passkey.APIKeyCreated, "", map[string]string{"api_key_id": uuid.NewString(), "name": "ci", "kind": "secret"}, "api_key_created", ""},
 		{passkey.APIKeyRevoked, "", map[string]string{"secret_id": uuid.NewString()}, "api_key_deleted", ""},
 		{passkey.SigningKeyRotated, "", map[string]string{"kid": "k1", "algorithm": "ES256"}, "signing_key_rotated", ""},
+		{webhooks.EndpointDisabled, "", map[string]string{"webhook_id": uuid.NewString(), "reason": webhooks.DisabledGone}, "webhook_endpoint_disabled", ""},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.event), func(t *testing.T) {
@@ -216,6 +219,22 @@ func TestFromEventChanges(t *testing.T) {
 				t.Error("Details shares the event's map")
 			}
 		})
+	}
+}
+
+// TestFromEventEndpointDisabledKeepsNoURL: a disabled webhook endpoint is recorded with its id and the
+// reason only, whatever else its event carries: a URL may hold a token, and the log is readable with
+// a tenant's API key while endpoints are admin-only.
+func TestFromEventEndpointDisabledKeepsNoURL(t *testing.T) {
+	id := uuid.NewString()
+	got, ok := audit.FromEvent(passkey.Event{Type: webhooks.EndpointDisabled, TenantID: uuid.New(),
+		Details: map[string]string{"webhook_id": id, "reason": webhooks.DisabledFailing, "url": "https://example.com/hook?token=s3cret"}})
+	if !ok {
+		t.Fatal("not kept")
+	}
+	want := map[string]any{"webhook_id": id, "reason": webhooks.DisabledFailing}
+	if got.Type != "webhook_endpoint_disabled" || !maps.Equal(got.Details, want) {
+		t.Errorf("type %q, details %v; want webhook_endpoint_disabled, %v", got.Type, got.Details, want)
 	}
 }
 
@@ -281,6 +300,7 @@ func allEvents(tenantID uuid.UUID) []passkey.Event {
 		passkey.CredentialBackupStateChanged, passkey.UserDeleted, passkey.TenantCreated, passkey.TenantRenamed,
 		passkey.TenantConfigChanged, passkey.TenantDeleted, passkey.APIKeyCreated, passkey.APIKeyRevoked,
 		passkey.SigningKeyRotated, passkey.CredentialAuthenticatorStatusChanged, passkey.TenantImported,
+		webhooks.EndpointDisabled,
 	} {
 		out = append(out, passkey.Event{Type: typ, TenantID: tenantID})
 	}
@@ -303,9 +323,9 @@ func TestTypes(t *testing.T) {
 			}
 		}
 	}
-	// 20 ceremony types and 12 changes.
-	if len(produced) != 32 {
-		t.Errorf("FromEvent produced %d types, want 32: %v", len(produced), produced)
+	// 20 ceremony types and 13 changes.
+	if len(produced) != 33 {
+		t.Errorf("FromEvent produced %d types, want 33: %v", len(produced), produced)
 	}
 	// Types() holds nothing else: every type a query may name is one the log can hold.
 	for _, typ := range types {

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	passkey "github.com/passkey-server/passkey-server"
+	"github.com/passkey-server/passkey-server/webhooks"
 )
 
 // Suffixes of the two outcomes of a ceremony step: the login's initialize step is recorded as
@@ -52,6 +53,18 @@ var changeTypes = map[passkey.EventType]string{
 	passkey.APIKeyRevoked:                        "api_key_deleted",
 	passkey.SigningKeyRotated:                    "signing_key_rotated",
 	passkey.TenantImported:                       "tenant_imported",
+	// The webhook sender disabled an endpoint on its own (a 410, or failing for days).
+	webhooks.EndpointDisabled: "webhook_endpoint_disabled",
+}
+
+// onlyDetails names the only details kept of the events whose details may hold more than the log
+// should. A disabled webhook endpoint keeps webhook_id and reason (gone, failing), never its URL,
+// whatever the event carries: the log is readable with a tenant's secret API key (GET
+// /{tenant_id}/audit_logs) while endpoints are admin-only, a URL may carry a token in its path or
+// query, and the other entries name what they acted on by id too (api_key_id, kid); the admin API
+// resolves the id to the endpoint.
+var onlyDetails = map[passkey.EventType][]string{
+	webhooks.EndpointDisabled: {"webhook_id", "reason"},
 }
 
 // HankoTypes returns the event types of Hanko's passkey server, which clients may filter by whether or

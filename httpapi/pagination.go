@@ -78,6 +78,18 @@ func (s *server) setPaginationHeaders(c *fiber.Ctx, p passkey.Page, total int) {
 	c.Set("Link", strings.Join(links, ","))
 }
 
+// setNextLink writes a Link header with the "next" link of a list paged by cursor: the request's
+// path and query with set's parameters replacing theirs, keys in alphabetical order, on the same base
+// as setPaginationHeaders' links (never the request's Host or X-Forwarded-Host).
+func (s *server) setNextLink(c *fiber.Ctx, set url.Values) {
+	query := url.Values{}
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) { query.Add(string(k), string(v)) })
+	for k, v := range set {
+		query[k] = v
+	}
+	c.Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, s.linkBase+escapeLinkPath(c.Path()), query.Encode()))
+}
+
 // escapeLinkPath percent-encodes the bytes of a request path that may not appear in a URI (RFC 3986
 // §3.3), so that a path such as /T/transaction/a>b cannot end the <URI> of a Link entry early.
 func escapeLinkPath(path string) string {

@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"encoding/json"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -158,18 +161,66 @@ func (s *server) rotateWebhookSecret(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"secret": secret})
 }
 
+// listWebhookDeliveries answers GET …/webhooks/{webhook_id}/deliveries: one page of the endpoint's
+// deliveries, newest first, a bare array like every list of the API, with a Link rel="next" header
+// while more follow. Query: per_page (as on the other lists: default and most 100 here), status
+// (repeated, comma-separated, or both) and cursor.
+//
+// It pages by cursor, not by page number and X-Total-Count as the other lists do (pageOf): deliveries
+// are appended all the time, newest first, so an offset shifts between two requests and page 2
+// repeats what page 1 showed (or skips some when retention deletes old ones); an offset is read and
+// thrown away row by row; and a total would count up to the retention period's rows of the endpoint
+// on every request. A cursor (the last delivery's creation time and id, which never change) continues
+// exactly where the page ended, from the index, at the same cost on every page.
 func (s *server) listWebhookDeliveries(c *fiber.Ctx) error {
 	tenantID, id, err := webhookIDs(c)
 	if err != nil {
 		return err
 	}
-	ds, err := s.Webhooks.Deliveries(c.UserContext(), tenantID, id, c.QueryInt("limit", webhooks.DefaultDeliveryLimit))
+	var p passkey.Problems
+	var f webhooks.DeliveryFilter
+	if raw := c.Query("per_page"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			p.Add("per_page must be a number")
+		}
+		f.Limit = n // zero or below: the default, as on the other lists
+	}
+	if c.Query("page") != "" {
+		p.Add("page is not supported here: follow the Link rel=\"next\" header (cursor)")
+	}
+	for _, raw := range c.Context().QueryArgs().PeekMulti("status") {
+		for _, st := range strings.Split(string(raw), ",") {
+			if st = strings.TrimSpace(st); st != "" {
+				f.Statuses = append(f.Statuses, webhooks.Status(st)) // string(raw) copied Fiber's buffer
+			}
+		}
+	}
+	if raw := c.Query("cursor"); raw != "" {
+		cur, err := webhooks.ParseDeliveryCursor(raw)
+		if err != nil {
+			p.Add("cursor must be the one of a Link rel=\"next\" header of this listing, unchanged")
+		} else {
+			f.After = &cur
+		}
+	}
+	if err := withRules(p, passkey.ErrInvalidRequest, f.Validate()); err != nil {
+		return err
+	}
+	page, err := s.Webhooks.Deliveries(c.UserContext(), tenantID, id, f)
 	if err != nil {
 		return err
 	}
-	out := make([]WebhookDeliveryDTO, len(ds))
-	for i, d := range ds {
+	out := make([]WebhookDeliveryDTO, len(page.Deliveries))
+	for i, d := range page.Deliveries {
 		out[i] = webhookDeliveryDTO(d)
+	}
+	if page.Next != nil {
+		perPage := f.Limit
+		if perPage <= 0 {
+			perPage = webhooks.DefaultDeliveryLimit
+		}
+		s.setNextLink(c, url.Values{"cursor": {page.Next.String()}, "per_page": {strconv.Itoa(perPage)}})
 	}
 	return c.JSON(out)
 }

@@ -29,7 +29,8 @@ const (
 	secretBytes = 32
 	// SecretPrefix starts every secret, as Standard Webhooks' libraries expect.
 	SecretPrefix = "whsec_"
-	// DefaultDeliveryLimit is how many deliveries a listing returns.
+	// DefaultDeliveryLimit is how many deliveries a page of a listing holds when the request names no
+	// size, and the most it may name.
 	DefaultDeliveryLimit = 100
 )
 
@@ -160,15 +161,37 @@ func (s *Service) RotateSecret(ctx context.Context, tenantID, id uuid.UUID) (str
 	return secret, nil
 }
 
-// Deliveries returns an endpoint's latest deliveries, newest first.
-func (s *Service) Deliveries(ctx context.Context, tenantID, endpointID uuid.UUID, limit int) ([]Delivery, error) {
+// Deliveries returns one page of an endpoint's deliveries, newest first, and where the next page
+// starts. A filter that breaks its rules (DeliveryFilter.Validate) is a passkey.ErrInvalidRequest.
+func (s *Service) Deliveries(ctx context.Context, tenantID, endpointID uuid.UUID, f DeliveryFilter) (DeliveryPage, error) {
+	if err := f.Validate(); err != nil {
+		return DeliveryPage{}, err
+	}
 	if _, err := s.o.Store.GetEndpoint(ctx, tenantID, endpointID); err != nil {
-		return nil, err
+		return DeliveryPage{}, err
 	}
-	if limit <= 0 || limit > DefaultDeliveryLimit {
-		limit = DefaultDeliveryLimit
+	if f.Limit <= 0 {
+		f.Limit = DefaultDeliveryLimit
 	}
-	return s.o.Store.ListDeliveries(ctx, tenantID, endpointID, limit)
+	var statuses []Status
+	for _, st := range f.Statuses {
+		if !slices.Contains(statuses, st) {
+			statuses = append(statuses, st)
+		}
+	}
+	// One more than the page: whether it comes tells whether there is a next page, so the last page
+	// links to none (rather than to an empty one).
+	ds, err := s.o.Store.ListDeliveries(ctx, tenantID, endpointID, DeliveryFilter{Statuses: statuses, After: f.After, Limit: f.Limit + 1})
+	if err != nil {
+		return DeliveryPage{}, err
+	}
+	page := DeliveryPage{Deliveries: ds}
+	if len(ds) > f.Limit {
+		page.Deliveries = ds[:f.Limit]
+		last := ds[f.Limit-1]
+		page.Next = &DeliveryCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	return page, nil
 }
 
 // Redeliver sends a delivery of the endpoint again, from a first attempt, with the same webhook-id

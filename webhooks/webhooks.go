@@ -10,6 +10,10 @@ package webhooks
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -124,6 +128,90 @@ type Delivery struct {
 	UpdatedAt      time.Time
 }
 
+// Statuses lists every status of a delivery.
+var Statuses = []Status{StatusPending, StatusSucceeded, StatusFailed}
+
+// DeliveryFilter selects one page of an endpoint's deliveries, which are listed newest first.
+type DeliveryFilter struct {
+	// Statuses keeps the deliveries in one of these statuses; empty keeps every status.
+	Statuses []Status
+	// After continues a listing after the delivery it names (DeliveryPage.Next); nil starts at the
+	// newest.
+	After *DeliveryCursor
+	// Limit is the page size: DefaultDeliveryLimit when zero or below, at most DefaultDeliveryLimit.
+	Limit int
+}
+
+// Validate checks the filter's rules: known statuses, a page size of at most DefaultDeliveryLimit.
+// The problems name the query parameters of the listing (status, per_page).
+func (f DeliveryFilter) Validate() error {
+	var p passkey.Problems
+	for _, st := range f.Statuses {
+		if !slices.Contains(Statuses, st) {
+			if passkey.StorableText(string(st)) && len(st) <= 32 {
+				p.Add("status %q is not one of pending, succeeded, failed", st)
+			} else {
+				p.Add("status must be one of pending, succeeded, failed")
+			}
+		}
+	}
+	if f.Limit > DefaultDeliveryLimit {
+		p.Add("per_page cannot be more than %d", DefaultDeliveryLimit)
+	}
+	return p.Err(passkey.ErrInvalidRequest)
+}
+
+// DeliveryCursor is a position in an endpoint's deliveries, newest first: the delivery created at
+// CreatedAt with ID. A listing from it returns the deliveries created before CreatedAt, and those
+// created at CreatedAt with a smaller ID. Deliveries never change their creation time, so a page
+// neither repeats nor skips a delivery when new ones arrive or old ones are deleted meanwhile.
+type DeliveryCursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// cursorLen is the size of an encoded cursor: the creation time in Unix microseconds (the precision
+// the stores keep), 8 bytes big-endian, then the 16 bytes of the id.
+const cursorLen = 8 + 16
+
+// String returns the cursor as an opaque URL-safe token (unpadded base64url), which
+// ParseDeliveryCursor reads back.
+func (c DeliveryCursor) String() string {
+	var b [cursorLen]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(c.CreatedAt.UnixMicro()))
+	copy(b[8:], c.ID[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// errCursor means a cursor is not one that DeliveryCursor.String returned.
+var errCursor = errors.New("not a delivery cursor")
+
+// ParseDeliveryCursor reads a cursor that DeliveryCursor.String returned. Anything else is an error,
+// and so is a time outside the years 1 to 9999, which the stores cannot compare.
+func ParseDeliveryCursor(s string) (DeliveryCursor, error) {
+	if len(s) != base64.RawURLEncoding.EncodedLen(cursorLen) { // also refuses the newlines the decoder skips
+		return DeliveryCursor{}, errCursor
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != cursorLen {
+		return DeliveryCursor{}, errCursor
+	}
+	at := time.UnixMicro(int64(binary.BigEndian.Uint64(b[:8]))).UTC()
+	if y := at.Year(); y < 1 || y > 9999 {
+		return DeliveryCursor{}, errCursor
+	}
+	c := DeliveryCursor{CreatedAt: at}
+	copy(c.ID[:], b[8:])
+	return c, nil
+}
+
+// DeliveryPage is one page of an endpoint's deliveries, newest first.
+type DeliveryPage struct {
+	Deliveries []Delivery
+	// Next is where the next page starts; nil when this page is the last.
+	Next *DeliveryCursor
+}
+
 // Subscription is an enabled endpoint and the event types it receives, for the in-memory index that
 // keeps the request path free of queries for tenants that have no endpoint.
 type Subscription struct {
@@ -170,8 +258,10 @@ type Store interface {
 	// Enqueue stores one pending delivery of payload for each of endpointIDs that is still an
 	// enabled endpoint of the tenant, and its job, in one transaction; it returns the deliveries made.
 	Enqueue(ctx context.Context, tenantID uuid.UUID, endpointIDs []uuid.UUID, eventType string, payload []byte) ([]Delivery, error)
-	// ListDeliveries returns an endpoint's latest deliveries, newest first.
-	ListDeliveries(ctx context.Context, tenantID, endpointID uuid.UUID, limit int) ([]Delivery, error)
+	// ListDeliveries returns at most f.Limit (which is positive) of an endpoint's deliveries whose
+	// status is one of f.Statuses (every status when empty, never repeated), newest first (created_at,
+	// then id, descending), starting after f.After (at the newest when nil).
+	ListDeliveries(ctx context.Context, tenantID, endpointID uuid.UUID, f DeliveryFilter) ([]Delivery, error)
 	// GetDelivery returns ErrDeliveryNotFound when the tenant has no such delivery.
 	GetDelivery(ctx context.Context, tenantID, id uuid.UUID) (Delivery, error)
 	// Redeliver makes a delivery pending again with a new job, in one transaction.

@@ -133,3 +133,68 @@ func TestTypeOf(t *testing.T) {
 		t.Errorf("an internal error leaks: %s", m.Payload)
 	}
 }
+
+// TestDeliveryCursor: a cursor reads back as it was written (to the microsecond the stores keep),
+// as 32 URL-safe characters; anything else is refused.
+func TestDeliveryCursor(t *testing.T) {
+	id := uuid.MustParse("01936f3e-5b7a-7cc1-8a2b-0123456789ab")
+	for _, at := range []time.Time{
+		time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+	} {
+		c := DeliveryCursor{CreatedAt: at, ID: id}
+		s := c.String()
+		got, err := ParseDeliveryCursor(s)
+		if err != nil || !got.CreatedAt.Equal(at) || got.ID != id || len(s) != 32 || strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			t.Errorf("%v: %q read back as %+v, %v", at, s, got, err)
+		}
+	}
+	good := DeliveryCursor{CreatedAt: time.Now(), ID: id}.String()
+	far := DeliveryCursor{CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), ID: id}.String()
+	for _, bad := range []string{"", "x", good[:31], good + "A", good[:31] + "=", good[:16] + "\n" + good[16:31],
+		strings.ReplaceAll(good, good[:1], "+"), far} {
+		if _, err := ParseDeliveryCursor(bad); err == nil {
+			t.Errorf("ParseDeliveryCursor(%q) accepted", bad)
+		}
+	}
+}
+
+// FuzzParseDeliveryCursor: whatever a client sends as a cursor, a cursor it accepts is written back
+// exactly as sent, so a cursor has one spelling.
+func FuzzParseDeliveryCursor(f *testing.F) {
+	f.Add(DeliveryCursor{CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), ID: uuid.New()}.String())
+	f.Add("AAZh6azQQ2R1xu5I7sJOCrz_wFEbolxB")
+	f.Add("////////////////////////////////")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseDeliveryCursor(s)
+		if err != nil {
+			return
+		}
+		if got := c.String(); got != s {
+			t.Fatalf("ParseDeliveryCursor(%q) = %+v, written back as %q", s, c, got)
+		}
+		if y := c.CreatedAt.Year(); y < 1 || y > 9999 {
+			t.Fatalf("ParseDeliveryCursor(%q) accepted the year %d", s, y)
+		}
+	})
+}
+
+// TestDeliveryFilterValidate: known statuses and page sizes up to DefaultDeliveryLimit pass; every
+// problem is reported at once, as passkey.ErrInvalidRequest.
+func TestDeliveryFilterValidate(t *testing.T) {
+	for _, f := range []DeliveryFilter{{}, {Limit: -1}, {Limit: DefaultDeliveryLimit}, {Statuses: Statuses}} {
+		if err := f.Validate(); err != nil {
+			t.Errorf("%+v: %v", f, err)
+		}
+	}
+	err := DeliveryFilter{Statuses: []Status{StatusFailed, "done", "\x00"}, Limit: DefaultDeliveryLimit + 1}.Validate()
+	var v *passkey.ValidationError
+	if !errors.Is(err, passkey.ErrInvalidRequest) || !errors.As(err, &v) || len(v.Problems) != 3 {
+		t.Fatalf("Validate = %v, want three problems", err)
+	}
+	if !strings.Contains(v.Problems[0], `"done"`) || strings.Contains(v.Problems[1], "\x00") {
+		t.Errorf("problems %q", v.Problems)
+	}
+}

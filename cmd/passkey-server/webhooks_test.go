@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	passkey "github.com/passkey-server/passkey-server"
@@ -289,6 +291,26 @@ func TestWebhookDeliveryPolicy(t *testing.T) {
 			t.Errorf("delivery %+v, %d requests", ds[0], rc.hits.Load())
 		}
 		expectStatus(t, s.adminCall("POST", base+ep.ID.String()+"/test", nil), 400, "invalid_webhook")
+
+		// The audit log records it, with the endpoint's id and the reason, not its URL; the tenant
+		// reads it with its secret key too.
+		var entries []httpapi.AuditEntry
+		waitFor(t, "the audit entry", func() bool {
+			entries = r.auditLog("?type=webhook_endpoint_disabled")
+			return len(entries) > 0
+		})
+		e := entries[0]
+		if len(entries) != 1 || e.Details["webhook_id"] != ep.ID.String() || e.Details["reason"] != webhooks.DisabledGone ||
+			len(e.Details) != 2 || e.TenantID == nil || e.TenantID.String() != r.id {
+			t.Errorf("audit entries %+v, want one with webhook_id %s and reason gone", entries, ep.ID)
+		}
+		if raw := mustJSON(t, entries); strings.Contains(raw, rc.srv.URL) {
+			t.Errorf("the audit entry holds the endpoint's URL: %s", raw)
+		}
+		admin := decode[[]httpapi.AuditEntry](t, s.adminCall("GET", "/tenants/"+r.id+"/audit_logs?type=webhook_endpoint_disabled", nil))
+		if len(admin) != 1 || admin[0].ID != e.ID {
+			t.Errorf("admin audit log: %+v", admin)
+		}
 	})
 
 	t.Run("a hanging receiver is cut at the timeout", func(t *testing.T) {
@@ -315,6 +337,172 @@ func TestWebhookDeliveryPolicy(t *testing.T) {
 		if e := time.Since(start); e > 5*time.Second {
 			t.Errorf("took %v", e)
 		}
+	})
+}
+
+// nextLink returns the path and query of a response's Link rel="next", or "" when it has none.
+func nextLink(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	link := resp.Header.Get("Link")
+	if link == "" {
+		return ""
+	}
+	m := regexp.MustCompile(`^<([^>]+)>; rel="next"$`).FindStringSubmatch(link)
+	if m == nil {
+		t.Fatalf("Link %q, want one next link", link)
+	}
+	return m[1]
+}
+
+// TestWebhookDeliveriesPaging: GET …/deliveries pages by cursor through the Link header, newest first,
+// without repeats or gaps while deliveries are added, filters by status, and refuses bad parameters
+// with 400 invalid_request.
+func TestWebhookDeliveriesPaging(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newTestServer(t, d, newTestSealer(t), fastWebhooks)
+		r := newRP(t, s, "example.com")
+		ep := s.createWebhook(r.id, newReceiver(t, nil))
+		path := "/tenants/" + r.id + "/webhooks/" + ep.ID.String() + "/deliveries"
+		// 23 test messages, delivered; then their statuses are set (the store's own UPDATE of an
+		// attempt, with no job left to change them again).
+		send := func() string {
+			resp := s.adminCall("POST", "/tenants/"+r.id+"/webhooks/"+ep.ID.String()+"/test", nil)
+			expectStatus(t, resp, 202, "")
+			return decode[httpapi.WebhookDeliveryDTO](t, resp).ID.String()
+		}
+		delivered := func(n int) {
+			waitFor(t, "the deliveries", func() bool {
+				ds := decode[[]httpapi.WebhookDeliveryDTO](t, s.adminCall("GET", path+"?status=succeeded", nil))
+				return len(ds) == n
+			})
+		}
+		cycle := []webhooks.Status{webhooks.StatusSucceeded, webhooks.StatusFailed, webhooks.StatusSucceeded, webhooks.StatusPending}
+		var sent, want []string // oldest first, newest first
+		byStatus := map[string][]string{}
+		for i := range 23 {
+			id := send()
+			sent = append(sent, id)
+			want = append([]string{id}, want...)
+			st := cycle[i%len(cycle)]
+			byStatus[string(st)] = append([]string{id}, byStatus[string(st)]...)
+		}
+		delivered(23)
+		for i, id := range sent {
+			if st := cycle[i%len(cycle)]; st != webhooks.StatusSucceeded {
+				if err := s.svc.webhookStore.RecordAttempt(context.Background(), uuidOf(t, r.id), uuid.MustParse(id),
+					webhooks.Attempt{Status: st, Attempts: 1, StatusCode: 500, Error: "HTTP 500", At: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		ids := func(ds []httpapi.WebhookDeliveryDTO) []string {
+			out := make([]string, len(ds))
+			for i, dl := range ds {
+				out[i] = dl.ID.String()
+			}
+			return out
+		}
+		// walk follows the Link rel="next" from query and returns the ids of every page and how many
+		// pages there were; between the first and the second page a newer delivery arrives.
+		walk := func(query string, arrive func()) ([]string, int) {
+			t.Helper()
+			var got []string
+			pages := 0
+			for next := path + query; next != ""; pages++ {
+				if pages > 50 {
+					t.Fatal("no last page")
+				}
+				resp := s.adminCall("GET", next, nil)
+				expectStatus(t, resp, 200, "")
+				next = nextLink(t, resp)
+				if next != "" && !strings.HasPrefix(next, path+"?") {
+					t.Fatalf("next link %q is not this listing's path", next)
+				}
+				got = append(got, ids(decode[[]httpapi.WebhookDeliveryDTO](t, resp))...)
+				if pages == 0 && arrive != nil {
+					arrive()
+				}
+			}
+			return got, pages
+		}
+
+		var arrived string
+		got, pages := walk("?per_page=5", func() { arrived = send() })
+		if !slices.Equal(got, want) || pages != 5 {
+			t.Errorf("pages of 5: %d pages %v, want 5 pages %v", pages, got, want)
+		}
+		// The new delivery is first now; one page of everything (default size) has no next link.
+		delivered(len(byStatus["succeeded"]) + 1)
+		want = append([]string{arrived}, want...)
+		byStatus["succeeded"] = append([]string{arrived}, byStatus["succeeded"]...)
+		resp := s.adminCall("GET", path, nil)
+		expectStatus(t, resp, 200, "")
+		if all := ids(decode[[]httpapi.WebhookDeliveryDTO](t, resp)); !slices.Equal(all, want) || nextLink(t, resp) != "" {
+			t.Errorf("default page: %v, Link %q; want %v", all, resp.Header.Get("Link"), want)
+		}
+
+		// The status filter, on one page and across pages, repeated or comma-separated; the next link
+		// keeps it.
+		if got, pages := walk("?status=failed&per_page=2", nil); !slices.Equal(got, byStatus["failed"]) || pages != 3 {
+			t.Errorf("failed, pages of 2: %d pages %v, want %v", pages, got, byStatus["failed"])
+		}
+		for _, q := range []string{"?status=failed,succeeded&per_page=4", "?status=failed&status=succeeded&per_page=4", "?status=succeeded,+failed,failed&per_page=4"} {
+			var w []string
+			for _, id := range want {
+				if slices.Contains(byStatus["failed"], id) || slices.Contains(byStatus["succeeded"], id) {
+					w = append(w, id)
+				}
+			}
+			if got, _ := walk(q, nil); !slices.Equal(got, w) {
+				t.Errorf("%s: %v, want %v", q, got, w)
+			}
+		}
+		resp = s.adminCall("GET", path+"?status=pending&per_page=3", nil)
+		for _, dl := range decode[[]httpapi.WebhookDeliveryDTO](t, resp) {
+			if dl.Status != "pending" {
+				t.Errorf("status=pending listed %+v", dl)
+			}
+		}
+		if link := nextLink(t, resp); !strings.Contains(link, "status=pending") || !strings.Contains(link, "per_page=3") || !strings.Contains(link, "cursor=") {
+			t.Errorf("next link %q does not keep the query", link)
+		}
+
+		// Bad parameters: 400 invalid_request, saying which.
+		cursor := webhooks.DeliveryCursor{CreatedAt: time.Now(), ID: uuid.New()}.String()
+		for _, tc := range []struct{ query, details string }{
+			{"?per_page=ten", "per_page must be a number"},
+			{"?per_page=101", "per_page cannot be more than 100"},
+			{"?per_page=1e3", "per_page must be a number"},
+			{"?status=bogus", `status "bogus" is not one of pending, succeeded, failed`},
+			{"?status=failed,Failed", `status "Failed"`},
+			{"?cursor=not-a-cursor", "cursor must be"},
+			{"?cursor=" + cursor[:len(cursor)-4], "cursor must be"},
+			{"?cursor=" + cursor + "AAAA", "cursor must be"},
+			{"?page=2", "page is not supported here"},
+			{"?per_page=x&status=y&cursor=z", "per_page must be a number"}, // every problem at once
+		} {
+			t.Run(tc.query, func(t *testing.T) {
+				e := expectStatus(t, s.adminCall("GET", path+tc.query, nil), 400, "invalid_request")
+				if !strings.Contains(e.Details, tc.details) {
+					t.Errorf("details %q, want %q", e.Details, tc.details)
+				}
+			})
+		}
+		if e := expectStatus(t, s.adminCall("GET", path+"?per_page=x&status=y&cursor=z", nil), 400, "invalid_request"); !strings.Contains(e.Details, "status") || !strings.Contains(e.Details, "cursor") {
+			t.Errorf("details %q, want every problem", e.Details)
+		}
+		// A valid cursor of nothing is an empty page; zero or below is the default size, as on the
+		// other lists.
+		if got := decode[[]httpapi.WebhookDeliveryDTO](t, s.adminCall("GET", path+"?cursor="+webhooks.DeliveryCursor{CreatedAt: time.Now().Add(-time.Hour)}.String(), nil)); len(got) != 0 {
+			t.Errorf("after the oldest: %v", ids(got))
+		}
+		if got := decode[[]httpapi.WebhookDeliveryDTO](t, s.adminCall("GET", path+"?per_page=0", nil)); len(got) != 24 {
+			t.Errorf("per_page=0: %d deliveries", len(got))
+		}
+		// Another tenant's endpoint, or none: 404, parameters valid or not.
+		other := newRP(t, s, "example.org")
+		expectStatus(t, s.adminCall("GET", "/tenants/"+other.id+"/webhooks/"+ep.ID.String()+"/deliveries?status=failed", nil), 404, "webhook_not_found")
+		expectStatus(t, s.adminCall("GET", "/tenants/"+r.id+"/webhooks/"+uuid.NewString()+"/deliveries", nil), 404, "webhook_not_found")
 	})
 }
 
