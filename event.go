@@ -61,6 +61,9 @@ const (
 	APIKeyRevoked EventType = "api_key.revoked"
 	// SigningKeyRotated: a tenant has a new active signing key (Details: kid, algorithm).
 	SigningKeyRotated EventType = "signing_key.rotated"
+	// WebhookEndpointDisabled: the webhook sender disabled an endpoint on its own (a 410 answer, or
+	// failing for days; Details: webhook_id, reason).
+	WebhookEndpointDisabled EventType = "webhook.endpoint_disabled"
 	// TenantImported: an archive or another server's tenant was imported (Details: on_conflict and the
 	// users, credentials and transactions created, replaced and skipped).
 	TenantImported EventType = "tenant.imported"

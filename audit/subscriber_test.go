@@ -177,7 +177,7 @@ func TestFromEventChanges(t *testing.T) {
 		{passkey.APIKeyCreated, "", map[string]string{"api_key_id": uuid.NewString(), "name": "ci", "kind": "secret"}, "api_key_created", ""},
 		{passkey.APIKeyRevoked, "", map[string]string{"secret_id": uuid.NewString()}, "api_key_deleted", ""},
 		{passkey.SigningKeyRotated, "", map[string]string{"kid": "k1", "algorithm": "ES256"}, "signing_key_rotated", ""},
-		{webhooks.EndpointDisabled, "", map[string]string{"webhook_id": uuid.NewString(), "reason": webhooks.DisabledGone}, "webhook_endpoint_disabled", ""},
+		{passkey.WebhookEndpointDisabled, "", map[string]string{"webhook_id": uuid.NewString(), "reason": webhooks.DisabledGone}, "webhook_endpoint_disabled", ""},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.event), func(t *testing.T) {
@@ -227,7 +227,7 @@ func TestFromEventChanges(t *testing.T) {
 // a tenant's API key while endpoints are admin-only.
 func TestFromEventEndpointDisabledKeepsNoURL(t *testing.T) {
 	id := uuid.NewString()
-	got, ok := audit.FromEvent(passkey.Event{Type: webhooks.EndpointDisabled, TenantID: uuid.New(),
+	got, ok := audit.FromEvent(passkey.Event{Type: passkey.WebhookEndpointDisabled, TenantID: uuid.New(),
 		Details: map[string]string{"webhook_id": id, "reason": webhooks.DisabledFailing, "url": "https://example.com/hook?token=s3cret"}})
 	if !ok {
 		t.Fatal("not kept")
@@ -300,7 +300,7 @@ func allEvents(tenantID uuid.UUID) []passkey.Event {
 		passkey.CredentialBackupStateChanged, passkey.UserDeleted, passkey.TenantCreated, passkey.TenantRenamed,
 		passkey.TenantConfigChanged, passkey.TenantDeleted, passkey.APIKeyCreated, passkey.APIKeyRevoked,
 		passkey.SigningKeyRotated, passkey.CredentialAuthenticatorStatusChanged, passkey.TenantImported,
-		webhooks.EndpointDisabled,
+		passkey.WebhookEndpointDisabled,
 	} {
 		out = append(out, passkey.Event{Type: typ, TenantID: tenantID})
 	}

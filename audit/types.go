@@ -4,7 +4,6 @@ import (
 	"sort"
 
 	passkey "github.com/passkey-server/passkey-server"
-	"github.com/passkey-server/passkey-server/webhooks"
 )
 
 // Suffixes of the two outcomes of a ceremony step: the login's initialize step is recorded as
@@ -54,7 +53,7 @@ var changeTypes = map[passkey.EventType]string{
 	passkey.SigningKeyRotated:                    "signing_key_rotated",
 	passkey.TenantImported:                       "tenant_imported",
 	// The webhook sender disabled an endpoint on its own (a 410, or failing for days).
-	webhooks.EndpointDisabled: "webhook_endpoint_disabled",
+	passkey.WebhookEndpointDisabled: "webhook_endpoint_disabled",
 }
 
 // onlyDetails names the only details kept of the events whose details may hold more than the log
@@ -64,7 +63,7 @@ var changeTypes = map[passkey.EventType]string{
 // query, and the other entries name what they acted on by id too (api_key_id, kid); the admin API
 // resolves the id to the endpoint.
 var onlyDetails = map[passkey.EventType][]string{
-	webhooks.EndpointDisabled: {"webhook_id", "reason"},
+	passkey.WebhookEndpointDisabled: {"webhook_id", "reason"},
 }
 
 // HankoTypes returns the event types of Hanko's passkey server, which clients may filter by whether or

@@ -68,7 +68,7 @@ type Observer interface {
 type SenderOptions struct {
 	Store  Store
 	Sealer Sealer
-	// Events receives EndpointDisabled.
+	// Events receives passkey.WebhookEndpointDisabled.
 	Events passkey.Sink
 	// Observer counts attempts; nil counts none.
 	Observer Observer
@@ -238,7 +238,7 @@ func (s *Sender) disable(ctx context.Context, ep Endpoint, reason string) error 
 	if changed {
 		s.o.Logger.Warn("webhooks: endpoint disabled", "tenant", ep.TenantID, "endpoint", ep.ID, "reason", reason)
 		if s.o.Events != nil {
-			s.o.Events.Emit(ctx, passkey.Event{Type: EndpointDisabled, TenantID: ep.TenantID,
+			s.o.Events.Emit(ctx, passkey.Event{Type: passkey.WebhookEndpointDisabled, TenantID: ep.TenantID,
 				Details: map[string]string{"webhook_id": ep.ID.String(), "reason": reason}})
 		}
 	}

@@ -51,10 +51,6 @@ var EventTypes = []string{
 	TenantConfigChanged,
 }
 
-// EndpointDisabled is the domain event emitted when the service disables an endpoint on its own (a
-// 410 answer, or failing for days). The audit log records it.
-const EndpointDisabled passkey.EventType = "webhook.endpoint_disabled"
-
 // Why an endpoint was disabled (Endpoint.DisabledReason).
 const (
 	// DisabledByAdmin: an admin set enabled to false.
