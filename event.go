@@ -211,7 +211,7 @@ func (b *Bus) Emit(ctx context.Context, e Event) {
 }
 
 // Commit makes one change, write, and reports the events it caused. When an Outbox wants one of the
-// events, write and the Outbox's records of them run in one transaction (UseTransactions), and an
+// events, the Outbox's records of them and write run in one transaction (UseTransactions), and an
 // error of either rolls both back; otherwise write runs alone, as cheap as without a bus. The other
 // subscribers get the events once the change committed. A failed change reports nothing: the
 // caller emits its failure, if it is one, with Emit. write may be nil (the events are the change).
@@ -236,12 +236,9 @@ func (b *Bus) Commit(ctx context.Context, write func(ctx context.Context) error,
 	var err error
 	switch {
 	case len(outboxes) > 0:
+		// The records first, the write last: a write whose last statement notes when it happened
+		// (the tenant change feed, db/tenants.go) stays the transaction's last statement.
 		err = b.tx.Atomically(ctx, func(ctx context.Context) error {
-			if write != nil {
-				if err := write(ctx); err != nil {
-					return err
-				}
-			}
 			for _, o := range outboxes {
 				for _, e := range events {
 					if !o.Wants(e) {
@@ -251,6 +248,9 @@ func (b *Bus) Commit(ctx context.Context, write func(ctx context.Context) error,
 						return err
 					}
 				}
+			}
+			if write != nil {
+				return write(ctx)
 			}
 			return nil
 		})

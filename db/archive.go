@@ -121,9 +121,13 @@ func (s *ArchiveStore) page(ctx context.Context, read func(context.Context) erro
 var errDryRun = errors.New("dry run")
 
 // Import implements archive.Store: one transaction, row by row. It has no call timeout of its own (an
-// import of many users takes longer than one call may): the caller's context bounds it.
+// import of many users takes longer than one call may): the caller's context bounds it. The
+// transaction is its own, never one the context carries (DB.Atomically): a dry run is a rollback.
 func (s *ArchiveStore) Import(ctx context.Context, p archive.Plan) (sum archive.Summary, err error) {
 	defer func() { err = unavailable(kindDatabase, err) }()
+	if _, ok := ctx.Value(txKey{}).(bun.Tx); ok {
+		return archive.Summary{}, errors.New("import: called inside a transaction; it needs its own")
+	}
 	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		var problems passkey.Problems
 		conflict := func(line int, format string, args ...any) {

@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 
 	"github.com/uptrace/bun"
 )
@@ -25,9 +27,15 @@ func (d *DB) Atomically(ctx context.Context, fn func(ctx context.Context) error)
 	}
 	ctx, done := d.call(ctx, &err)
 	defer done()
-	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		return fn(context.WithValue(ctx, txKey{}, tx))
 	})
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		// database/sql rolled the transaction back when the deadline passed, so the COMMIT found it
+		// done: the deadline is the cause (a 503), not a misuse of the transaction.
+		return fmt.Errorf("commit: %w", ctx.Err())
+	}
+	return err
 }
 
 // conn returns what a store call runs its statements on: the transaction of ctx, or db.

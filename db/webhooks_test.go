@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
+	passkey "github.com/passkey-server/passkey-server"
 	"github.com/passkey-server/passkey-server/db"
 	"github.com/passkey-server/passkey-server/db/dbtest"
 	"github.com/passkey-server/passkey-server/webhooks"
@@ -425,5 +426,44 @@ func TestWebhookDeliveryIndexesPostgres(t *testing.T) {
 		if !strings.Contains(plan, index) || strings.Contains(plan, "Seq Scan") || bigSort {
 			t.Errorf("%s\nplan:\n%s\nwant %s, no sequential scan, no sort of more than 1,000 rows", stmt, plan, index)
 		}
+	}
+}
+
+// TestWebhookIndexColdInTransaction: on SQLite (one connection) a change that records its event with a
+// cold webhook index, while a load of the index through the pool waits for the connection the
+// change's transaction holds, reads the subscriptions in its own transaction and commits; the load
+// then gets the connection. Had the record waited for that load (the index's load lock), neither
+// would move until the load's context ended, and the load would fail.
+func TestWebhookIndexColdInTransaction(t *testing.T) {
+	d := dbtest.SQLite(t)
+	ctx := context.Background()
+	s := newWebhookStore(t, d)
+	a := dbtest.Tenant(t, d, nil)
+	now := time.Now().UTC()
+	ep := webhooks.Endpoint{ID: uuid.New(), TenantID: a.ID, URL: "https://example.com/hook", Events: []string{webhooks.UserDeleted},
+		Enabled: true, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateEndpoint(ctx, ep, webhooks.Secrets{Current: []byte("sealed")}); err != nil {
+		t.Fatal(err)
+	}
+	x := webhooks.NewIndex(s, time.Hour, nil) // never loaded
+	e := passkey.Event{Type: passkey.UserDeleted, TenantID: a.ID, AppUserID: "alice", At: now}
+	if !x.Wants(e) {
+		t.Fatal("a cold index must want every event a webhook reports")
+	}
+	loaded := make(chan error, 1)
+	err := d.Atomically(ctx, func(ctx context.Context) error {
+		loadCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		go func() { defer cancel(); loaded <- x.Load(loadCtx) }()
+		time.Sleep(100 * time.Millisecond) // the load holds its lock and waits for the connection
+		return x.Record(ctx, e)
+	})
+	if err != nil {
+		t.Fatalf("the change: %v", err)
+	}
+	if err := <-loaded; err != nil {
+		t.Errorf("the load that waited for the change's connection: %v", err)
+	}
+	if got, err := s.ListDeliveries(ctx, a.ID, ep.ID, webhooks.DeliveryFilter{Limit: 10}); err != nil || len(got) != 1 {
+		t.Errorf("deliveries = %+v, %v; want the one the change recorded", got, err)
 	}
 }

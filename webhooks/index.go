@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +106,7 @@ func (x *Index) EnqueueFailed() uint64 { return x.failed.Load() }
 
 // Wants implements passkey.Outbox: whether an enabled endpoint of e's tenant subscribes to e's type.
 // Before the first load it answers true, so that an event is never lost to a cold index (Record
-// loads it).
+// reads the subscriptions itself).
 func (x *Index) Wants(e passkey.Event) bool {
 	typ := TypeOf(e)
 	if typ == "" || e.TenantID == uuid.Nil {
@@ -122,12 +123,10 @@ func (x *Index) Record(ctx context.Context, e passkey.Event) error {
 	if typ == "" || e.TenantID == uuid.Nil {
 		return nil
 	}
-	if !x.loaded.Load() {
-		if err := x.Load(ctx); err != nil {
-			return fmt.Errorf("load webhook subscriptions: %w", err)
-		}
+	ids, err := x.endpointsOf(ctx, e.TenantID, typ)
+	if err != nil {
+		return err
 	}
-	ids := x.Endpoints(e.TenantID, typ)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -141,6 +140,27 @@ func (x *Index) Record(ctx context.Context, e passkey.Event) error {
 	}
 	x.enqueued.Add(uint64(len(ds)))
 	return nil
+}
+
+// endpointsOf is Endpoints, or, before the index's first load, the subscriptions read with ctx, in
+// the transaction of the change that asks. It does not load the index: a load waits for loadMu, which
+// a load through the pool may hold while it waits for the database connection that this transaction
+// holds (SQLite's pool is one connection), and neither would move until the load timed out.
+func (x *Index) endpointsOf(ctx context.Context, tenantID uuid.UUID, typ string) ([]uuid.UUID, error) {
+	if x.loaded.Load() {
+		return x.Endpoints(tenantID, typ), nil
+	}
+	subs, err := x.store.Subscriptions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read webhook subscriptions: %w", err)
+	}
+	var ids []uuid.UUID
+	for _, s := range subs {
+		if s.TenantID == tenantID && slices.Contains(s.Events, typ) {
+			ids = append(ids, s.EndpointID)
+		}
+	}
+	return ids, nil
 }
 
 // Emit implements passkey.Sink for the events that are no change (a refused login, a failed
