@@ -201,6 +201,9 @@ var keyExceptions = map[string]string{
 	// Every instance reads every tenant's changes in the order they were written, by id
 	// (migrations/postgres/20260101000007_tenant_changes.tx.up.sql): deployment-wide, like tenants.
 	"tenant_changes(id)": "the deployment-wide change feed, read by cursor",
+	// One row: the revision of every tenant's webhook subscriptions, which each instance's index
+	// holds for all tenants (migrations/postgres/20260101000012_webhook_subscriptions_revision.tx.up.sql).
+	"webhook_subscriptions_revision(id)": "the deployment-wide revision of the webhook subscriptions",
 }
 
 // uniqueKeys returns every primary key and unique index of the schema as "table(col, ...)", the

@@ -167,6 +167,10 @@ func (s *TenantStore) DeleteTenant(ctx context.Context, id uuid.UUID) (err error
 		if _, err := tx.NewDelete().Model((*auditLogRow)(nil)).Where("tenant_id = ?", id).Exec(ctx); err != nil {
 			return fmt.Errorf("delete audit events: %w", err)
 		}
+		// Its webhook endpoints went with it (ON DELETE CASCADE).
+		if err := bumpSubscriptions(ctx, tx); err != nil {
+			return err
+		}
 		return s.recordChange(ctx, tx, id, true)
 	})
 	if err != nil {

@@ -287,10 +287,12 @@ func (s *WebhookStore) CreateEndpoint(ctx context.Context, ep webhooks.Endpoint,
 	}
 	row := webhookEndpointRow{TenantID: ep.TenantID, ID: ep.ID, URL: ep.URL, Events: string(events), Description: ep.Description,
 		Enabled: ep.Enabled, DisabledReason: ep.DisabledReason, Secret: secrets.Current, CreatedAt: dbTime(ep.CreatedAt), UpdatedAt: dbTime(ep.UpdatedAt)}
-	if _, err := conn(ctx, s.db).NewInsert().Model(&row).Exec(ctx); err != nil {
-		return fmt.Errorf("insert webhook endpoint: %w", translate(err))
-	}
-	return nil
+	return runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return fmt.Errorf("insert webhook endpoint: %w", translate(err))
+		}
+		return bumpSubscriptions(ctx, tx)
+	})
 }
 
 // ListEndpoints implements webhooks.Store.
@@ -344,19 +346,29 @@ func (s *WebhookStore) UpdateEndpoint(ctx context.Context, ep webhooks.Endpoint)
 	if err != nil {
 		return err
 	}
-	res, err := conn(ctx, s.db).NewUpdate().Model((*webhookEndpointRow)(nil)).
-		Set("url = ?", ep.URL).Set("events = ?", string(events)).Set("description = ?", ep.Description).
-		Set("enabled = ?", ep.Enabled).Set("disabled_reason = ?", ep.DisabledReason).Set("updated_at = ?", dbTime(ep.UpdatedAt)).
-		Where("tenant_id = ? AND id = ?", ep.TenantID, ep.ID).Exec(ctx)
-	return affectedOne(res, err, webhooks.ErrNotFound, "update webhook endpoint")
+	return runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*webhookEndpointRow)(nil)).
+			Set("url = ?", ep.URL).Set("events = ?", string(events)).Set("description = ?", ep.Description).
+			Set("enabled = ?", ep.Enabled).Set("disabled_reason = ?", ep.DisabledReason).Set("updated_at = ?", dbTime(ep.UpdatedAt)).
+			Where("tenant_id = ? AND id = ?", ep.TenantID, ep.ID).Exec(ctx)
+		if err := affectedOne(res, err, webhooks.ErrNotFound, "update webhook endpoint"); err != nil {
+			return err
+		}
+		return bumpSubscriptions(ctx, tx)
+	})
 }
 
 // DeleteEndpoint implements webhooks.Store.
 func (s *WebhookStore) DeleteEndpoint(ctx context.Context, tenantID, id uuid.UUID) (err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	res, err := conn(ctx, s.db).NewDelete().Model((*webhookEndpointRow)(nil)).Where("tenant_id = ? AND id = ?", tenantID, id).Exec(ctx)
-	return affectedOne(res, err, webhooks.ErrNotFound, "delete webhook endpoint")
+	return runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewDelete().Model((*webhookEndpointRow)(nil)).Where("tenant_id = ? AND id = ?", tenantID, id).Exec(ctx)
+		if err := affectedOne(res, err, webhooks.ErrNotFound, "delete webhook endpoint"); err != nil {
+			return err
+		}
+		return bumpSubscriptions(ctx, tx)
+	})
 }
 
 // EndpointSecrets implements webhooks.Store.
@@ -402,6 +414,26 @@ func (s *WebhookStore) Subscriptions(ctx context.Context) (_ []webhooks.Subscrip
 		out = append(out, sub)
 	}
 	return out, nil
+}
+
+// SubscriptionsRevision implements webhooks.Store.
+func (s *WebhookStore) SubscriptionsRevision(ctx context.Context) (_ int64, err error) {
+	ctx, done := s.call(ctx, &err)
+	defer done()
+	var rev int64
+	if err := conn(ctx, s.db).NewRaw("SELECT revision FROM webhook_subscriptions_revision WHERE id = 1").Scan(ctx, &rev); err != nil {
+		return 0, fmt.Errorf("read webhook subscriptions revision: %w", err)
+	}
+	return rev, nil
+}
+
+// bumpSubscriptions counts the subscriptions' revision up, in the transaction of the change of the
+// endpoints (migration 000012).
+func bumpSubscriptions(ctx context.Context, tx bun.Tx) error {
+	if _, err := tx.NewRaw("UPDATE webhook_subscriptions_revision SET revision = revision + 1 WHERE id = 1").Exec(ctx); err != nil {
+		return fmt.Errorf("count the webhook subscriptions revision up: %w", err)
+	}
+	return nil
 }
 
 // Enqueue implements webhooks.Store: the deliveries and their jobs in one transaction, the one of
@@ -574,14 +606,22 @@ func (s *WebhookStore) DeleteFinishedBefore(ctx context.Context, before time.Tim
 func (s *WebhookStore) DisableEndpoint(ctx context.Context, tenantID, id uuid.UUID, reason string) (_ bool, err error) {
 	ctx, done := s.call(ctx, &err)
 	defer done()
-	res, err := conn(ctx, s.db).NewUpdate().Model((*webhookEndpointRow)(nil)).
-		Set("enabled = ?", false).Set("disabled_reason = ?", reason).Set("updated_at = ?", dbTime(time.Now())).
-		Where("tenant_id = ? AND id = ? AND enabled", tenantID, id).Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("disable webhook endpoint: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	var changed bool
+	err = runInTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*webhookEndpointRow)(nil)).
+			Set("enabled = ?", false).Set("disabled_reason = ?", reason).Set("updated_at = ?", dbTime(time.Now())).
+			Where("tenant_id = ? AND id = ? AND enabled", tenantID, id).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("disable webhook endpoint: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n != 1 {
+			return err
+		}
+		changed = true
+		return bumpSubscriptions(ctx, tx)
+	})
+	return changed && err == nil, err
 }
 
 // SucceededSince implements webhooks.Store.

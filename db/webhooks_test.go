@@ -467,3 +467,78 @@ func TestWebhookIndexColdInTransaction(t *testing.T) {
 		t.Errorf("deliveries = %+v, %v; want the one the change recorded", got, err)
 	}
 }
+
+// TestWebhookSubscriptionsRevision: the revision moves with every change of the subscriptions (an
+// endpoint created, changed, disabled, deleted; a tenant deleted with its endpoints) and with nothing
+// else, and an index reads the endpoints again only when it moved.
+func TestWebhookSubscriptionsRevision(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := newWebhookStore(t, d)
+		tenants := db.NewTenantStore(d)
+		a, b := dbtest.Tenant(t, d, nil), dbtest.Tenant(t, d, nil)
+		x := webhooks.NewIndex(s, time.Hour, nil)
+		rev := func() int64 {
+			t.Helper()
+			n, err := s.SubscriptionsRevision(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		// step runs a change, checks whether the revision moved, and loads the index: it reads the
+		// endpoints again exactly when the revision moved.
+		step := func(what string, moves bool, change func() error) {
+			t.Helper()
+			before, reads := rev(), x.Reads()
+			if err := change(); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if moved := rev() != before; moved != moves {
+				t.Errorf("%s: revision moved = %v, want %v", what, moved, moves)
+			}
+			if err := x.Load(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if read := x.Reads() != reads; read != moves {
+				t.Errorf("%s: the index read the endpoints = %v, want %v", what, read, moves)
+			}
+		}
+		now := time.Now().UTC()
+		ep := webhooks.Endpoint{ID: uuid.New(), TenantID: a.ID, URL: "https://example.com/hook", Events: []string{webhooks.UserDeleted},
+			Enabled: true, CreatedAt: now, UpdatedAt: now}
+		other := ep
+		other.ID, other.TenantID = uuid.New(), b.ID
+		if err := x.Load(ctx); err != nil { // the first load always reads
+			t.Fatal(err)
+		}
+		step("nothing", false, func() error { return nil })
+		step("create", true, func() error { return s.CreateEndpoint(ctx, ep, webhooks.Secrets{Current: []byte("sealed")}) })
+		step("create another tenant's", true, func() error {
+			return s.CreateEndpoint(ctx, other, webhooks.Secrets{Current: []byte("sealed")})
+		})
+		if got := x.Endpoints(a.ID, webhooks.UserDeleted); !slices.Equal(got, []uuid.UUID{ep.ID}) {
+			t.Errorf("Endpoints = %v, want %v", got, ep.ID)
+		}
+		step("rotate the secret", false, func() error { return s.RotateSecret(ctx, a.ID, ep.ID, []byte("new"), now.Add(time.Hour)) })
+		step("enqueue", false, func() error {
+			_, err := s.Enqueue(ctx, a.ID, []uuid.UUID{ep.ID}, webhooks.UserDeleted, []byte(`{}`))
+			return err
+		})
+		ep.Events = []string{webhooks.UserDeleted, webhooks.PasskeyDeleted}
+		step("update", true, func() error { return s.UpdateEndpoint(ctx, ep) })
+		if got := x.Endpoints(a.ID, webhooks.PasskeyDeleted); !slices.Equal(got, []uuid.UUID{ep.ID}) {
+			t.Errorf("Endpoints after the update = %v", got)
+		}
+		step("disable", true, func() error { _, err := s.DisableEndpoint(ctx, a.ID, ep.ID, webhooks.DisabledGone); return err })
+		step("disable again", false, func() error { _, err := s.DisableEndpoint(ctx, a.ID, ep.ID, webhooks.DisabledGone); return err })
+		if got := x.Endpoints(a.ID, webhooks.UserDeleted); len(got) != 0 {
+			t.Errorf("Endpoints of a disabled endpoint = %v", got)
+		}
+		step("delete", true, func() error { return s.DeleteEndpoint(ctx, a.ID, ep.ID) })
+		step("delete the other tenant", true, func() error { return tenants.DeleteTenant(ctx, b.ID) })
+		if got := x.Endpoints(b.ID, webhooks.UserDeleted); len(got) != 0 {
+			t.Errorf("Endpoints of a deleted tenant = %v", got)
+		}
+	})
+}

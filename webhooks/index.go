@@ -34,6 +34,10 @@ type Index struct {
 	byTenant map[uuid.UUID]map[string][]uuid.UUID
 	loaded   atomic.Bool
 	loadMu   sync.Mutex
+	// revision is the store's SubscriptionsRevision that byTenant was read at (under loadMu).
+	revision int64
+	// reads counts the loads that read the subscriptions (tests).
+	reads atomic.Uint64
 
 	enqueued atomic.Uint64
 	failed   atomic.Uint64
@@ -50,14 +54,24 @@ func NewIndex(store Store, refresh time.Duration, log *slog.Logger) *Index {
 	return &Index{store: store, log: log, refresh: refresh}
 }
 
-// Load reads every enabled endpoint's subscriptions.
+// Load reads every enabled endpoint's subscriptions, when they changed since the last load: a load
+// whose store's SubscriptionsRevision has not moved costs one one-row read. The revision is read
+// first, so that a change made between the two reads is read again at the next load, never missed.
 func (x *Index) Load(ctx context.Context) error {
 	x.loadMu.Lock()
 	defer x.loadMu.Unlock()
+	rev, err := x.store.SubscriptionsRevision(ctx)
+	if err != nil {
+		return err
+	}
+	if x.loaded.Load() && rev == x.revision {
+		return nil
+	}
 	subs, err := x.store.Subscriptions(ctx)
 	if err != nil {
 		return err
 	}
+	x.reads.Add(1)
 	m := make(map[uuid.UUID]map[string][]uuid.UUID)
 	for _, s := range subs {
 		byType := m[s.TenantID]
@@ -72,9 +86,13 @@ func (x *Index) Load(ctx context.Context) error {
 	x.mu.Lock()
 	x.byTenant = m
 	x.mu.Unlock()
+	x.revision = rev
 	x.loaded.Store(true)
 	return nil
 }
+
+// Reads returns how many loads read the subscriptions (the others found them unchanged).
+func (x *Index) Reads() uint64 { return x.reads.Load() }
 
 // Run reloads the index every refresh interval until ctx ends.
 func (x *Index) Run(ctx context.Context) {

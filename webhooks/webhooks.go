@@ -251,6 +251,9 @@ type Store interface {
 	DeleteFinishedBefore(ctx context.Context, before time.Time) (int64, error)
 	// Subscriptions returns every enabled endpoint of every tenant.
 	Subscriptions(ctx context.Context) ([]Subscription, error)
+	// SubscriptionsRevision returns a number that changes, in the same transaction, with every change
+	// of what Subscriptions returns.
+	SubscriptionsRevision(ctx context.Context) (int64, error)
 	// Enqueue stores one pending delivery of payload for each of endpointIDs that is still an
 	// enabled endpoint of the tenant, and its job, in one transaction; it returns the deliveries made.
 	Enqueue(ctx context.Context, tenantID uuid.UUID, endpointIDs []uuid.UUID, eventType string, payload []byte) ([]Delivery, error)
