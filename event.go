@@ -212,7 +212,7 @@ func (b *Bus) Emit(ctx context.Context, e Event) {
 
 // Commit makes one change, write, and reports the events it caused. When an Outbox wants one of the
 // events, the Outbox's records of them and write run in one transaction (UseTransactions), and an
-// error of either rolls both back; otherwise write runs alone, as cheap as without a bus. The other
+// error of either rolls both back; otherwise write runs alone, without a transaction. The other
 // subscribers get the events once the change committed. A failed change reports nothing: the
 // caller emits its failure, if it is one, with Emit. write may be nil (the events are the change).
 func (b *Bus) Commit(ctx context.Context, write func(ctx context.Context) error, events ...Event) error {
