@@ -2,13 +2,17 @@
 # loadtest.sh measures full WebAuthn ceremonies against passkey-server on 127.0.0.1 only, and with
 # --base compares the current tree with another commit in the same run:
 #
-#   scripts/loadtest.sh [--base <commit>] [--duration 20s] [--quick]
+#   scripts/loadtest.sh [--base <commit>] [--duration 20s] [--quick] [--rounds N]
 #
 # It builds cmd/passkey-server from the current tree and, with --base, from that commit (checked out in a
 # temporary git worktree, removed on exit); cmd/passkey-loadgen is always built from the current tree,
 # so both servers get the same load. Each scenario runs against base and current back to back, the
 # order alternating from one scenario to the next so that a drift of the shared machine does not
-# always favour one side; every server run gets a fresh server process, a fresh database (or SQLite
+# always favour one side. That still leaves each scenario with one order: on this 2-core machine the
+# second of two back-to-back registration runs was 15-30 % slower whichever code it ran (PostgreSQL CPU
+# per registration bimodal, 0.5 or 1.2 ms), so with --rounds 2 each scenario runs base-current then
+# current-base (ABBA) and the table ends with each side's mean; use it for write-heavy comparisons.
+# Every server run gets a fresh server process, a fresh database (or SQLite
 # file) and its own Redis prefix. Rate limits are off so that capacity, not policy, is measured.
 #
 # Per run it prints ceremonies/s, the ceremony's p50 and p99 (as the client sees it), and, over the
@@ -22,22 +26,25 @@
 #   RSS peak, RSS end               VmHWM (over the server's life: setup included) and VmRSS at the end
 #                                   of the window, from /proc/<pid>/status
 # Needs the services scripts/services.sh starts, psql, redis-cli, curl, openssl and jq. Bounded: five
-# scenarios of --duration (20 s; --quick: 5 s) per side, plus a few seconds of setup each.
+# scenarios of --duration (20 s; --quick: 5 s) per side and round (--rounds, 1 to 4, default 1), plus a
+# few seconds of setup each.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--base <commit>] [--duration 20s] [--quick]" >&2; exit 2; }
-BASE= DURATION=20s
+usage() { echo "usage: $0 [--base <commit>] [--duration 20s] [--quick] [--rounds N]" >&2; exit 2; }
+BASE= DURATION=20s ROUNDS=1
 while (($#)); do
   case $1 in
     --base) (($# >= 2)) || usage; BASE=$2; shift 2 ;;
     --duration) (($# >= 2)) || usage; DURATION=$2; shift 2 ;;
     --quick) DURATION=5s; shift ;;
+    --rounds) (($# >= 2)) || usage; ROUNDS=$2; shift 2 ;;
     -h|--help) usage ;;
     *) usage ;;
   esac
 done
 # passkey-loadgen takes at most 120s; check the form here rather than after the builds.
 [[ $DURATION =~ ^[0-9]+(s|ms)$ ]] || { echo "loadtest.sh: --duration must be like 20s" >&2; exit 2; }
+[[ $ROUNDS =~ ^[1-4]$ ]] || { echo "loadtest.sh: --rounds must be 1 to 4" >&2; exit 2; }
 for tool in go git psql redis-cli curl openssl jq; do
   command -v $tool >/dev/null || { echo "loadtest.sh: $tool is needed" >&2; exit 1; }
 done
@@ -202,12 +209,14 @@ declare -A DIR
 i=0
 for s in "${SCENARIOS[@]}"; do
   IFS='|' read -r name store mode clients <<<"$s"
-  order=("${SIDES[@]}")
-  # Alternate which side goes first.
-  if ((${#SIDES[@]} == 2 && i % 2 == 1)); then order=(current base); fi
-  for side in "${order[@]}"; do
-    run_one "$side" "$store" "$mode" "$clients"
-    DIR[$i,$side]=$W/res-$RUN
+  for ((r = 0; r < ROUNDS; r++)); do
+    order=("${SIDES[@]}")
+    # Alternate which side goes first, from one scenario and one round to the next.
+    if ((${#SIDES[@]} == 2 && (i + r) % 2 == 1)); then order=(current base); fi
+    for side in "${order[@]}"; do
+      run_one "$side" "$store" "$mode" "$clients"
+      DIR[$i,$r,$side]=$W/res-$RUN
+    done
   done
   i=$((i + 1))
 done
@@ -222,13 +231,32 @@ echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 i=0
 for s in "${SCENARIOS[@]}"; do
   IFS='|' read -r name _ <<<"$s"
-  base_rate=
-  for side in "${SIDES[@]}"; do
-    row "$name" "$side" "${DIR[$i,$side]}" "$base_rate"
-    [[ $side == base ]] && base_rate=$(jq .per_second "${DIR[$i,$side]}/result.json")
+  for ((r = 0; r < ROUNDS; r++)); do
+    label=$name
+    ((ROUNDS > 1)) && label="$name #$((r + 1))"
+    base_rate=
+    for side in "${SIDES[@]}"; do
+      row "$label" "$side" "${DIR[$i,$r,$side]}" "$base_rate"
+      [[ $side == base ]] && base_rate=$(jq .per_second "${DIR[$i,$r,$side]}/result.json")
+    done
   done
   i=$((i + 1))
 done
+if ((ROUNDS > 1 && ${#SIDES[@]} == 2)); then
+  echo
+  echo "Mean ceremonies/s over the $ROUNDS rounds:"
+  echo
+  echo "| scenario               |     base |  current | vs     |"
+  echo "|---|---:|---:|---|"
+  i=0
+  for s in "${SCENARIOS[@]}"; do
+    IFS='|' read -r name _ <<<"$s"
+    mean() { for ((r = 0; r < ROUNDS; r++)); do jq .per_second "${DIR[$i,$r,$1]}/result.json"; done | awk '{s += $1} END {printf "%.0f", s / NR}'; }
+    mb=$(mean base) mc=$(mean current)
+    printf '| %-22s | %8s | %8s | %-6s |\n' "$name" "$mb" "$mc" "$(awk -v a="$mc" -v b="$mb" 'BEGIN{ if (b > 0) printf "x%.2f", a / b }')"
+    i=$((i + 1))
+  done
+fi
 echo
 echo "cer/s: ceremonies per second (32 or 1 clients, each one ceremony at a time); vs: current cer/s / base cer/s."
 echo "p50/p99: a whole ceremony as the client sees it. CPU columns: ms per ceremony over the measured window:"
