@@ -44,11 +44,18 @@ func expectOK(b *testing.B, resp *http.Response) {
 // the session in Redis, load the user and credentials, verify the assertion, record the login, sign
 // the token.
 func BenchmarkLoginFinalize(b *testing.B) {
-	benchEachDB(b, benchLoginFinalize)
+	benchEachDB(b, func(b *testing.B, r *rp) { benchLoginFinalize(b, r, "bench-user") })
 }
 
-// benchLoginFinalize times known-user login finalizes of r.
-func benchLoginFinalize(b *testing.B, r *rp) {
+// BenchmarkLoginFinalizeDiscoverable is BenchmarkLoginFinalize of a discoverable login: the user comes
+// from the assertion's user handle.
+func BenchmarkLoginFinalizeDiscoverable(b *testing.B) {
+	benchEachDB(b, func(b *testing.B, r *rp) { benchLoginFinalize(b, r, "") })
+}
+
+// benchLoginFinalize times login finalizes of r's user bench-user, initialized with userID (empty: a
+// discoverable login).
+func benchLoginFinalize(b *testing.B, r *rp, userID string) {
 	a := authenticatortest.New(authenticatortest.Options{})
 	r.register(a, "bench-user")
 	path := "/" + r.id + "/login/finalize"
@@ -56,7 +63,7 @@ func benchLoginFinalize(b *testing.B, r *rp) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		body, err := a.Get(r.loginOptions("bench-user"), testOrigin)
+		body, err := a.Get(r.loginOptions(userID), testOrigin)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -78,7 +85,7 @@ func BenchmarkLoginFinalizeWebhook(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			r := newRP(b, s, "example.com")
 			s.createWebhook(r.id, newReceiver(b, nil), webhooks.LoginSucceeded)
-			benchLoginFinalize(b, r)
+			benchLoginFinalize(b, r, "bench-user")
 		})
 	}
 }
