@@ -30,6 +30,17 @@ func newWebhookStore(t *testing.T, d *db.DB) *db.WebhookStore {
 	return s
 }
 
+// createEndpoint stores an enabled endpoint of the tenant, made at now, subscribed to event.
+func createEndpoint(t *testing.T, s *db.WebhookStore, tenantID uuid.UUID, event string, now time.Time) webhooks.Endpoint {
+	t.Helper()
+	ep := webhooks.Endpoint{ID: uuid.New(), TenantID: tenantID, URL: "https://example.com/hook", Events: []string{event},
+		Description: "d", Enabled: true, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateEndpoint(context.Background(), ep, webhooks.Secrets{Current: []byte("sealed")}); err != nil {
+		t.Fatal(err)
+	}
+	return ep
+}
+
 func riverJobs(t *testing.T, d *db.DB) int64 {
 	t.Helper()
 	n, err := d.Bun().NewSelect().TableExpr("river_job").Where("kind = 'webhook_delivery'").Count(context.Background())
@@ -45,11 +56,7 @@ func TestWebhookStore(t *testing.T) {
 		s := newWebhookStore(t, d)
 		a, b := dbtest.Tenant(t, d, nil), dbtest.Tenant(t, d, nil)
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		ep := webhooks.Endpoint{ID: uuid.New(), TenantID: a.ID, URL: "https://example.com/hook", Events: []string{webhooks.LoginFailed},
-			Description: "d", Enabled: true, CreatedAt: now, UpdatedAt: now}
-		if err := s.CreateEndpoint(ctx, ep, webhooks.Secrets{Current: []byte("sealed")}); err != nil {
-			t.Fatal(err)
-		}
+		ep := createEndpoint(t, s, a.ID, webhooks.LoginFailed, now)
 		got, err := s.GetEndpoint(ctx, a.ID, ep.ID)
 		if err != nil || got.URL != ep.URL || len(got.Events) != 1 || !got.Enabled || !got.CreatedAt.Equal(now) {
 			t.Fatalf("GetEndpoint = %+v, %v", got, err)
@@ -159,11 +166,7 @@ func TestWebhookStoreDeleteFinishedBefore(t *testing.T) {
 		s := newWebhookStore(t, d)
 		a := dbtest.Tenant(t, d, nil)
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		ep := webhooks.Endpoint{ID: uuid.New(), TenantID: a.ID, URL: "https://example.com/hook", Events: []string{webhooks.LoginFailed},
-			Enabled: true, CreatedAt: now, UpdatedAt: now}
-		if err := s.CreateEndpoint(ctx, ep, webhooks.Secrets{Current: []byte("sealed")}); err != nil {
-			t.Fatal(err)
-		}
+		ep := createEndpoint(t, s, a.ID, webhooks.LoginFailed, now)
 		var ids []uuid.UUID
 		for range 4 {
 			ds, err := s.Enqueue(ctx, a.ID, []uuid.UUID{ep.ID}, webhooks.LoginFailed, []byte(`{}`))
@@ -219,15 +222,8 @@ func TestWebhookStoreListDeliveries(t *testing.T) {
 		s := newWebhookStore(t, d)
 		a, b := dbtest.Tenant(t, d, nil), dbtest.Tenant(t, d, nil)
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		newEndpoint := func(tenantID uuid.UUID) webhooks.Endpoint {
-			ep := webhooks.Endpoint{ID: uuid.New(), TenantID: tenantID, URL: "https://example.com/hook",
-				Events: []string{webhooks.LoginFailed}, Enabled: true, CreatedAt: now, UpdatedAt: now}
-			if err := s.CreateEndpoint(ctx, ep, webhooks.Secrets{Current: []byte("sealed")}); err != nil {
-				t.Fatal(err)
-			}
-			return ep
-		}
-		ep, other, ofB := newEndpoint(a.ID), newEndpoint(a.ID), newEndpoint(b.ID)
+		ep, other := createEndpoint(t, s, a.ID, webhooks.LoginFailed, now), createEndpoint(t, s, a.ID, webhooks.LoginFailed, now)
+		ofB := createEndpoint(t, s, b.ID, webhooks.LoginFailed, now)
 		statuses := []webhooks.Status{webhooks.StatusSucceeded, webhooks.StatusFailed, webhooks.StatusSucceeded, webhooks.StatusPending}
 		type row struct {
 			id     uuid.UUID
@@ -352,11 +348,7 @@ func TestWebhookDeliveryIndexesPostgres(t *testing.T) {
 	for range 2 {
 		tn := dbtest.Tenant(t, d, nil)
 		for range 2 {
-			ep := webhooks.Endpoint{ID: uuid.New(), TenantID: tn.ID, URL: "https://example.com/hook",
-				Events: []string{webhooks.LoginFailed}, Enabled: true, CreatedAt: now, UpdatedAt: now}
-			if err := s.CreateEndpoint(ctx, ep, webhooks.Secrets{Current: []byte("sealed")}); err != nil {
-				t.Fatal(err)
-			}
+			ep := createEndpoint(t, s, tn.ID, webhooks.LoginFailed, now)
 			eps = append(eps, ep)
 		}
 	}
@@ -440,11 +432,7 @@ func TestWebhookIndexColdInTransaction(t *testing.T) {
 	s := newWebhookStore(t, d)
 	a := dbtest.Tenant(t, d, nil)
 	now := time.Now().UTC()
-	ep := webhooks.Endpoint{ID: uuid.New(), TenantID: a.ID, URL: "https://example.com/hook", Events: []string{webhooks.UserDeleted},
-		Enabled: true, CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateEndpoint(ctx, ep, webhooks.Secrets{Current: []byte("sealed")}); err != nil {
-		t.Fatal(err)
-	}
+	ep := createEndpoint(t, s, a.ID, webhooks.UserDeleted, now)
 	x := webhooks.NewIndex(s, time.Hour, nil) // never loaded
 	e := passkey.Event{Type: passkey.UserDeleted, TenantID: a.ID, AppUserID: "alice", At: now}
 	if !x.Wants(e) {
