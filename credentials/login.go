@@ -66,9 +66,9 @@ func (s *Service) FinishLogin(ctx context.Context, snap *tenant.Snapshot, ceremo
 	return res, err
 }
 
-// LoginChange is what a verified assertion changes: the credential's signature counter, flags and last use
-// (Update), and the events that report changes of its state (a clone warning, a backup state, an
-// authenticator status). The caller commits it, with its own events, as one change:
+// LoginChange is what a verified assertion changes: the credential's signature counter, flags and
+// last use (Update), and the events that report changes of its state (a clone warning, a backup state,
+// an authenticator status). The caller commits it, with its own events, as one change:
 // Bus.Commit(ctx, s.RecordLogin(login), …).
 type LoginChange struct {
 	TenantID     uuid.UUID
@@ -205,8 +205,8 @@ func (s *Service) namedUser(ctx context.Context, snap *tenant.Snapshot, ceremony
 
 // VerifyAssertion is the finalize step of an assertion ceremony without its token, its ceremony event
 // and its write, for services that compose a ceremony of their own (transactions). It verifies the
-// assertion (WebAuthn §7.2) for a live session of the ceremony and returns the Login to record: the
-// new signature counter, flags and last use. An assertion refused for a counter that did not grow
+// assertion (WebAuthn §7.2) for a live session of the ceremony and returns the LoginChange to commit:
+// the new signature counter, flags and last use. An assertion refused for a counter that did not grow
 // records the clone warning itself.
 //
 // The user comes from the session when initialize named one (the assertion's userHandle is then not
