@@ -61,7 +61,7 @@ var Signing = credentials.Ceremony{Name: "transaction", NamedUser: true, Accepts
 // followed by SHA-256(transaction_id ‖ canonical data), so the assertion signs exactly this data.
 func (s *Service) Begin(ctx context.Context, snap *tenant.Snapshot, req InitRequest) (*protocol.CredentialAssertion, error) {
 	assertion, err := s.begin(ctx, snap, req)
-	s.emit(ctx, snap, passkey.StepInitialize, err, passkey.Event{AppUserID: req.AppUserID, TransactionID: req.TransactionID})
+	s.events.Emit(ctx, stepEvent(snap, passkey.StepInitialize, err, Transaction{AppUserID: req.AppUserID, Identifier: req.TransactionID}))
 	return assertion, err
 }
 
@@ -160,15 +160,8 @@ func (s *Service) Finish(ctx context.Context, snap *tenant.Snapshot, body []byte
 	return token, tx, err
 }
 
-// emit emits the start or failure of one step of a transaction ceremony; e carries what the step
-// knows of its user, transaction and credential. A finalize's success is the change it commits.
-func (s *Service) emit(ctx context.Context, snap *tenant.Snapshot, step string, err error, e passkey.Event) {
-	e.TenantID, e.Ceremony, e.Step, e.Err = snap.ID, Signing.Name, step, err
-	e.Type = passkey.StepType(step, err)
-	s.events.Emit(ctx, e)
-}
-
-// stepEvent returns the event of one step of tx's ceremony that ended with err.
+// stepEvent returns the event of one step of tx's ceremony that ended with err: emitted for a start
+// or a failure, committed with the confirmation for a finalize's success.
 func stepEvent(snap *tenant.Snapshot, step string, err error, tx Transaction) passkey.Event {
 	e := passkey.Event{TenantID: snap.ID, Ceremony: Signing.Name, Step: step, Err: err, Type: passkey.StepType(step, err),
 		AppUserID: tx.AppUserID, TransactionID: tx.Identifier}

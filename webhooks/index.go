@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +71,17 @@ func (x *Index) Load(ctx context.Context) error {
 		return err
 	}
 	x.reads.Add(1)
+	m := byTenant(subs)
+	x.mu.Lock()
+	x.byTenant = m
+	x.mu.Unlock()
+	x.revision = rev
+	x.loaded.Store(true)
+	return nil
+}
+
+// byTenant indexes subscriptions by tenant and event type.
+func byTenant(subs []Subscription) map[uuid.UUID]map[string][]uuid.UUID {
 	m := make(map[uuid.UUID]map[string][]uuid.UUID)
 	for _, s := range subs {
 		byType := m[s.TenantID]
@@ -83,12 +93,7 @@ func (x *Index) Load(ctx context.Context) error {
 			byType[t] = append(byType[t], s.EndpointID)
 		}
 	}
-	x.mu.Lock()
-	x.byTenant = m
-	x.mu.Unlock()
-	x.revision = rev
-	x.loaded.Store(true)
-	return nil
+	return m
 }
 
 // Reads returns how many loads read the subscriptions (the others found them unchanged).
@@ -172,13 +177,7 @@ func (x *Index) endpointsOf(ctx context.Context, tenantID uuid.UUID, typ string)
 	if err != nil {
 		return nil, fmt.Errorf("read webhook subscriptions: %w", err)
 	}
-	var ids []uuid.UUID
-	for _, s := range subs {
-		if s.TenantID == tenantID && slices.Contains(s.Events, typ) {
-			ids = append(ids, s.EndpointID)
-		}
-	}
-	return ids, nil
+	return byTenant(subs)[tenantID][typ], nil
 }
 
 // Emit implements passkey.Sink for the events that are no change (a refused login, a failed
